@@ -1,0 +1,5 @@
+import sys
+
+from structlearn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Scikit-learn-style clustering estimators and the shared pieces they are built from."""

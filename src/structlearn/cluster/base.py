@@ -1,0 +1,50 @@
+"""Base class for the clustering estimators: scikit-learn conventions in one place.
+
+Subclasses store their constructor arguments unchanged (so ``get_params``/``set_params``/``clone``
+work), validate them in ``fit`` via :meth:`_validate_params`, and call :meth:`_validate_X` for every
+input array. Fitted attributes end in ``_``: ``labels_``, ``n_features_in_``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClusterMixin
+from sklearn.utils.validation import check_is_fitted
+
+from structlearn.utils.validation import check_features, check_int
+
+
+class ClusterEstimator(ClusterMixin, BaseEstimator):
+    """Common input handling for estimators taking ``n_clusters`` and ``random_state``."""
+
+    n_clusters: int
+    random_state: Any
+
+    def _validate_params(self) -> None:
+        """Check constructor arguments; subclasses extend this and call ``super()``."""
+        check_int("n_clusters", self.n_clusters, minimum=1)
+
+    def _validate_X(self, X: Any, *, reset: bool, dtype: type = np.float32) -> np.ndarray:
+        """Validate features; on ``reset`` (fit) record ``n_features_in_``, else compare against it."""
+        name = type(self).__name__
+        if reset:
+            arr = check_features(
+                X,
+                min_samples=max(int(self.n_clusters), 2),
+                min_samples_reason=f"n_clusters={self.n_clusters}",
+                dtype=dtype,
+                estimator=name,
+            )
+            self.n_features_in_ = arr.shape[1]
+            return arr
+        check_is_fitted(self)
+        return check_features(
+            X, n_features=self.n_features_in_, dtype=dtype, reject_constant=False, estimator=name
+        )
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags

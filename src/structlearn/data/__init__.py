@@ -1,0 +1,1 @@
+"""Offline data: text corpora, image sets, synthetic generators and user features. Nothing downloads."""

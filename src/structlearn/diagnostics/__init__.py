@@ -1,0 +1,1 @@
+"""Training diagnostics: gradient heavy-tail statistics, attention entropy and spectra, plots."""

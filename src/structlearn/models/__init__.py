@@ -1,0 +1,1 @@
+"""GPT and ViT assembled from :mod:`structlearn.nn`."""

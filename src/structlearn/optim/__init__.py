@@ -1,0 +1,1 @@
+"""Optimizers (SGDW, spectrally bounded wrappers), schedules and parameter-group rules."""

@@ -1,0 +1,1 @@
+"""Transformer training: the engine (loop, eval, resume, DDP) and atomic checkpoints."""

@@ -1,0 +1,125 @@
+"""Atomic, pickle-free checkpoints.
+
+A checkpoint is one ``.safetensors`` file. Every tensor of an arbitrarily nested state (model and
+optimizer ``state_dict``s, RNG states, ...) is stored as a safetensors tensor; everything else
+(numbers, strings, lists, the nesting itself) is stored as JSON in the file's metadata. Loading
+therefore never unpickles anything. A human-readable JSON copy of the non-tensor part is written
+beside it (``<name>.json``) for inspection; the loader reads only the ``.safetensors`` file.
+
+Files are written to a temporary name in the same folder and renamed, so a crash mid-write leaves the
+previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from structlearn.utils.io import atomic_path, write_json
+
+FORMAT = "structlearn-checkpoint-v1"
+_TENSOR = "__tensor__"
+_TUPLE = "__tuple__"
+_INTKEYS = "__intkeys__"
+
+
+def _flatten(obj: Any, tensors: dict[str, torch.Tensor], seen: dict[tuple, str], path: str) -> Any:
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach()
+        # Tied weights share storage; safetensors refuses aliases, so store each storage view once.
+        key_id = (
+            t.untyped_storage().data_ptr(),
+            t.storage_offset(),
+            tuple(t.shape),
+            tuple(t.stride()),
+            t.dtype,
+        )
+        if t.numel() > 0 and key_id in seen:
+            return {_TENSOR: seen[key_id]}
+        name = f"t{len(tensors)}"
+        tensors[name] = t.to("cpu").contiguous().clone()
+        if t.numel() > 0:
+            seen[key_id] = name
+        return {_TENSOR: name}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) for k in obj):
+            return {k: _flatten(v, tensors, seen, f"{path}.{k}") for k, v in obj.items()}
+        if all(isinstance(k, int) for k in obj):  # optimizer state is keyed by parameter index
+            return {_INTKEYS: [[k, _flatten(v, tensors, seen, f"{path}.{k}")] for k, v in obj.items()]}
+        raise TypeError(f"checkpoint dict at {path or '<root>'} mixes key types")
+    if isinstance(obj, tuple):
+        return {_TUPLE: [_flatten(v, tensors, seen, f"{path}[{i}]") for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_flatten(v, tensors, seen, f"{path}[{i}]") for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    raise TypeError(f"cannot store object of type {type(obj).__name__} at {path or '<root>'} in a checkpoint")
+
+
+def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {_TENSOR}:
+            return tensors[obj[_TENSOR]]
+        if set(obj) == {_TUPLE}:
+            return tuple(_unflatten(v, tensors) for v in obj[_TUPLE])
+        if set(obj) == {_INTKEYS}:
+            return {int(k): _unflatten(v, tensors) for k, v in obj[_INTKEYS]}
+        return {k: _unflatten(v, tensors) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_unflatten(v, tensors) for v in obj]
+    return obj
+
+
+def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path:
+    """Write ``state`` (a nested dict of tensors and JSON values) atomically to ``path``."""
+    dest = Path(path)
+    tensors: dict[str, torch.Tensor] = {}
+    skeleton = _flatten(state, tensors, {}, "")
+    meta = {"format": FORMAT, "state": json.dumps(skeleton, allow_nan=True)}
+    with atomic_path(dest) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+    readable = {k: v for k, v in skeleton.items() if k in ("config", "step", "meta", "train_config")}
+    write_json(dest.with_suffix(".json"), _strip_tensors(readable))
+    return dest
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`; ``ValueError`` if missing or corrupt."""
+    src = Path(path)
+    if not src.is_file():
+        raise ValueError(f"checkpoint {src} does not exist")
+    try:
+        tensors: dict[str, torch.Tensor] = {}
+        with safe_open(str(src), framework="pt", device=str(map_location)) as fh:
+            meta = fh.metadata() or {}
+            for key in fh.keys():  # noqa: SIM118 - safe_open is not a mapping
+                tensors[key] = fh.get_tensor(key)
+    except (SafetensorError, OSError, RuntimeError, ValueError) as exc:
+        raise ValueError(f"checkpoint {src} is corrupt or not a safetensors file ({exc})") from None
+    if meta.get("format") != FORMAT or "state" not in meta:
+        raise ValueError(f"checkpoint {src} was not written by structlearn (format {meta.get('format')!r})")
+    try:
+        skeleton = json.loads(meta["state"])
+        return _unflatten(skeleton, tensors)
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"checkpoint {src} has a corrupt state header ({exc})") from None
+
+
+def _strip_tensors(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if _TENSOR in obj:
+            return "<tensor>"
+        return {k: _strip_tensors(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_strip_tensors(v) for v in obj]
+    if isinstance(obj, float) and obj != obj:  # NaN
+        return "nan"
+    if isinstance(obj, float) and obj in (float("inf"), float("-inf")):
+        return str(obj)
+    return obj

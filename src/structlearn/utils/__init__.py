@@ -1,0 +1,1 @@
+"""Small shared helpers: seeding, atomic file output, input validation, memory and reporting."""

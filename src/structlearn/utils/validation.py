@@ -1,0 +1,123 @@
+"""Input checks shared by every public entry point.
+
+Each check raises ``ValueError`` with one line that names the offending argument and the problem,
+so that the CLI can print it and exit with code 2 instead of a traceback from deep inside.
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def _as_numpy(X: Any, name: str) -> np.ndarray:
+    if isinstance(X, torch.Tensor):
+        X = X.detach().cpu().numpy()
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{name} could not be converted to an array: {exc}") from None
+    if arr.dtype == object:
+        raise ValueError(f"{name} must be numeric, got an object array")
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+    return arr
+
+
+def check_features(
+    X: Any,
+    *,
+    name: str = "X",
+    min_samples: int = 1,
+    min_samples_reason: str | None = None,
+    n_features: int | None = None,
+    dtype: type = np.float32,
+    reject_constant: bool = True,
+    estimator: str | None = None,
+) -> np.ndarray:
+    """Validate a feature matrix (n_samples, n_features) and return it as a C-contiguous array.
+
+    Rejects: non-numeric data, arrays that are not 2-D, empty arrays, NaN/Inf entries, fewer than
+    ``min_samples`` rows, a column count different from ``n_features`` (e.g. the one seen in
+    ``fit``), and, when ``reject_constant``, matrices whose rows are all identical.
+    """
+    arr = _as_numpy(X, name)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got an array of shape {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise ValueError(f"{name} contains NaN or infinite values ({int(bad.sum())} entries)")
+    if arr.shape[0] < min_samples:
+        why = f" ({min_samples_reason})" if min_samples_reason else ""
+        raise ValueError(f"{name} has {arr.shape[0]} samples, fewer than the {min_samples} required{why}")
+    if n_features is not None and arr.shape[1] != n_features:
+        who = estimator or "the estimator"
+        # Same wording as scikit-learn, whose estimator checks match on it.
+        raise ValueError(
+            f"{name} has {arr.shape[1]} features, but {who} is expecting {n_features} features as input"
+        )
+    if reject_constant and arr.shape[0] > 1 and np.all(np.ptp(arr, axis=0) == 0):
+        raise ValueError(f"{name} is constant: all {arr.shape[0]} samples are identical")
+    return arr
+
+
+def check_labels(y: Any, n_samples: int, *, name: str = "labels") -> np.ndarray:
+    """Validate a 1-D integer label vector of length ``n_samples``."""
+    arr = _as_numpy(y, name)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got an array of shape {arr.shape}")
+    if arr.shape[0] != n_samples:
+        raise ValueError(f"{name} has length {arr.shape[0]} but there are {n_samples} samples")
+    if arr.dtype.kind == "f" and (not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr))):
+        raise ValueError(f"{name} must hold integer class ids")
+    return arr.astype(np.int64)
+
+
+def check_int(name: str, value: Any, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """An integer (bools and floats rejected) within [minimum, maximum]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    v = int(value)
+    if minimum is not None and v < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {v}")
+    return v
+
+
+def check_float(
+    name: str,
+    value: Any,
+    *,
+    positive: bool = False,
+    nonnegative: bool = False,
+    maximum: float | None = None,
+) -> float:
+    """A finite real number, optionally > 0 or >= 0 and <= maximum."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    v = float(value)
+    if not np.isfinite(v):
+        raise ValueError(f"{name} must be finite, got {v}")
+    if positive and v <= 0:
+        raise ValueError(f"{name} must be > 0, got {v}")
+    if nonnegative and v < 0:
+        raise ValueError(f"{name} must be >= 0, got {v}")
+    if maximum is not None and v > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {v}")
+    return v
+
+
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
+    """One of a fixed set of names."""
+    options = list(choices)
+    if value not in options:
+        raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(map(str, options))}")
+    return str(value)
