@@ -15,4 +15,4 @@ torch.set_num_threads(1)
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
-    np.random.seed(0)  # noqa: NPY002 - reset any legacy global state between tests
+    np.random.seed(0)
