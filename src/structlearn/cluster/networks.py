@@ -1,0 +1,60 @@
+"""The two-head network of the rate-reduction clustering family (MLC, CPP, PRO-DSC, TR2C).
+
+A trunk f maps inputs to a hidden representation h; two linear heads give row-L2-normalised outputs
+
+    Z = normalize(W_z h)   (feature head: the learned representation)
+    Y = normalize(W_c h)   (cluster head: its Gram |YYᵀ| becomes the affinity / membership)
+
+After a warm-up that trains only trunk + feature head on the total coding rate, the feature head is
+copied into the cluster head (:meth:`TwoHeadNet.copy_feature_head`), so the first affinity is already
+meaningful rather than random (PRO-DSC arXiv 2503.17288 §3; CPP; TR2C arXiv 2506.21249).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from structlearn.utils.validation import check_int
+
+
+class TwoHeadNet(nn.Module):
+    """MLP trunk (Linear → [BatchNorm] → ReLU per hidden layer) and two normalised linear heads."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        hidden_dims: Sequence[int] = (512, 512),
+        out_dim: int = 32,
+        *,
+        batch_norm: bool = True,
+    ) -> None:
+        super().__init__()
+        check_int("in_dim", in_dim, minimum=1)
+        check_int("out_dim", out_dim, minimum=1)
+        layers: list[nn.Module] = []
+        prev = in_dim
+        for i, h in enumerate(hidden_dims):
+            check_int(f"hidden_dims[{i}]", h, minimum=1)
+            layers.append(nn.Linear(prev, h))
+            # BatchNorm only after the first layer, as in the CPP/PRO-DSC trunk.
+            if batch_norm and i == 0:
+                layers.append(nn.BatchNorm1d(h))
+            layers.append(nn.ReLU())
+            prev = h
+        self.trunk = nn.Sequential(*layers)
+        self.feature_head = nn.Linear(prev, out_dim)
+        self.cluster_head = nn.Linear(prev, out_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Z, Y): row-normalised outputs of the feature and cluster heads."""
+        h = self.trunk(x)
+        return F.normalize(self.feature_head(h), dim=1), F.normalize(self.cluster_head(h), dim=1)
+
+    @torch.no_grad()
+    def copy_feature_head(self) -> None:
+        """Initialise the cluster head with the feature head's weights (end of the TCR warm-up)."""
+        self.cluster_head.load_state_dict(self.feature_head.state_dict())
