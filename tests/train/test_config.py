@@ -33,7 +33,7 @@ def test_roundtrip_through_dict() -> None:
         ({"lr": -1.0}, "lr must be > 0"),
         ({"momentum": 1.0}, "momentum must be < 1"),
         ({"betas": (0.9, 1.5)}, "betas"),
-        ({"warmup_steps": 20, "steps": 10}, "warmup_steps 20 exceeds"),
+        ({"warmup_steps": 10, "steps": 10}, "warmup_steps 10 must be smaller"),
         ({"grad_clip": 0.0}, "grad_clip must be > 0"),
         ({"device": "tpu"}, "device must be"),
         ({"label_noise": 1.5}, "label_noise"),

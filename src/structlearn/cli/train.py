@@ -57,7 +57,7 @@ def _field_kwargs(f: dataclasses.Field[Any]) -> dict[str, Any]:
     default = f.default if f.default is not dataclasses.MISSING else None
     help_text = f.metadata.get("help", "")
     if f.name == "norm":
-        help_text = f"normalization scheme: {', '.join(norm_schemes())}"
+        help_text = f"normalization scheme: {', '.join(norm_schemes())} (+switch / +no_switch modifiers)"
     elif f.name == "optimizer":
         help_text = f"optimizer: {', '.join(optimizer_names())}"
     if ann == "bool":

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -71,16 +70,10 @@ def build_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimi
 def build_scheduler(
     config: TrainConfig, optimizer: torch.optim.Optimizer
 ) -> torch.optim.lr_scheduler.LRScheduler:
-    """Per-step cosine decay to ``min_lr_frac`` with optional linear warmup."""
-    from structlearn.optim.schedules import lr_multiplier
+    """Per-step cosine decay to ``min_lr_frac`` with optional linear warmup (``optim.schedules``)."""
+    from structlearn.optim.schedules import make_scheduler
 
-    fn = functools.partial(
-        lr_multiplier,
-        total_steps=config.steps,
-        warmup_steps=config.warmup_steps,
-        min_lr_frac=config.min_lr_frac,
-    )
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, fn)
+    return make_scheduler(optimizer, config.steps, config.warmup_steps, config.min_lr_frac)
 
 
 def state_bytes(optimizer: torch.optim.Optimizer) -> int:

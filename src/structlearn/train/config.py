@@ -30,16 +30,23 @@ _DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
 
 def norm_schemes() -> tuple[str, ...]:
-    """The models' normalization schemes (read from structlearn.models when it defines them)."""
+    """Preset names of the models' normalization schemes (``structlearn.nn.block.NORM_SCHEMES``)."""
     try:
-        from structlearn.nn import block
+        from structlearn.nn.block import NORM_SCHEMES
 
-        schemes = getattr(block, "NORM_SCHEMES", None) or getattr(block, "PRESETS", None)
-        if schemes:
-            return tuple(schemes)
+        return tuple(NORM_SCHEMES)
     except ImportError:
-        pass
-    return ("preln", "postln", "dnt", "dnt-full")
+        return ("preln", "postln", "dnt", "dnt-full")
+
+
+def check_norm_scheme(name: str) -> None:
+    """A preset, optionally with ``+switch`` / ``+no_switch`` modifiers (``nn.block.resolve_scheme``)."""
+    try:
+        from structlearn.nn.block import resolve_scheme
+    except ImportError:
+        check_choice("norm scheme", name, norm_schemes())
+        return
+    resolve_scheme(name)
 
 
 def optimizer_names() -> tuple[str, ...]:
@@ -99,7 +106,10 @@ class TrainConfig:
     n_layer: int = field(default=4, metadata=_help("Transformer blocks"))
     n_head: int = field(default=4, metadata=_help("attention heads (must divide --n-embd)"))
     n_embd: int = field(default=128, metadata=_help("model width"))
-    norm: str = field(default="dnt", metadata=_help("normalization scheme: preln, postln, dnt or dnt-full"))
+    norm: str = field(
+        default="dnt",
+        metadata=_help("normalization scheme: preln, postln, dnt, dnt-full (+switch / +no_switch modifiers)"),
+    )
     norm_type: str = field(default="rms", metadata=_help("norm layer: rms (RMSNorm) or layer (LayerNorm)"))
     # --- optimisation
     optimizer: str = field(default="adamw", metadata=_help("optimizer name (adamw, sgdw, ...)"))
@@ -170,7 +180,7 @@ class TrainConfig:
             check_int("threads", self.threads, minimum=1)
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
-        check_choice("norm scheme", self.norm, norm_schemes())
+        check_norm_scheme(self.norm)
         check_choice("norm_type", self.norm_type, NORM_TYPES)
         check_choice("optimizer", self.optimizer, optimizer_names())
         if self.augment_shift is not None:
@@ -190,8 +200,8 @@ class TrainConfig:
         object.__setattr__(self, "betas", (float(betas[0]), float(betas[1])))
         check_float("eps", self.eps, positive=True)
         check_float("min_lr_frac", self.min_lr_frac, nonnegative=True, maximum=1.0)
-        if self.warmup_steps > self.steps:
-            raise ValueError(f"warmup_steps {self.warmup_steps} exceeds steps {self.steps}")
+        if self.warmup_steps >= self.steps:
+            raise ValueError(f"warmup_steps {self.warmup_steps} must be smaller than steps {self.steps}")
         if self.grad_clip is not None:
             check_float("grad_clip", self.grad_clip, positive=True)
         for name in ("bf16", "progress", "final_checkpoint"):
