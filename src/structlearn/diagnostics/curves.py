@@ -58,19 +58,40 @@ def plot_runs(
     title: str = "",
 ) -> Path:
     """One panel per metric in ``keys``, one line per run (same colour across panels)."""
-    fig, axes = subplots(1, len(keys), figsize=(5.5 * len(keys), 4), squeeze=False)
-    for j, key in enumerate(keys):
-        ax = axes[0][j]
-        for i, (name, records) in enumerate(runs.items()):
+    return plot_panels([(key, runs, key) for key in keys], path, ncols=len(keys), title=title)
+
+
+Panel = tuple[str, Mapping[str, Sequence[Mapping[str, Any]]], str]
+
+
+def plot_panels(
+    panels: Sequence[Panel], path: str | os.PathLike[str], ncols: int = 2, title: str = ""
+) -> Path:
+    """A grid of panels ``(panel title, {run name: records}, metric key)``, one line per run.
+
+    Loss axes are logarithmic. Runs keep their colour across panels when they share a name.
+    """
+    if not panels:
+        raise ValueError("nothing to plot: no panels")
+    nrows = (len(panels) + ncols - 1) // ncols
+    fig, axes = subplots(nrows, ncols, figsize=(5.5 * ncols, 3.8 * nrows), squeeze=False)
+    colours: dict[str, str] = {}
+    for j, (panel_title, runs, key) in enumerate(panels):
+        ax = axes[j // ncols][j % ncols]
+        for name, records in runs.items():
+            colour = colours.setdefault(name, f"C{len(colours) % 10}")
             s, v = series(records, key)
             if s:
-                ax.plot(s, v, label=name, color=f"C{i % 10}")
+                ax.plot(s, v, label=name, color=colour, marker="o" if len(s) < 15 else None, ms=3)
+        ax.set_title(panel_title, fontsize=10)
         ax.set_xlabel("step")
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
         if key.endswith("loss"):
             ax.set_yscale("log")
-    axes[0][0].legend(fontsize=8)
+        ax.legend(fontsize=7)
+    for j in range(len(panels), nrows * ncols):
+        axes[j // ncols][j % ncols].axis("off")
     if title:
         fig.suptitle(title)
     return save_figure(fig, path)

@@ -106,9 +106,11 @@ class TrainResult:
 
     def to_dict(self, history: bool = False) -> dict[str, Any]:
         out = asdict(self)
-        if not history:
+        if history:
+            out["history"] = [clean_record(r) for r in self.history]
+        else:
             out.pop("history")
-        return clean_record(out) if not history else out
+        return clean_record(out)
 
 
 def resolve_device(name: str) -> torch.device:
