@@ -3,15 +3,8 @@ from pathlib import Path
 
 import pytest
 
-import structlearn.train.engine as engine
 from structlearn.cli import main
 from structlearn.train.metrics_log import read_metrics
-from tests.train.standins import STANDINS
-
-
-@pytest.fixture(autouse=True)
-def _standins(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine, "Components", lambda: STANDINS)
 
 
 @pytest.fixture
@@ -24,6 +17,12 @@ def corpus(tmp_path: Path) -> Path:
 def lm_args(corpus: Path, out: Path, *extra: str) -> list[str]:
     return [
         "train",
+        "--n-layer",
+        "1",
+        "--n-head",
+        "2",
+        "--n-embd",
+        "16",
         "--corpus",
         str(corpus),
         "--block-size",
@@ -104,6 +103,10 @@ def _bad_inputs(corpus: Path, tmp_path: Path) -> dict[str, tuple[list[str], str]
             "exceeds",
         ),
         "flag type": (lm_args(corpus, tmp_path / "o", "--steps", "many"), "invalid int value"),
+        "patch": (
+            ["train", "--task", "image", "--patch-size", "3", "--no-progress", "--out", str(tmp_path / "o")],
+            "not divisible by the patch size",
+        ),
         "corrupt checkpoint": (["train", "--resume", str(corrupt), "--out", str(tmp_path / "o")], "corrupt"),
         "missing checkpoint": (["train", "--resume", str(tmp_path / "none.safetensors")], "does not exist"),
     }
@@ -118,6 +121,7 @@ CASES = [
     "context",
     "batch",
     "flag type",
+    "patch",
     "corrupt checkpoint",
     "missing checkpoint",
 ]

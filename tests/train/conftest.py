@@ -2,6 +2,9 @@ from pathlib import Path
 
 import pytest
 
+# The smallest real models: one block, width 16, two heads.
+TINY = {"n_layer": 1, "n_head": 2, "n_embd": 16}
+
 
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from structlearn.train.config import TrainConfig
 from structlearn.train.engine import Trainer
 from structlearn.train.metrics_log import read_metrics
-from tests.train.standins import STANDINS
+from tests.train.conftest import TINY
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 
@@ -19,6 +19,7 @@ WORKER = Path(__file__).with_name("ddp_worker.py")
 def test_two_process_gloo_run_keeps_ranks_identical(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     common = ["--corpus", str(corpus), "--block-size", "16", "--steps", "6", "--eval-every", "3"]
+    common += ["--n-layer", "1", "--n-head", "2", "--n-embd", "16"]
     common += ["--eval-batches", "2", "--eval-batch-size", "8", "--log-every", "2", "--no-progress"]
     args = [*common, "--batch-size", "4", "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -40,6 +41,7 @@ def test_two_process_gloo_run_keeps_ranks_identical(corpus: Path, tmp_path: Path
     assert [r["step"] for r in records] == [1, 2, 3, 4, 6]
     # 2 processes × 4 sequences = one process × 8 sequences (same global batches), up to rounding
     single = TrainConfig(
+        **TINY,
         corpus=str(corpus),
         block_size=16,
         batch_size=8,
@@ -49,7 +51,7 @@ def test_two_process_gloo_run_keeps_ranks_identical(corpus: Path, tmp_path: Path
         out_dir=None,
         progress=False,
     )
-    trainer = Trainer(single, components=STANDINS)
+    trainer = Trainer(single)
     result = trainer.fit()
     ref = trainer.model.state_dict()
     assert all(torch.allclose(ref[k], r0[k], atol=1e-5) for k in ref)

@@ -5,15 +5,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
-import structlearn.train.engine as engine
 import structlearn.train.extensions as extensions
 from structlearn.cli import main
+from structlearn.optim.factory import OPTIMIZERS
 from structlearn.train.checkpoint import load_checkpoint
 from structlearn.train.config import TrainConfig
 from structlearn.train.extensions import TrainExtension, extension_hooks, register_extension
 from structlearn.train.metrics_log import read_metrics
-from tests.train.standins import STANDINS
 
 
 class EveryStep:
@@ -43,10 +43,19 @@ class ScaleExtension(TrainExtension):
         return [EveryStep(settings["scale"])] if settings else []
 
 
+TAUS: list[float] = []
+
+
+def adamw_tau(params: Any, *, tau: float, **kw: Any) -> torch.optim.Optimizer:
+    """A registered optimizer taking an extra keyword, as the warmup-free optimizers do."""
+    TAUS.append(tau)
+    return OPTIMIZERS["adamw"](params, **kw)
+
+
 @pytest.fixture
 def scale_extension(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(extensions, "_REGISTERED", {})
-    monkeypatch.setattr(engine, "Components", lambda: STANDINS)
+    monkeypatch.setitem(OPTIMIZERS, "adamw_tau", adamw_tau)
     register_extension(ScaleExtension())
 
 
@@ -55,6 +64,7 @@ def test_extension_flags_extras_and_hooks_survive_resume(
 ) -> None:
     out = tmp_path / "run"
     argv = ["train", "--corpus", str(corpus), "--block-size", "8", "--steps", "4", "--log-every", "2"]
+    argv += ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--optim", "adamw_tau"]
     argv += ["--eval-batches", "1", "--no-progress", "--out", str(out), "--scale", "0.5", "--tau", "0.1"]
     assert "--scale" in _help(capsys)
     assert main([*argv, "--stop-after", "2"]) == 0
@@ -62,6 +72,7 @@ def test_extension_flags_extras_and_hooks_survive_resume(
     assert ckpt["train_config"]["extras"] == {"scale": {"scale": 0.5}}
     assert ckpt["train_config"]["optimizer_kwargs"] == {"tau": 0.1}
     assert main(["train", "--resume", str(out / "checkpoint.safetensors"), "--no-progress"]) == 0
+    assert TAUS[-2:] == [0.1, 0.1]  # the resumed run rebuilt the optimizer with the same keyword
     values = [r["ext/scaled_step"] for r in read_metrics(out / "metrics.jsonl")]
     assert values == [0.5, 1.0, 1.5, 2.0]  # one record per step: the hook runs in the resumed run too
 
