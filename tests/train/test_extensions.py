@@ -33,6 +33,7 @@ class ScaleExtension(TrainExtension):
         group.add_argument("--tau", type=float, default=None, help="an optimizer keyword")
 
     def optimizer_kwargs(self, args: argparse.Namespace) -> dict[str, Any]:
+        self.seen_optimizer = args.optimizer  # config flags arrive filled in (default or checkpoint)
         return {} if args.tau is None else {"tau": args.tau}
 
     def extras(self, args: argparse.Namespace) -> dict[str, Any]:
@@ -72,6 +73,7 @@ def test_extension_flags_extras_and_hooks_survive_resume(
     assert ckpt["train_config"]["extras"] == {"scale": {"scale": 0.5}}
     assert ckpt["train_config"]["optimizer_kwargs"] == {"tau": 0.1}
     assert main(["train", "--resume", str(out / "checkpoint.safetensors"), "--no-progress"]) == 0
+    assert extensions._REGISTERED["scale"].seen_optimizer == "adamw_tau"  # from the checkpoint
     assert TAUS[-2:] == [0.1, 0.1]  # the resumed run rebuilt the optimizer with the same keyword
     values = [r["ext/scaled_step"] for r in read_metrics(out / "metrics.jsonl")]
     assert values == [0.5, 1.0, 1.5, 2.0]  # one record per step: the hook runs in the resumed run too

@@ -126,37 +126,39 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, Any] | None]:
-    """The run's config (fresh, or the checkpoint's with explicit overrides) and the loaded checkpoint."""
+    """The run's config (fresh, or the checkpoint's with explicit overrides) and the loaded checkpoint.
+
+    Extensions see ``args`` with every config flag filled in (the explicit value, else the
+    checkpoint's or the default), e.g. ``args.optimizer`` is always a name.
+    """
     explicit = {
         f.name: getattr(args, f.name) for f in cli_fields() if getattr(args, f.name, UNSET) is not UNSET
     }
     if "betas" in explicit:
         explicit["betas"] = tuple(explicit["betas"])
-    opt_kwargs: dict[str, Any] = {}
-    extras: dict[str, Any] = {}
-    for ext in extensions():
-        opt_kwargs.update(ext.optimizer_kwargs(args))
-        value = ext.extras(args)
-        if value:
-            extras[ext.name] = value
+    ckpt = None
     if args.resume is None:
-        return TrainConfig(**explicit, optimizer_kwargs=opt_kwargs, extras=extras), None
-    from structlearn.train.checkpoint import load_checkpoint
+        base = TrainConfig(**explicit)
+    else:
+        from structlearn.train.checkpoint import load_checkpoint
 
-    ckpt = load_checkpoint(args.resume)
-    if not isinstance(ckpt.get("train_config"), dict):
-        raise ValueError(f"checkpoint {args.resume} is not a structlearn training checkpoint")
-    base = TrainConfig.from_dict(ckpt["train_config"])
-    changes = dict(explicit)
-    if opt_kwargs:
-        changes["optimizer_kwargs"] = {**base.optimizer_kwargs, **opt_kwargs}
-    if extras:
-        changes["extras"] = {**base.extras, **extras}
-    return base.replace(**changes), ckpt
+        ckpt = load_checkpoint(args.resume)
+        if not isinstance(ckpt.get("train_config"), dict):
+            raise ValueError(f"checkpoint {args.resume} is not a structlearn training checkpoint")
+        base = TrainConfig.from_dict(ckpt["train_config"]).replace(**explicit)
+    filled = argparse.Namespace(**{**vars(args), **{f.name: getattr(base, f.name) for f in cli_fields()}})
+    opt_kwargs: dict[str, Any] = dict(base.optimizer_kwargs)
+    extras: dict[str, Any] = dict(base.extras)
+    for ext in extensions():
+        opt_kwargs.update(ext.optimizer_kwargs(filled))
+        value = ext.extras(filled)
+        if value:
+            extras[ext.name] = {**extras.get(ext.name, {}), **value}
+    return base.replace(optimizer_kwargs=opt_kwargs, extras=extras), ckpt
 
 
 def summary_lines(config: TrainConfig, result: Any) -> list[str]:
-    lines = [f"{result.status}: {result.message}"]
+    lines = [result.message if result.status != "diverged" else f"diverged: {result.message}"]
     metrics = []
     for name, value in (
         ("train loss", result.final_train_loss),

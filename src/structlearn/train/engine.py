@@ -373,6 +373,8 @@ class Trainer:
                 ckpt = self._setup()
                 self._start_step = self.step
                 self._prepare_outputs(resumed=ckpt is not None)
+                if self.is_main and self.config.progress:
+                    print(self._data_line(), file=sys.stderr, flush=True)
                 status, message = self._train(stop_after)
             return self._finish(status, message, self._elapsed(), mem)
         finally:
@@ -489,6 +491,18 @@ class Trainer:
         if self.step < cfg.steps:
             return "stopped", f"stopped after step {self.step} of {cfg.steps}"
         return "completed", f"completed {cfg.steps} steps"
+
+    def _data_line(self) -> str:
+        fp = self.task.fingerprint
+        if self.config.task == "lm":
+            return (
+                f"data: {fp['source']}: {fp['files']} files, {fp['bytes']:,} bytes, "
+                f"sha256 {fp['sha256'][:16]}…, "
+                f"{self.config.tokenizer} vocabulary {self.task.model_info['vocab_size']}"
+            )
+        return (
+            f"data: {fp['dataset']}: {fp['n_train']} train / {fp['n_test']} test, shape {fp['image_shape']}"
+        )
 
     def _elapsed(self) -> float:
         return time.perf_counter() - self._t_start
