@@ -37,6 +37,7 @@ PYDOC_INSTALL = (
 )
 TOKENIZERS = ("char", "byte")
 UNKNOWN_CHAR = "\ufffd"
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -180,13 +181,21 @@ class CharTokenizer:
     def vocab_size(self) -> int:
         return len(self._codes) + 1
 
-    def encode(self, text: str) -> np.ndarray:
-        """Vectorised lookup (searchsorted over the sorted code points); unseen characters → 0."""
+    def encode(self, text: str, dtype: Any = np.int64) -> np.ndarray:
+        """Vectorised lookup (searchsorted over the sorted code points); unseen characters → 0.
+
+        Works in chunks of 2²⁰ characters so that a corpus of tens of MB needs no int64 temporaries
+        of its own size; ``dtype`` is the output type (e.g. uint8 when the vocabulary fits).
+        """
         cps = _codepoints(text)
+        out = np.zeros(len(cps), dtype=dtype)
         if len(self._codes) == 0:
-            return np.zeros(len(cps), dtype=np.int64)
-        pos = np.searchsorted(self._codes, cps).clip(max=len(self._codes) - 1)
-        return np.where(self._codes[pos] == cps, pos + 1, 0).astype(np.int64)
+            return out
+        for i in range(0, len(cps), _CHUNK):
+            c = cps[i : i + _CHUNK]
+            pos = np.searchsorted(self._codes, c).clip(max=len(self._codes) - 1)
+            out[i : i + _CHUNK] = np.where(self._codes[pos] == c, pos + 1, 0)
+        return out
 
     def decode(self, ids: Any) -> str:
         table = np.array([UNKNOWN_CHAR, *self.chars], dtype=object)
@@ -202,9 +211,9 @@ class ByteTokenizer:
     kind = "byte"
     vocab_size = 256
 
-    def encode(self, data: bytes | str) -> np.ndarray:
+    def encode(self, data: bytes | str, dtype: Any = np.int64) -> np.ndarray:
         raw = data.encode("utf-8") if isinstance(data, str) else data
-        return np.frombuffer(raw, dtype=np.uint8).astype(np.int64)
+        return np.frombuffer(raw, dtype=np.uint8).astype(dtype)
 
     def decode(self, ids: Any) -> str:
         return bytes(np.asarray(ids, dtype=np.uint8).tobytes()).decode("utf-8", errors="replace")
@@ -227,7 +236,8 @@ def tokenizer_from_state(state: dict[str, Any]) -> Tokenizer:
 
 
 def _codepoints(text: str) -> np.ndarray:
-    return np.frombuffer(text.encode("utf-32-le", errors="replace"), dtype=np.uint32).astype(np.int64)
+    """Code points as a uint32 view of the UTF-32 encoding (no per-character Python work)."""
+    return np.frombuffer(text.encode("utf-32-le", errors="replace"), dtype=np.uint32)
 
 
 @dataclass(frozen=True)
@@ -271,7 +281,7 @@ def load_text(
     raw, fingerprint = read_corpus(corpus, max_bytes)
     if tokenizer == "byte":
         tok: Tokenizer = ByteTokenizer()
-        ids = tok.encode(raw)
+        ids = tok.encode(raw, dtype=np.uint8)
     else:
         text = raw.decode("utf-8", errors="replace")
         if vocabulary is not None:
@@ -280,11 +290,12 @@ def load_text(
                 raise ValueError(f"vocabulary is for the {tok.kind!r} tokenizer, not 'char'")
         else:
             tok = CharTokenizer.fit(text[: len(text) - int(len(text) * val_fraction)])
-        ids = tok.encode(text)
+        # compact storage (one byte per token for vocabularies up to 256); batches are int64
+        ids = tok.encode(text, dtype=np.uint8 if tok.vocab_size <= 256 else np.int32)
+        del text
     n = len(ids)
     cut = n - int(n * val_fraction)
-    dtype = torch.uint8 if tok.vocab_size <= 256 else torch.int32  # compact storage; batches are int64
-    stream = torch.from_numpy(ids).to(dtype)
+    stream = torch.from_numpy(ids)
     return TextData(stream[:cut].clone(), stream[cut:].clone(), tok, fingerprint)
 
 
