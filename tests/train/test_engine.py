@@ -1,5 +1,7 @@
 import json
 import math
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -213,3 +215,30 @@ def test_cuda_request_without_cuda_is_a_clear_error(corpus: Path, tmp_path: Path
     with pytest.raises(ValueError, match="CUDA is not available"):
         Trainer(lm_config(corpus, tmp_path / "run", device="cuda")).fit()
     assert not (tmp_path / "run").exists()
+
+
+def test_no_host_sync_per_step(corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tensor → Python conversions happen at logging steps only: their count does not grow with steps.
+
+    torch's Adam reads its step counter with ``.item()``; that counter lives on the CPU even when the
+    model is on a GPU (not a device sync), so conversions made inside ``torch/optim`` are not counted.
+    """
+    counts = {"n": 0}
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self: torch.Tensor, *a: Any, _orig: Any = original, **k: Any) -> Any:
+            caller = sys._getframe(1).f_code.co_filename
+            if f"torch{os.sep}optim{os.sep}" not in caller:
+                counts["n"] += 1
+            return _orig(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+
+    def syncs(steps: int) -> int:
+        counts["n"] = 0
+        cfg = lm_config(corpus, None, steps=steps, log_every=1000, eval_every=0, warmup_steps=0)
+        Trainer(cfg).fit()
+        return counts["n"]
+
+    assert syncs(4) == syncs(24)  # logs at step 1 and the last step, whatever the length
