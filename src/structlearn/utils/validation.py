@@ -15,6 +15,11 @@ import scipy.sparse as sp
 import torch
 
 
+class NonNumericError(ValueError, TypeError):
+    """Non-numeric entries: a ValueError like every input error here, and the TypeError that
+    scikit-learn raises (and its estimator checks expect) for the same input."""
+
+
 def _as_numpy(X: Any, name: str) -> np.ndarray:
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
@@ -29,7 +34,7 @@ def _as_numpy(X: Any, name: str) -> np.ndarray:
         try:
             arr = arr.astype(np.float64)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{name} must be numeric: {str(exc).splitlines()[0]}") from None
+            raise NonNumericError(f"{name} must be numeric: {str(exc).splitlines()[0]}") from None
     if arr.dtype.kind == "c":
         raise ValueError(f"{name} must be real: Complex data not supported")
     if arr.dtype.kind not in "biuf":
@@ -63,7 +68,9 @@ def check_features(
         )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         what = "sample" if arr.shape[0] == 0 else "feature"
-        raise ValueError(f"{name} is empty: 0 {what}(s) (shape={arr.shape}) while a minimum of 1 is required")
+        raise ValueError(
+            f"{name} is empty: 0 {what}(s) (shape={arr.shape}) while a minimum of 1 is required."
+        )
     arr = np.ascontiguousarray(arr, dtype=dtype)
     bad = ~np.isfinite(arr)
     if bad.any():
