@@ -31,4 +31,4 @@ def test_shift_zero_and_one_dimensional_signals() -> None:
     assert out.shape == x.shape
     for i in range(8):  # only moved along the signal axis
         assert any(torch.equal(out[i], _shifted(x[i], 0, d)) for d in range(-3, 4))
-    assert default_shift((1, 40)) == 0 and default_shift((8, 8)) == 1 and default_shift((28, 28)) == 2
+    assert default_shift((1, 40)) == 0 and default_shift((8, 8)) == 0 and default_shift((28, 28)) == 2

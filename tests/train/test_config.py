@@ -45,3 +45,12 @@ def test_invalid_settings_raise_one_line(changes: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match) as info:
         TrainConfig(**changes)
     assert "\n" not in str(info.value)
+
+
+def test_package_exports_resolve_lazily() -> None:
+    import structlearn.train as train
+
+    assert train.TrainConfig is TrainConfig
+    assert train.Trainer.__name__ == "Trainer"
+    with pytest.raises(AttributeError):
+        _ = train.NoSuchThing

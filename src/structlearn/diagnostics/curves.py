@@ -74,21 +74,25 @@ def plot_panels(
     if not panels:
         raise ValueError("nothing to plot: no panels")
     nrows = (len(panels) + ncols - 1) // ncols
-    fig, axes = subplots(nrows, ncols, figsize=(5.5 * ncols, 3.8 * nrows), squeeze=False)
+    fig, axes = subplots(
+        nrows, ncols, figsize=(5.5 * ncols, 3.8 * nrows), squeeze=False, layout="constrained"
+    )
     colours: dict[str, str] = {}
     for j, (panel_title, runs, key) in enumerate(panels):
         ax = axes[j // ncols][j % ncols]
+        values: list[float] = []
         for name, records in runs.items():
             colour = colours.setdefault(name, f"C{len(colours) % 10}")
             s, v = series(records, key)
             if s:
                 ax.plot(s, v, label=name, color=colour, marker="o" if len(s) < 15 else None, ms=3)
+                values += v
         ax.set_title(panel_title, fontsize=10)
         ax.set_xlabel("step")
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
-        if key.endswith("loss"):
-            ax.set_yscale("log")
+        if key.endswith("loss") and values and min(values) > 0 and max(values) > 10 * min(values):
+            ax.set_yscale("log")  # only when the losses span more than a decade
         ax.legend(fontsize=7)
     for j in range(len(panels), nrows * ncols):
         axes[j // ncols][j % ncols].axis("off")

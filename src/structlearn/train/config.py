@@ -88,9 +88,7 @@ class TrainConfig:
     )
     augment_shift: int | None = field(
         default=None,
-        metadata=_help(
-            "image: random shift ±N px (pad-and-crop); default 2 (1 for images < 16 px, 0 for 1-D)"
-        ),
+        metadata=_help("image: random shift ±N px (pad-and-crop); default 2 for images >= 16 px, else 0"),
     )
     data_seed: int = field(
         default=1234,

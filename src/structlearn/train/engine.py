@@ -47,6 +47,7 @@ from structlearn.utils.seed import seed_everything
 
 CHECKPOINT_KIND = "structlearn-train-v1"
 CHECKPOINT_NAME = "checkpoint.safetensors"
+CHECKPOINT_KEYS = ("train_config", "step", "model", "optimizer", "scheduler", "data", "rng")
 # Fields a resumed run may change: they affect logging, outputs or speed, not the trajectory (``steps``
 # stretches the cosine schedule from the checkpoint on).
 RESUME_OVERRIDABLE = frozenset(
@@ -181,8 +182,11 @@ class Trainer:
         ckpt = src if isinstance(src, dict) else load_checkpoint(src)
         where = self._where = "checkpoint" if isinstance(src, dict) else f"checkpoint {src}"
         meta = ckpt.get("meta") if isinstance(ckpt, dict) else None
-        if not isinstance(meta, dict) or meta.get("kind") != CHECKPOINT_KIND or "train_config" not in ckpt:
+        if not isinstance(meta, dict) or meta.get("kind") != CHECKPOINT_KIND:
             raise ValueError(f"{where} is not a structlearn training checkpoint")
+        missing = [k for k in CHECKPOINT_KEYS if k not in ckpt]
+        if missing:
+            raise ValueError(f"{where} is incomplete (missing {', '.join(missing)})")
         saved = TrainConfig.from_dict(ckpt["train_config"]).resolved()
         mine = self.config.resolved()
         for f, a in saved.items():
@@ -319,8 +323,8 @@ class Trainer:
         return [(f"{i}:{type(h).__name__}", h) for i, h in enumerate(self.hooks)]
 
     def _weights_finite(self) -> bool:
-        norms = torch._foreach_norm([p.detach() for p in self.model.parameters()])
-        return bool(torch.isfinite(torch.stack(norms)).all())
+        """One host sync (a norm could overflow for finite weights, so test the entries)."""
+        return bool(torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all())
 
     def save(self, path: str | Path | None = None) -> Path | None:
         """Checkpoint the current state (collective under DDP; rank 0 writes). ``None`` if not written."""
@@ -361,6 +365,8 @@ class Trainer:
         """Train to ``config.steps`` (or stop after step ``stop_after``, checkpointing, to resume later)."""
         if stop_after is not None and stop_after <= 0:
             raise ValueError(f"stop_after must be > 0, got {stop_after}")
+        if hasattr(self, "_t_start"):
+            raise ValueError("a Trainer runs once; create a new one (with resume=...) to continue")
         self._t_start = time.perf_counter()
         try:
             with Measure() as mem:
