@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from structlearn.cluster.base import ClusterEstimator
 from structlearn.cluster.ncut import gaussian_affinity, ncut_loss
@@ -112,6 +113,7 @@ class NeuNcut(ClusterEstimator):
         weight_decay: float = 1e-4,
         random_state: Any = None,
         device: str = "cpu",
+        verbose: bool = False,
     ) -> None:
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
@@ -124,10 +126,12 @@ class NeuNcut(ClusterEstimator):
         self.weight_decay = weight_decay
         self.random_state = random_state
         self.device = device
+        self.verbose = verbose
 
     def _config(self) -> NeuNcutConfig:
         params = self.get_params(deep=False)
         params.pop("random_state")
+        params.pop("verbose")
         hd = params["hidden_dims"]
         if isinstance(hd, int | np.integer) and not isinstance(hd, bool):
             hd = (hd,)
@@ -156,12 +160,15 @@ class NeuNcut(ClusterEstimator):
             net = membership_mlp(Xn.shape[1], cfg.hidden_dims, cfg.n_clusters).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         per_epoch = n // B  # drop_last: every batch has the same size, hence comparable losses
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.n_epochs * per_epoch)
+        total = cfg.n_epochs * per_epoch
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
         gen = torch_generator(seed)
         full_batch = n == B
         W_full = gaussian_affinity(Xt, cfg.sigma, cfg.n_neighbors) if full_batch else None
         history: list[torch.Tensor] = []
         net.train()
+        bar = tqdm(total=total, desc="NeuNcut train", disable=not self.verbose, leave=False)
+        log_every = max(1, total // 50)
         for _ in range(cfg.n_epochs):
             perm = None if full_batch else torch.randperm(n, generator=gen).to(device)
             for b in range(per_epoch):
@@ -176,6 +183,10 @@ class NeuNcut(ClusterEstimator):
                 opt.step()
                 sched.step()
                 history.append(torch.stack([out.total, out.spectral, out.orthogonality]).detach())
+                bar.update(1)
+                if self.verbose and len(history) % log_every == 0:
+                    bar.set_postfix(loss=f"{float(history[-1][0]):.4g}")  # host sync only when verbose
+        bar.close()
         net.eval()
         self.net_ = net
         self.n_iter_ = len(history)

@@ -46,6 +46,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.base import TransformerMixin
+from tqdm.auto import tqdm
 
 from structlearn.cluster.base import ClusterEstimator
 from structlearn.cluster.coding_rate import coding_rate
@@ -235,6 +236,7 @@ class PRODSC(TransformerMixin, ClusterEstimator):
         n_init: int = 10,
         random_state: Any = None,
         device: str = "cpu",
+        verbose: bool = False,
     ) -> None:
         self.n_clusters = n_clusters
         self.hidden_dims = hidden_dims
@@ -263,6 +265,7 @@ class PRODSC(TransformerMixin, ClusterEstimator):
         self.n_init = n_init
         self.random_state = random_state
         self.device = device
+        self.verbose = verbose
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> PRODSC:
@@ -280,6 +283,7 @@ class PRODSC(TransformerMixin, ClusterEstimator):
     def _config(self) -> PRODSCConfig:
         params = self.get_params(deep=False)
         params.pop("random_state")
+        params.pop("verbose")
         hd = params["hidden_dims"]
         if isinstance(hd, int | np.integer) and not isinstance(hd, bool):
             hd = (hd,)
@@ -321,6 +325,8 @@ class PRODSC(TransformerMixin, ClusterEstimator):
         if warmup == 0:
             net.copy_feature_head()
         net.train()
+        bar = tqdm(total=total, desc="PRO-DSC train", disable=not self.verbose, leave=False)
+        log_every = max(1, total // 50)
         for _ in range(cfg.n_epochs):
             perm = torch.arange(n) if full_batch else torch.randperm(n, generator=gen)
             for b in range(n // B):  # drop_last, as the official loader
@@ -339,8 +345,12 @@ class PRODSC(TransformerMixin, ClusterEstimator):
                 opt.step()
                 history.append(terms)
                 step += 1
+                bar.update(1)
+                if self.verbose and step % log_every == 0:
+                    bar.set_postfix(loss=f"{float(terms[0]):.4g}")  # host sync only when verbose
                 if step == warmup:
                     net.copy_feature_head()
+        bar.close()
         net.eval()
         self.net_ = net
         self.n_iter_ = step
