@@ -19,6 +19,7 @@ official σ = 3 with the full kernel is nearly flat on unit-norm rows and is ava
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -96,7 +97,8 @@ class NeuNcut(ClusterEstimator):
     """Neural normalised cut: memberships P = softmax(MLP(x)) trained on the relaxed Ncut of batches.
 
     Fitted attributes: ``labels_`` (argmax on the training set), ``net_`` (the MLP, eval mode),
-    ``history_`` (per-step total / spectral / orthogonality losses), ``n_features_in_``, ``n_iter_``.
+    ``history_`` (per-step total / spectral / orthogonality losses), ``n_features_in_``, ``n_iter_``,
+    ``train_seconds_`` (wall time of the optimisation loop).
     """
 
     def __init__(
@@ -169,6 +171,7 @@ class NeuNcut(ClusterEstimator):
         net.train()
         bar = tqdm(total=total, desc="NeuNcut train", disable=not self.verbose, leave=False)
         log_every = max(1, total // 50)
+        t0 = time.perf_counter()
         for _ in range(cfg.n_epochs):
             perm = None if full_batch else torch.randperm(n, generator=gen).to(device)
             for b in range(per_epoch):
@@ -187,6 +190,7 @@ class NeuNcut(ClusterEstimator):
                 if self.verbose and len(history) % log_every == 0:
                     bar.set_postfix(loss=f"{float(history[-1][0]):.4g}")  # host sync only when verbose
         bar.close()
+        self.train_seconds_ = time.perf_counter() - t0
         net.eval()
         self.net_ = net
         self.n_iter_ = len(history)

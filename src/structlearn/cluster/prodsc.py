@@ -39,6 +39,7 @@ Optimiser: SGD with momentum 0.9 (official) with two parameter groups — trunk 
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -203,7 +204,8 @@ class PRODSC(TransformerMixin, ClusterEstimator):
     Fitted attributes: ``labels_`` (training labels), ``embedding_`` (Z of the training set, N×d),
     ``affinity_matrix_`` (sparse CSR evaluation affinity), ``subspace_bases_`` (per-cluster bases of
     the cluster-head features), ``history_`` (per-step losses), ``net_`` (the trained network),
-    ``n_features_in_``, ``n_iter_`` (optimisation steps).
+    ``n_features_in_``, ``n_iter_`` (optimisation steps), ``train_seconds_`` (wall time of the
+    optimisation loop).
     """
 
     def __init__(
@@ -327,6 +329,7 @@ class PRODSC(TransformerMixin, ClusterEstimator):
         net.train()
         bar = tqdm(total=total, desc="PRO-DSC train", disable=not self.verbose, leave=False)
         log_every = max(1, total // 50)
+        t0 = time.perf_counter()
         for _ in range(cfg.n_epochs):
             perm = torch.arange(n) if full_batch else torch.randperm(n, generator=gen)
             for b in range(n // B):  # drop_last, as the official loader
@@ -351,6 +354,7 @@ class PRODSC(TransformerMixin, ClusterEstimator):
                 if step == warmup:
                     net.copy_feature_head()
         bar.close()
+        self.train_seconds_ = time.perf_counter() - t0
         net.eval()
         self.net_ = net
         self.n_iter_ = step
