@@ -49,6 +49,7 @@ import torch
 from sklearn.base import TransformerMixin
 from tqdm.auto import tqdm
 
+from structlearn.cluster.affinity import topk_blockwise
 from structlearn.cluster.base import ClusterEstimator
 from structlearn.cluster.coding_rate import coding_rate
 from structlearn.cluster.networks import TwoHeadNet
@@ -174,20 +175,9 @@ def _seeded_init(seed: int, build: Any) -> Any:
 def abs_gram_topk(Y: torch.Tensor, k: int, block: int = GRAM_BLOCK) -> sp.csr_matrix:
     """Sparse top-k (self excluded) of each row of |YYᵀ|, computed in row blocks (no N×N matrix)."""
     n = Y.shape[0]
-    k = min(k, n - 1)
-    vals, cols = [], []
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        G = (Y[start:stop] @ Y.T).abs_()
-        r = torch.arange(start, stop, device=Y.device)
-        G[r - start, r] = -1.0  # never pick the point itself
-        v, j = torch.topk(G, k, dim=1)
-        vals.append(v.cpu().numpy())
-        cols.append(j.cpu().numpy())
-    V = np.concatenate(vals).ravel().astype(np.float64)
-    J = np.concatenate(cols).ravel()
-    rows = np.repeat(np.arange(n), k)
-    return sp.csr_matrix((V, (rows, J)), shape=(n, n))
+    C = topk_blockwise(lambda a, b: Y[a:b] @ Y.T, n, n, min(k, n - 1), block_size=block)
+    C.data = np.abs(C.data).astype(np.float64)
+    return C
 
 
 def evaluation_affinity(Y: torch.Tensor, top_k: int | None) -> sp.csr_matrix:
