@@ -19,6 +19,8 @@ ESTIMATORS: dict[str, str] = {
     "ensc": "structlearn.cluster.baselines:EnSC",
     "ssc-omp": "structlearn.cluster.baselines:SSCOMP",
     "senet": "structlearn.cluster.senet:SENet",
+    "prodsc": "structlearn.cluster.prodsc:PRODSC",
+    "neuncut": "structlearn.cluster.neuncut:NeuNcut",
 }
 
 
