@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+import torch
+
+from structlearn.cluster.temporal import (
+    remove_short_segments,
+    temporal_adjacency,
+    temporal_laplacian,
+    temporal_smoothness,
+)
+
+
+def test_adjacency_matches_definition() -> None:
+    W = temporal_adjacency(7, 2).toarray()
+    i, j = np.indices((7, 7))
+    assert np.array_equal(W, ((np.abs(i - j) > 0) & (np.abs(i - j) <= 2)).astype(float))
+    L = temporal_laplacian(7, 2).toarray()
+    assert np.allclose(L, np.diag(W.sum(1)) - W) and np.allclose(L.sum(1), 0)
+    assert temporal_laplacian(10_000, 3).nnz == 10_000 + 2 * sum(10_000 - k for k in (1, 2, 3))
+
+
+@pytest.mark.parametrize("window", [1, 2, 5])
+def test_smoothness_equals_dense_trace(window: int) -> None:
+    Z = torch.randn(40, 6, dtype=torch.float64, requires_grad=True)
+    L = torch.tensor(temporal_laplacian(40, window).toarray())
+    dense = torch.trace(Z.T @ L @ Z)
+    fast = temporal_smoothness(Z, window)
+    assert torch.allclose(fast, dense)
+    (g_fast,) = torch.autograd.grad(fast, Z)
+    assert torch.allclose(g_fast, 2 * L @ Z.detach())  # ∇ tr(Zᵀ L Z) = 2 L Z
+
+
+def test_smoothness_batched_windows_do_not_mix() -> None:
+    Z = torch.randn(3, 20, 4, dtype=torch.float64)
+    total = temporal_smoothness(Z, 2)
+    assert torch.allclose(total, sum(temporal_smoothness(Z[b], 2) for b in range(3)))
+    constant = torch.ones(2, 10, 3)
+    assert temporal_smoothness(constant, 2).item() == 0.0
+
+
+def test_window_longer_than_sequence() -> None:
+    with pytest.raises(ValueError, match="a temporal window of 5 needs at least 6"):
+        temporal_laplacian(5, 5)
+    with pytest.raises(ValueError, match="window must be >= 1"):
+        temporal_smoothness(torch.zeros(10, 2), 0)
+
+
+def test_remove_short_segments() -> None:
+    y = np.array([0, 0, 0, 0, 1, 0, 0, 0, 2, 2, 2, 2, 2, 1, 1, 1, 1, 3])
+    out = remove_short_segments(y, 3)
+    assert out.tolist() == [0] * 8 + [2] * 5 + [1] * 5
+    runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[-1], out, [-1]])) != 0))
+    assert runs.min() >= 3
+    assert np.array_equal(remove_short_segments(y, 1), y)
+    alternating = np.array([0, 1] * 10)
+    merged = remove_short_segments(alternating, 4)
+    assert merged.size == 20 and np.unique(merged).size == 1
+    with pytest.raises(ValueError, match="min_length must be >= 1"):
+        remove_short_segments(y, 0)
