@@ -3,7 +3,6 @@ import pytest
 import torch
 
 from structlearn.cluster.temporal import (
-    remove_short_segments,
     temporal_adjacency,
     temporal_laplacian,
     temporal_smoothness,
@@ -43,17 +42,3 @@ def test_window_longer_than_sequence() -> None:
         temporal_laplacian(5, 5)
     with pytest.raises(ValueError, match="window must be >= 1"):
         temporal_smoothness(torch.zeros(10, 2), 0)
-
-
-def test_remove_short_segments() -> None:
-    y = np.array([0, 0, 0, 0, 1, 0, 0, 0, 2, 2, 2, 2, 2, 1, 1, 1, 1, 3])
-    out = remove_short_segments(y, 3)
-    assert out.tolist() == [0] * 8 + [2] * 5 + [1] * 5
-    runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[-1], out, [-1]])) != 0))
-    assert runs.min() >= 3
-    assert np.array_equal(remove_short_segments(y, 1), y)
-    alternating = np.array([0, 1] * 10)
-    merged = remove_short_segments(alternating, 4)
-    assert merged.size == 20 and np.unique(merged).size == 1
-    with pytest.raises(ValueError, match="min_length must be >= 1"):
-        remove_short_segments(y, 0)

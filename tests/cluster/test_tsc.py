@@ -5,7 +5,7 @@ import scipy.sparse as sp
 from structlearn.cluster import tsc as tsc_module
 from structlearn.cluster.metrics import clustering_accuracy
 from structlearn.cluster.temporal import temporal_laplacian
-from structlearn.cluster.tsc import TSC, tsc_coefficients
+from structlearn.cluster.tsc import TSC, tsc_affinity, tsc_coefficients
 from structlearn.data.sequences import MotionSequenceConfig, make_motion_sequence
 
 
@@ -58,8 +58,21 @@ def test_sparse_top_k_path(monkeypatch: pytest.MonkeyPatch) -> None:
     X, y = _sequence(0.3)
     monkeypatch.setattr(tsc_module, "DENSE_MAX_N", 100)
     est = TSC(3, top_k=20, random_state=0).fit(X)
-    assert est.affinity_matrix_.nnz <= 240 * 20
+    assert est.affinity_matrix_.nnz <= 2 * 240 * 20  # top-k rows, symmetrised
     assert clustering_accuracy(y, est.labels_) > 0.9
+
+
+@pytest.mark.parametrize("kind", ["abs", "cosine"])
+def test_blocked_top_k_affinity_keeps_the_largest_entries(kind: str) -> None:
+    Z = np.random.default_rng(2).standard_normal((30, 30))
+    dense = tsc_affinity(Z, kind).toarray()
+    assert np.allclose(dense, dense.T) and np.all(np.diag(dense) == 0) and dense.min() >= 0
+    full = tsc_affinity(Z, kind, top_k=29, block=7).toarray()
+    assert np.allclose(full, dense)
+    top = tsc_affinity(Z, kind, top_k=3, block=7).toarray()
+    for i in range(30):
+        kept = np.sort(np.partition(dense[i], -3)[-3:])
+        assert all(np.isclose(top[i], v).any() for v in kept)
 
 
 def test_bad_inputs() -> None:

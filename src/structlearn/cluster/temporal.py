@@ -14,19 +14,15 @@ For Z ∈ R^{T×d} with rows z_i (the papers write Z ∈ R^{d×T} and tr(Z L_t Z
 
 which :func:`temporal_smoothness` evaluates from neighbour differences in O(T·s·d) time and memory —
 no T×T matrix. :func:`temporal_laplacian` builds L_t as a banded sparse matrix (O(T·s) non-zeros).
-:func:`remove_short_segments` is the optional post-processing of a segmentation (merge runs shorter
-than a minimum length into a neighbour).
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from structlearn.utils.validation import check_int, check_labels
+from structlearn.utils.validation import check_int
 
 
 def _check_sizes(n_frames: int, window: int) -> tuple[int, int]:
@@ -66,44 +62,3 @@ def temporal_smoothness(Z: torch.Tensor, window: int) -> torch.Tensor:
         diff = Z[..., k:, :] - Z[..., :-k, :]
         total = total + diff.pow(2).sum()
     return total
-
-
-def remove_short_segments(labels: Any, min_length: int) -> np.ndarray:
-    """Merge every run of equal labels shorter than ``min_length`` frames into a neighbouring run.
-
-    Post-processing for segmentations (off by default in TR2C, reported separately). Each pass
-    relabels the runs that are short and strictly shorter than both neighbours (ties broken by
-    position, so two neighbouring runs never swap labels), giving each the label of its longer
-    neighbour; passes repeat until no run is short or one run is left. Vectorised over runs.
-    """
-    arr = np.asarray(labels)
-    y = check_labels(arr, arr.shape[0] if arr.ndim else 0, name="labels")
-    if y.size == 0:
-        raise ValueError("labels is empty")
-    n = check_int("min_length", min_length, minimum=1)
-    change = np.flatnonzero(y[1:] != y[:-1]) + 1
-    starts = np.concatenate([[0], change])
-    lengths = np.diff(np.concatenate([starts, [y.size]]))
-    labs = y[starts]
-    while lengths.size > 1:
-        short = lengths < n
-        if not short.any():
-            break
-        R = lengths.size
-        key = lengths * R + np.arange(R)  # unique total order: length, then position
-        big = np.iinfo(np.int64).max
-        left_key = np.concatenate([[big], key[:-1]])
-        right_key = np.concatenate([key[1:], [big]])
-        pick = short & (key < left_key) & (key < right_key)
-        left_len = np.concatenate([[-1], lengths[:-1]])
-        right_len = np.concatenate([lengths[1:], [-1]])
-        idx = np.flatnonzero(pick)
-        take_left = left_len[idx] >= right_len[idx]
-        labs = labs.copy()
-        labs[idx] = np.where(take_left, labs[np.maximum(idx - 1, 0)], labs[np.minimum(idx + 1, R - 1)])
-        # Merge neighbouring runs that now share a label.
-        first = np.concatenate([[True], labs[1:] != labs[:-1]])
-        group = np.cumsum(first) - 1
-        lengths = np.bincount(group, weights=lengths).astype(np.int64)
-        labs = labs[first]
-    return np.repeat(labs, lengths)

@@ -21,7 +21,8 @@ and only the r = rank(X) ≤ min(D, T) non-zero g_i contribute, so P comes from 
 (O(T·D²)). The dense eigendecomposition of L_t (O(T³) time) and Z itself (T × T, O(T²) memory) are the
 costs this baseline is timed for. Affinity: A = ½(|Z| + |Zᵀ|) (``affinity="abs"``, LSR) or the cosine
 similarity of the columns of Z clipped at 0 (``affinity="cosine"``, as in TSC), then the shared
-spectral step; above ``DENSE_MAX_N`` frames only each row's ``top_k`` largest entries are kept.
+spectral step; above ``DENSE_MAX_N`` frames only each row's ``top_k`` largest entries are kept (and the
+graph symmetrised by the entrywise maximum).
 """
 
 from __future__ import annotations
@@ -53,16 +54,40 @@ def tsc_coefficients(X: np.ndarray, lambda1: float, lambda2: float, window: int)
     mu, Q = scipy.linalg.eigh(temporal_laplacian(T, window).toarray())
     PtQ = P.T @ Q  # (r, T)
     PtQ *= g[:, None] / (g[:, None] + lambda1 + lambda2 * mu[None, :])
-    return (P @ PtQ) @ Q.T
+    return P @ (PtQ @ Q.T)  # r·T² flops in this order, not T³
 
 
-def _topk_rows(A: np.ndarray, k: int) -> sp.csr_matrix:
-    """Keep the k largest entries of each row of a dense non-negative matrix (CSR)."""
-    T = A.shape[0]
-    k = min(k, T - 1)
-    cols = np.argpartition(-A, k, axis=1)[:, :k]
-    rows = np.repeat(np.arange(T), k)
-    return sp.csr_matrix((A[rows, cols.ravel()], (rows, cols.ravel())), shape=A.shape)
+def _affinity_rows(Z: np.ndarray, rows: slice, kind: str) -> np.ndarray:
+    """Rows ``rows`` of the affinity built from codes Z, diagonal zeroed."""
+    if kind == "abs":
+        A = 0.5 * (np.abs(Z[rows]) + np.abs(Z[:, rows].T))
+    else:
+        norms = np.maximum(np.linalg.norm(Z, axis=0), np.finfo(np.float64).tiny)
+        A = (Z[:, rows].T @ Z) / np.outer(norms[rows], norms)
+        np.maximum(A, 0.0, out=A)
+    A[np.arange(A.shape[0]), np.arange(rows.start, rows.start + A.shape[0])] = 0.0
+    return A
+
+
+def tsc_affinity(
+    Z: np.ndarray, kind: str = "abs", top_k: int | None = None, block: int = 1024
+) -> sp.csr_matrix:
+    """Symmetric affinity from codes Z (T × T): dense, or each row's ``top_k`` largest entries kept
+    (built in row blocks, so no second T × T array is allocated)."""
+    T = Z.shape[0]
+    if top_k is None:
+        return sp.csr_matrix(_affinity_rows(Z, slice(0, T), kind))
+    k = min(top_k, T - 1)
+    parts = []
+    for start in range(0, T, block):
+        A = _affinity_rows(Z, slice(start, min(start + block, T)), kind)
+        cols = np.argpartition(-A, k, axis=1)[:, :k]
+        vals = np.take_along_axis(A, cols, axis=1)
+        rows = np.repeat(np.arange(start, start + A.shape[0]), k)
+        parts.append((vals.ravel(), rows, cols.ravel()))
+    vals, rows, cols = (np.concatenate(p) for p in zip(*parts, strict=True))
+    A = sp.csr_matrix((vals, (rows, cols)), shape=(T, T))
+    return A.maximum(A.T).tocsr()
 
 
 class TSC(ClusterEstimator):
@@ -127,16 +152,7 @@ class TSC(ClusterEstimator):
             norms = np.linalg.norm(Xa, axis=1, keepdims=True)
             Xa = np.divide(Xa, norms, out=np.zeros_like(Xa), where=norms > 0)
         Z = tsc_coefficients(Xa, self.lambda1, self.lambda2, self.window)
-        if self.affinity == "abs":
-            A = np.abs(Z)
-            A += A.T
-            A *= 0.5
-        else:
-            norms = np.linalg.norm(Z, axis=0)
-            A = (Z.T @ Z) / np.maximum(np.outer(norms, norms), np.finfo(np.float64).tiny)
-            np.maximum(A, 0.0, out=A)
-        np.fill_diagonal(A, 0.0)
-        A_sparse = _topk_rows(A, self.top_k) if T > DENSE_MAX_N else sp.csr_matrix(A)
+        A_sparse = tsc_affinity(Z, self.affinity, self.top_k if T > DENSE_MAX_N else None)
         self.coef_ = Z
         self.affinity_matrix_ = A_sparse
         self.labels_ = spectral_clustering(
