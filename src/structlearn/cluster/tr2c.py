@@ -68,7 +68,7 @@ class TR2CConfig:
     n_clusters: int = 2
     window: int = 2  # s
     lambda1: float = 1.0  # weight of ρ^c
-    lambda2: float = 1.0  # weight of the temporal term (per frame)
+    lambda2: float = 10.0  # weight of the temporal term (per frame)
     use_rate: bool = True  # −ρ term; False is the paper's "no ρ" ablation
     n_iters: int = 500
     warmup_iters: int | None = None  # None: 10 % of n_iters
@@ -81,7 +81,7 @@ class TR2CConfig:
     weight_decay: float = 1e-4
     rate_rows: int = 256  # rows of Γ per step for ρ^c; 0 = all T rows
     normalize: bool = True  # centre the frames and scale each to unit norm
-    temporal_affinity: float = 1.0
+    temporal_affinity: float = 0.0
     max_frames: int = 2000
     batch_windows: int = 8
     window_len: int = 128
@@ -110,7 +110,7 @@ class TR2CConfig:
         check_float("temporal_affinity", self.temporal_affinity, nonnegative=True)
         check_int("max_frames", self.max_frames, minimum=2)
         check_int("batch_windows", self.batch_windows, minimum=1)
-        check_int("window_len", self.window_len, minimum=self.window + 1)
+        check_int("window_len", self.window_len, minimum=2)
         check_int("top_k", self.top_k, minimum=1)
         check_int("min_segment", self.min_segment, minimum=0)
         check_int("n_init", self.n_init, minimum=1)
@@ -156,7 +156,7 @@ class TR2C(ClusterEstimator):
         *,
         window: int = 2,
         lambda1: float = 1.0,
-        lambda2: float = 1.0,
+        lambda2: float = 10.0,
         use_rate: bool = True,
         n_iters: int = 500,
         warmup_iters: int | None = None,
@@ -169,7 +169,7 @@ class TR2C(ClusterEstimator):
         weight_decay: float = 1e-4,
         rate_rows: int = 256,
         normalize: bool = True,
-        temporal_affinity: float = 1.0,
+        temporal_affinity: float = 0.0,
         max_frames: int = 2000,
         batch_windows: int = 8,
         window_len: int = 128,
@@ -223,6 +223,8 @@ class TR2C(ClusterEstimator):
             raise ValueError(
                 f"the sequence has {T} frames; window={cfg.window} needs at least {cfg.window + 1}"
             )
+        if cfg.max_frames < T and cfg.window >= min(cfg.window_len, T):
+            raise ValueError(f"window_len={cfg.window_len} must exceed window={cfg.window} (T > max_frames)")
         if cfg.normalize:
             Xa = Xa - Xa.mean(axis=0)
             norms = np.linalg.norm(Xa, axis=1, keepdims=True)
