@@ -1,17 +1,22 @@
 """Scikit-learn-style clustering estimators and the shared pieces they are built from.
 
 Estimators (each takes ``n_clusters`` and ``random_state``): :class:`SENet`, :class:`KMeansClustering`,
-:class:`SpectralKNN`, :class:`EnSC`, :class:`SSCOMP`. :func:`make_estimator` builds any registered
-method by name (see :mod:`structlearn.cluster.registry`).
+:class:`SpectralKNN`, :class:`EnSC`, :class:`SSCOMP`, :class:`TR2C` and :class:`TSC` (the last two
+segment one sequence of frames in time order). :func:`make_estimator` builds any registered method by
+name (see :mod:`structlearn.cluster.registry`).
 """
 
 from structlearn.cluster.baselines import SSCOMP, EnSC, KMeansClustering, SpectralKNN
 from structlearn.cluster.metrics import evaluate
 from structlearn.cluster.registry import available_methods, make_estimator
 from structlearn.cluster.senet import SENet
+from structlearn.cluster.tr2c import TR2C
+from structlearn.cluster.tsc import TSC
 
 __all__ = [
     "SSCOMP",
+    "TR2C",
+    "TSC",
     "EnSC",
     "KMeansClustering",
     "SENet",

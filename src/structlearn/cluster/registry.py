@@ -19,6 +19,8 @@ ESTIMATORS: dict[str, str] = {
     "ensc": "structlearn.cluster.baselines:EnSC",
     "ssc-omp": "structlearn.cluster.baselines:SSCOMP",
     "senet": "structlearn.cluster.senet:SENet",
+    "tr2c": "structlearn.cluster.tr2c:TR2C",
+    "tsc": "structlearn.cluster.tsc:TSC",
 }
 
 
