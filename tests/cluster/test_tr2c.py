@@ -4,6 +4,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import clone
 from sklearn.cluster import KMeans
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from structlearn.cluster.metrics import clustering_accuracy
 from structlearn.cluster.tr2c import TR2C, TR2CConfig, _sparse_sinkhorn
@@ -128,3 +129,11 @@ def test_bad_inputs() -> None:
         TR2C(3, max_frames=100, window=5, window_len=4).fit(X)
     with pytest.raises(ValueError, match="invalid device"):
         TR2C(3, device="nonsense").fit(X)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning", "ignore::FutureWarning")
+@parametrize_with_checks(
+    [TR2C(3, n_iters=3, warmup_iters=1, hidden_dims=(8,), out_dim=4, rate_rows=0, n_init=2)]
+)
+def test_sklearn_estimator_checks(estimator, check) -> None:  # type: ignore[no-untyped-def]
+    check(estimator)

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from structlearn.cluster import tsc as tsc_module
 from structlearn.cluster.metrics import clustering_accuracy
@@ -88,3 +89,9 @@ def test_bad_inputs() -> None:
     X[2, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         TSC(2).fit(X)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning", "ignore::RuntimeWarning", "ignore::FutureWarning")
+@parametrize_with_checks([TSC(3, n_init=2)])
+def test_sklearn_estimator_checks(estimator, check) -> None:  # type: ignore[no-untyped-def]
+    check(estimator)
