@@ -21,6 +21,8 @@ ESTIMATORS: dict[str, str] = {
     "senet": "structlearn.cluster.senet:SENet",
     "prodsc": "structlearn.cluster.prodsc:PRODSC",
     "neuncut": "structlearn.cluster.neuncut:NeuNcut",
+    "tr2c": "structlearn.cluster.tr2c:TR2C",
+    "tsc": "structlearn.cluster.tsc:TSC",
 }
 
 
