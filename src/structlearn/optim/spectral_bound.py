@@ -459,3 +459,33 @@ class AdamW2(SpectralBound):
             params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad
         )
         super().__init__(inner, tau, power_iters, bound_params, model=model, seed=seed)
+
+
+class SGDW2(SpectralBound):
+    """SGDW² : momentum SGD with decoupled decay (:class:`structlearn.optim.SGDW`) plus the bound.
+
+    Same keywords as ``SGDW`` plus ``tau``, ``power_iters`` and ``bound_params``. The bound is the
+    optimizer side of the warmup-free recipe (arXiv 2505.21910) applied to the DNT optimizer
+    (arXiv 2507.17501); the combination is ours.
+    """
+
+    def __init__(
+        self,
+        params: Any,
+        lr: float,
+        momentum: float = 0.9,
+        weight_decay: float = 0.0,
+        nesterov: bool = False,
+        *,
+        tau: float = 0.02,
+        power_iters: int = 2,
+        bound_params: ParamSelection = "matrices",
+        model: nn.Module | None = None,
+        seed: int = 0,
+    ) -> None:
+        from structlearn.optim.sgdw import SGDW  # the DNT optimizer lives beside this file
+
+        check_float("tau", tau, positive=True)
+        check_int("power_iters", power_iters, minimum=1)
+        inner = SGDW(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
+        super().__init__(inner, tau, power_iters, bound_params, model=model, seed=seed)
