@@ -133,6 +133,13 @@ class StabilityHook:
     def after_step(self, trainer: Any, step: int) -> dict[str, float] | None:
         return self.metrics(trainer.model, trainer.optimizer, step)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The records so far (JSON values), so a resumed run's plot covers the whole run."""
+        return {"records": [dict(r) for r in self.records]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.records = [dict(r) for r in state.get("records", [])]
+
 
 def _series(records: Sequence[dict[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
     pts = [(r["step"], r[key]) for r in records if key in r and r[key] is not None]
