@@ -1,1 +1,6 @@
 """GPT and ViT assembled from :mod:`structlearn.nn`."""
+
+from structlearn.models.gpt import GPT, GPTConfig
+from structlearn.models.vit import ViT, ViTConfig
+
+__all__ = ["GPT", "GPTConfig", "ViT", "ViTConfig"]

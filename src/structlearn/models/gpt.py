@@ -1,0 +1,139 @@
+"""Causal language model with a configurable normalisation scheme: L-DNT (arXiv 2507.17501) and baselines.
+
+    x₀ = [InputNorm](E[idx] + P[0:T])                                  (token + learned positions)
+    x_N = blocks(x₀)  (causal self-attention; scheme per :mod:`structlearn.nn.block`)
+    logits = [FinalNorm](x_N) · Eᵀ                                       (tied LM head)
+    loss = mean cross-entropy of the next token (targets −1 are ignored)
+
+Initialisation (spec dnt.md §1.3, nanoGPT convention): normal std 0.02 for embeddings and linear
+weights, 0.02/√(2·n_layer) for the residual output projections W_o and W_2; norm gains 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from structlearn.nn.block import ACTIVATIONS, resolve_scheme
+from structlearn.nn.norms import NORM_TYPES
+from structlearn.nn.transformer import Transformer, init_weights
+from structlearn.utils.validation import check_choice, check_float, check_int
+
+
+@dataclass(frozen=True)
+class GPTConfig:
+    """GPT hyper-parameters. ``norm``: a scheme preset (``preln``, ``postln``, ``dnt``, ``dnt-full``,
+    ``s2``, ``s3``) optionally with ``+switch`` modifiers; default ``dnt`` is the paper's S5."""
+
+    vocab_size: int = 256
+    block_size: int = 128
+    n_layer: int = 4
+    n_head: int = 4
+    n_embd: int = 128
+    norm: str = "dnt"
+    norm_type: str = "rms"
+    dropout: float = 0.0
+    activation: str = "gelu"
+
+    def __post_init__(self) -> None:
+        check_int("vocab_size", self.vocab_size, minimum=1)
+        check_int("block_size", self.block_size, minimum=1)
+        check_int("n_layer", self.n_layer, minimum=1)
+        check_int("n_head", self.n_head, minimum=1)
+        check_int("n_embd", self.n_embd, minimum=1)
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        resolve_scheme(self.norm)
+        check_choice("norm_type", self.norm_type, NORM_TYPES)
+        check_float("dropout", self.dropout, nonnegative=True, maximum=0.999)
+        check_choice("activation", self.activation, ACTIVATIONS)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GPTConfig:
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown GPTConfig fields: {', '.join(sorted(unknown))}")
+        return cls(**d)
+
+
+class GPT(nn.Module):
+    """Decoder-only Transformer LM; ``forward(idx, targets=None) -> (logits, loss)``."""
+
+    def __init__(self, config: GPTConfig) -> None:
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise ValueError(f"config must be a GPTConfig, got {type(config).__name__}")
+        self.config = c = config
+        self.wte = nn.Embedding(c.vocab_size, c.n_embd)
+        self.wpe = nn.Embedding(c.block_size, c.n_embd)
+        self.transformer = Transformer(
+            c.n_layer,
+            c.n_embd,
+            c.n_head,
+            c.norm,
+            norm_type=c.norm_type,
+            causal=True,
+            activation=c.activation,
+            dropout=c.dropout,
+        )
+        self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight  # tied input/output embedding
+        init_weights(self, self.transformer, truncated=False, scale_residual=True)
+
+    @property
+    def blocks(self) -> nn.ModuleList:
+        return self.transformer.blocks
+
+    def num_params(self, non_embedding: bool = False) -> int:
+        """Parameter count (tied weights once); ``non_embedding`` drops the position table."""
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.wpe.weight.numel() if non_embedding else n
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``idx`` (B, T) token ids → logits (B, T, vocab) and the mean next-token loss if ``targets``."""
+        if idx.dim() != 2:
+            raise ValueError(f"idx must be 2-D (batch, time), got shape {tuple(idx.shape)}")
+        T = idx.shape[1]
+        if not 0 < T <= self.config.block_size:
+            raise ValueError(f"sequence length {T} must be in [1, block_size={self.config.block_size}]")
+        pos = torch.arange(T, device=idx.device)
+        logits = self.lm_head(self.transformer(self.wte(idx) + self.wpe(pos)))
+        loss = None
+        if targets is not None:
+            if targets.shape != idx.shape:
+                raise ValueError(f"targets shape {tuple(targets.shape)} != idx shape {tuple(idx.shape)}")
+            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+        return logits, loss
+
+    @torch.no_grad()
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Sample ``max_new_tokens`` tokens after ``idx`` (B, T); the context is cropped to block_size."""
+        check_int("max_new_tokens", max_new_tokens, minimum=0)
+        check_float("temperature", temperature, positive=True)
+        if top_k is not None:
+            check_int("top_k", top_k, minimum=1)
+        for _ in range(max_new_tokens):
+            ctx = idx[:, -self.config.block_size :]
+            logits = self(ctx)[0][:, -1, :] / temperature
+            if top_k is not None:
+                kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
+                logits = logits.masked_fill(logits < kth, float("-inf"))
+            nxt = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)
+            idx = torch.cat([idx, nxt], dim=1)
+        return idx

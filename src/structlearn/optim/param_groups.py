@@ -1,0 +1,51 @@
+"""The one weight-decay rule of the library (spec dnt.md §1.4 and §7.1).
+
+A parameter is decayed iff it is the weight (≥ 2-D) of an ``nn.Linear`` or ``nn.Conv*`` module — the
+attention/FFN matrices, the ViT patch projection and the classifier — and is *not* also the weight of
+an ``nn.Embedding``. Everything else is not decayed: norm gains (RMSNorm/LayerNorm/QK-norm), biases,
+token and position embeddings, the class token, the positional table of the ViT, and therefore the
+tied GPT LM head (it is the token embedding).
+
+Why: with norms after them, the decayed matrices are scale-invariant, so weight decay acts as a
+controller of their effective learning rate η/‖W‖² (van Laarhoven 2017; Li & Arora 2019); gains,
+biases and embeddings are not scale-invariant and decaying them only shrinks the model's outputs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import nn
+
+from structlearn.utils.validation import check_float
+
+DECAY_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def split_decay(model: nn.Module) -> tuple[list[tuple[str, nn.Parameter]], list[tuple[str, nn.Parameter]]]:
+    """(decay, no_decay) lists of (name, parameter), each trainable parameter exactly once."""
+    decay_ids: set[int] = set()
+    embedding_ids: set[int] = set()
+    for m in model.modules():
+        if isinstance(m, DECAY_MODULES) and m.weight is not None and m.weight.dim() >= 2:
+            decay_ids.add(id(m.weight))
+        if isinstance(m, nn.Embedding):
+            embedding_ids.add(id(m.weight))
+    decay_ids -= embedding_ids
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():  # named_parameters() lists a tied tensor once
+        if p.requires_grad:
+            (decay if id(p) in decay_ids else no_decay).append((name, p))
+    return decay, no_decay
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Two optimizer groups: ``{"name": "decay", ..., "weight_decay": weight_decay}`` and
+    ``{"name": "no_decay", ..., "weight_decay": 0.0}``; an empty group is left out."""
+    check_float("weight_decay", weight_decay, nonnegative=True)
+    decay, no_decay = split_decay(model)
+    groups = [
+        {"name": "decay", "params": [p for _, p in decay], "weight_decay": float(weight_decay)},
+        {"name": "no_decay", "params": [p for _, p in no_decay], "weight_decay": 0.0},
+    ]
+    return [g for g in groups if g["params"]]

@@ -1,0 +1,74 @@
+import pytest
+import torch
+from torch.nn import functional as F
+
+from structlearn.nn.norms import LayerNorm, QKNorm, RMSNorm, make_norm, rms_norm
+
+
+@pytest.mark.parametrize("shape", [(5, 16), (2, 3, 7, 8)])
+def test_rmsnorm_matches_torch_forward_and_backward(shape):
+    d = shape[-1]
+    x = torch.randn(*shape, requires_grad=True)
+    w = (torch.rand(d) + 0.5).requires_grad_()
+    g = torch.randn(*shape)
+    ref = F.rms_norm(x, (d,), w, 1e-6)
+    out = rms_norm(x, w, 1e-6)
+    torch.testing.assert_close(out, ref)
+    ref_grads = torch.autograd.grad(ref, (x, w), g)
+    grads = torch.autograd.grad(out, (x, w), g)
+    for a, b in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_rmsnorm_gradcheck_double():
+    x = torch.randn(4, 6, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(6, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: rms_norm(a, b, 1e-6), (x, w))
+
+
+def test_rmsnorm_module_output_has_unit_rms_and_gain():
+    norm = RMSNorm(32)
+    assert torch.equal(norm.weight, torch.ones(32))
+    x = 7.0 * torch.randn(10, 32)
+    y = norm(x)
+    torch.testing.assert_close(y.square().mean(-1), torch.ones(10), rtol=1e-4, atol=1e-4)
+    with torch.no_grad():
+        norm.weight.fill_(3.0)
+    torch.testing.assert_close(norm(x), 3.0 * y)
+
+
+def test_rmsnorm_under_bf16_autocast_normalises_in_fp32():
+    norm = RMSNorm(8)
+    x = torch.randn(4, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = norm(x.bfloat16())
+    assert y.dtype == torch.float32
+    torch.testing.assert_close(y, norm(x.bfloat16().float()))
+
+
+def test_layernorm_bias_free_by_default_and_matches_torch():
+    ln = LayerNorm(12)
+    assert ln.bias is None
+    x = torch.randn(3, 12)
+    torch.testing.assert_close(ln(x), F.layer_norm(x, (12,), torch.ones(12), None, 1e-6))
+    lnb = LayerNorm(12, bias=True)
+    assert lnb.bias is not None and lnb.bias.shape == (12,)
+
+
+def test_make_norm_kinds_and_errors():
+    assert isinstance(make_norm("rms", 4), RMSNorm)
+    assert isinstance(make_norm("layer", 4), LayerNorm)
+    with pytest.raises(ValueError, match="unknown norm type 'batch'"):
+        make_norm("batch", 4)
+    with pytest.raises(ValueError, match="dim"):
+        RMSNorm(0)
+
+
+def test_qknorm_is_scaled_l2_normalisation_with_gain():
+    dh = 16
+    qn = QKNorm(dh)
+    with torch.no_grad():
+        qn.weight.copy_(torch.linspace(0.5, 2.0, dh))
+    q = 100.0 * torch.randn(2, 4, 5, dh)
+    expected = dh**0.5 * qn.weight * q / q.norm(dim=-1, keepdim=True)
+    torch.testing.assert_close(qn(q), expected, rtol=1e-5, atol=1e-5)
