@@ -54,3 +54,19 @@ def test_warmup_curve_and_bad_input() -> None:
         StabilityHook(3)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="no attention module"):
         stability_metrics(nn.Linear(2, 2), torch.zeros(1, 2))
+
+
+@pytest.mark.parametrize("norm", ["preln", "dnt"])
+def test_metrics_on_the_library_gpt_and_vit(norm: str) -> None:
+    from structlearn.models import GPT, GPTConfig, ViT, ViTConfig
+
+    torch.manual_seed(0)
+    gpt = GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16, norm=norm))
+    idx = torch.randint(0, 11, (3, 8))
+    out = stability_metrics(gpt, idx)
+    assert {"attn/entropy/l1h1", "qk/sec1/l0h0", "sigma1/transformer.blocks.0.attn.wq.weight"} <= set(out)
+    # Causal row 0 has entropy 0, the others at most log(t + 1).
+    assert 0 < out["attn/entropy_min"] < sum(torch.log(torch.arange(1.0, 9.0))).item() / 8 + 1e-6
+    vit = ViT(ViTConfig(image_size=8, patch_size=4, n_layer=1, n_head=2, n_embd=16, norm=norm))
+    out = stability_metrics(vit, torch.rand(2, 8, 8))
+    assert out["attn/entropy_mean"] <= torch.log(torch.tensor(5.0)).item() + 1e-6  # 4 patches + CLS

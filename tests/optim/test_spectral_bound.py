@@ -270,3 +270,35 @@ def test_loading_a_foreign_state_dict() -> None:
         opt.load_state_dict(other.state_dict())
     with pytest.raises(ValueError, match="tau"):
         AdamW2(m.parameters(), tau=0)
+
+
+def test_sgdw2_matches_sgdw_below_tau_and_bounds_above() -> None:
+    from structlearn.optim import SGDW, SGDW2
+
+    torch.manual_seed(0)
+    a = Attn()
+    b, c = copy.deepcopy(a), copy.deepcopy(a)
+    kw = {"lr": 0.5, "momentum": 0.9, "weight_decay": 5e-4}
+    batches = _batches(4)
+    _train(a, SGDW(a.parameters(), **kw), batches)
+    _train(b, SGDW2(b.parameters(), **kw, tau=1e9), batches)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+    opt = SGDW2(c.named_parameters(), **kw, tau=0.01, power_iters=3)
+    _train(c, opt, batches)
+    assert opt.bound_stats()["bound/active_frac"] == 1.0  # lr 0.5 steps are far above 1 %
+    assert 0 < opt.bound_stats()["bound/scale_min"] < 1
+    with pytest.raises(ValueError, match="tau must be > 0"):
+        SGDW2(c.parameters(), lr=0.1, tau=-1)
+
+
+def test_factory_entries() -> None:
+    from structlearn.optim import SGDW, make_optimizer
+
+    m = Attn()
+    opt = make_optimizer("adamw2", m.parameters(), lr=1e-3, weight_decay=0.1, tau=0.03, power_iters=3)
+    assert isinstance(opt, AdamW2) and opt.tau == 0.03 and opt.power_iters == 3
+    assert opt.optimizer.param_groups[0]["foreach"]  # the same AdamW as make_optimizer("adamw")
+    opt = make_optimizer("sgdw2", m.parameters(), lr=0.3, weight_decay=5e-4, momentum=0.8)
+    assert isinstance(opt.optimizer, SGDW) and opt.param_groups[0]["momentum"] == 0.8
+    with pytest.raises(ValueError, match="'adamw' does not take tau"):
+        make_optimizer("adamw", m.parameters(), lr=1e-3, weight_decay=0.1, tau=0.1)

@@ -1,4 +1,4 @@
-"""Optimizers by name: ``make_optimizer("adamw" | "sgdw", params, lr=..., weight_decay=...)``.
+"""Optimizers by name: ``make_optimizer("adamw" | "sgdw" | "adamw2" | "sgdw2", params, lr=..., ...)``.
 
 ``OPTIMIZERS`` is a plain dict name → constructor taking ``(params, *, lr, weight_decay, momentum,
 betas, eps)``; other components register more entries by adding to it. AdamW (the DNT paper's
@@ -48,7 +48,46 @@ def _sgdw(
     return SGDW(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
-OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {"adamw": _adamw, "sgdw": _sgdw}
+def _adamw2(
+    params: Params,
+    *,
+    lr: float,
+    weight_decay: float,
+    momentum: float,
+    betas: tuple[float, float],
+    eps: float,
+    **bound: Any,
+) -> Optimizer:
+    """AdamW² (arXiv 2505.21910); ``bound``: tau, power_iters, bound_params, model."""
+    from structlearn.optim.spectral_bound import AdamW2
+
+    del momentum
+    return AdamW2(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=True, **bound)
+
+
+def _sgdw2(
+    params: Params,
+    *,
+    lr: float,
+    weight_decay: float,
+    momentum: float,
+    betas: tuple[float, float],
+    eps: float,
+    **bound: Any,
+) -> Optimizer:
+    """SGDW with the spectral step bound; ``bound``: tau, power_iters, bound_params, model."""
+    from structlearn.optim.spectral_bound import SGDW2
+
+    del betas, eps
+    return SGDW2(params, lr=lr, momentum=momentum, weight_decay=weight_decay, **bound)
+
+
+OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
+    "adamw": _adamw,
+    "sgdw": _sgdw,
+    "adamw2": _adamw2,
+    "sgdw2": _sgdw2,
+}
 
 
 def make_optimizer(
@@ -60,8 +99,12 @@ def make_optimizer(
     momentum: float = 0.9,
     betas: tuple[float, float] = (0.9, 0.95),
     eps: float = 1e-8,
+    **extra: Any,
 ) -> Optimizer:
-    """Build optimizer ``name``; an unknown name raises a ValueError listing the choices."""
+    """Build optimizer ``name``; an unknown name raises a ValueError listing the choices.
+
+    ``extra`` keywords go to the constructor (e.g. ``tau``, ``power_iters`` of adamw2/sgdw2).
+    """
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(sorted(OPTIMIZERS))}")
     check_float("lr", lr, positive=True)
@@ -70,9 +113,14 @@ def make_optimizer(
     if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
         raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
     check_float("eps", eps, positive=True)
-    return OPTIMIZERS[name](
-        params, lr=lr, weight_decay=weight_decay, momentum=momentum, betas=tuple(betas), eps=eps
-    )
+    try:
+        return OPTIMIZERS[name](
+            params, lr=lr, weight_decay=weight_decay, momentum=momentum, betas=tuple(betas), eps=eps, **extra
+        )
+    except TypeError as exc:
+        if extra and any(f"argument '{k}'" in str(exc) for k in extra):
+            raise ValueError(f"optimizer {name!r} does not take {', '.join(sorted(extra))}") from None
+        raise
 
 
 def optimizer_state_bytes(optimizer: Optimizer, *, include_scalars: bool = False) -> int:

@@ -451,12 +451,13 @@ class AdamW2(SpectralBound):
         bound_params: ParamSelection = "matrices",
         model: nn.Module | None = None,
         amsgrad: bool = False,
+        foreach: bool | None = None,
         seed: int = 0,
     ) -> None:
         check_float("tau", tau, positive=True)
         check_int("power_iters", power_iters, minimum=1)
         inner = torch.optim.AdamW(
-            params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad
+            params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, foreach=foreach
         )
         super().__init__(inner, tau, power_iters, bound_params, model=model, seed=seed)
 
