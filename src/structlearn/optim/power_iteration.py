@@ -7,8 +7,10 @@ previous call returned, so a matrix that changes slowly between optimizer steps 
 iterations to stay converged (warm start; our inference, spec warmup_free.md §2.2).
 
 One iteration is two batched mat-vecs (``torch.bmm``) over every matrix of the stack:
-    u = A v / ‖A v‖,   w = Aᵀ u,   σ̂ = ‖w‖,   v ← w / σ̂.
-σ̂ = ‖Aᵀu‖ ≥ uᵀAv = ‖Av‖ is the better of the two free estimates; both are lower bounds on σ₁.
+    u = A v,   w = Aᵀ u,   v ← w / ‖w‖;   after the last one σ̂ = ‖w‖/‖u‖.
+σ̂ = ‖Aᵀû‖ (û = u/‖u‖) ≥ ûᵀAv = ‖Av‖ is the better of the two free estimates; both are lower bounds
+on σ₁. Intermediate vectors are not normalised between the two products (fewer kernels); AᵀA v
+stays finite for σ₁ up to ~1e19 in float32.
 Everything stays on the device: no host synchronisation.
 """
 
@@ -47,14 +49,15 @@ def power_iteration(A: torch.Tensor, v: torch.Tensor, iters: int = 2) -> tuple[t
         )
     tiny = torch.finfo(A.dtype).tiny
     # Row-vector products (1×m)·(m×n): CPU bmm is an order of magnitude slower for Aᵀ·(column).
-    x = v.unsqueeze(1)  # (B, 1, n)
-    sigma = torch.zeros(A.shape[0], 1, 1, dtype=A.dtype, device=A.device)
+    x0 = x = v.unsqueeze(1)  # (B, 1, n)
     for _ in range(iters):
-        u = torch.bmm(x, A.mT)  # (A v)ᵀ, (B, 1, m)
-        u = u / u.norm(dim=2, keepdim=True).clamp_min(tiny)
-        w = torch.bmm(u, A)  # (Aᵀ u)ᵀ, (B, 1, n)
-        sigma = w.norm(dim=2, keepdim=True)
-        x = torch.where(sigma > 0, w / sigma.clamp_min(tiny), x)
+        u = torch.bmm(x, A.mT)  # (A x)ᵀ, (B, 1, m)
+        w = torch.bmm(u, A)  # (AᵀA x)ᵀ, (B, 1, n)
+        norm_w = w.norm(dim=2, keepdim=True)
+        x = w / norm_w.clamp_min(tiny)
+    # σ̂ = ‖AᵀA x‖/‖A x‖ for the last input x (= ‖Aᵀu‖ with u = Ax/‖Ax‖); a zero matrix keeps x0.
+    sigma = norm_w / u.norm(dim=2, keepdim=True).clamp_min(tiny)
+    x = torch.where(norm_w > 0, x, x0)
     return sigma.view(-1), x.squeeze(1)
 
 

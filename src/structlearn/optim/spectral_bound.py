@@ -20,7 +20,9 @@ Implementation (spec §2.3, "wrapper" variant; our inference):
 - W_{t−1} = 0 (e.g. zero-initialised output projections): the ratio is undefined; the scheduled step is
   applied unbounded for that step (ratio reported as NaN, bound inactive). From the next step on the
   matrix is non-zero and bounded as usual.
-- Matrices are bucketed by shape; one ``torch.bmm`` power iteration per bucket. A parameter with more
+- Matrices are bucketed (transposed to m ≥ n and zero-padded to the bucket's shape, which changes no
+  singular value); one ``torch.bmm`` power iteration per bucket covers σ₁(W_{t−1}) and σ₁(D) of all
+  its matrices. A parameter with more
   than two dimensions is bounded as the matrix (shape[0], prod(shape[1:])) after dropping leading
   size-1 dimensions down to two (a (1, T, d) position table is the T×d matrix, a (1, 1, d) class
   token the 1×d one); an explicitly selected vector is the 1×n matrix (σ₁ = ‖·‖₂).
@@ -30,7 +32,8 @@ Implementation (spec §2.3, "wrapper" variant; our inference):
   σ₁(D) (within 1 % after warm start in the tests; the underestimate of σ₁(W_{t−1}) only makes the
   bound stricter).
 
-Memory: one float32 buffer the size of the bounded parameters plus two vectors per matrix.
+Memory: two float32 copies of the bounded parameters (W_{t−1} and D, stacked so that both power
+iterations of a step are one batched call) plus two vectors per matrix.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -67,35 +70,70 @@ def matrix_shape(p: torch.Tensor, *, strict: bool = True) -> tuple[int, int] | N
     return 1, p.numel()
 
 
+# A matrix joins a larger bucket (zero-padded) when that wastes at most this factor of work, or when the
+# bucket is small anyway: fewer buckets = fewer kernel launches, which dominate for small models.
+PAD_WASTE = 2.0
+PAD_SMALL = 4096
+
+
+def plan_buckets(
+    shapes: list[tuple[tuple[int, int], torch.dtype]],
+) -> list[tuple[tuple[int, int], list[int]]]:
+    """Group matrices into zero-padded buckets: [(bucket shape (M, N), member indices)].
+
+    Matrices are taken as m ≥ n (σ₁ is invariant to transposition) and zero padding does not change
+    singular values, so a bucket holds every matrix that fits in it (M ≥ m, N ≥ n, same dtype) with at
+    most ``PAD_WASTE``× the work, or when the bucket has at most ``PAD_SMALL`` entries.
+    """
+    canon = [((max(sh), min(sh)), dt) for sh, dt in shapes]
+    order = sorted(range(len(shapes)), key=lambda k: -canon[k][0][0] * canon[k][0][1])
+    buckets: list[tuple[tuple[int, int], torch.dtype, list[int]]] = []
+    for k in order:
+        (m, n), dt = canon[k]
+        fits = [
+            b
+            for b in buckets
+            if b[1] == dt
+            and b[0][0] >= m
+            and b[0][1] >= n
+            and (b[0][0] * b[0][1] <= PAD_WASTE * m * n or b[0][0] * b[0][1] <= PAD_SMALL)
+        ]
+        if fits:
+            min(fits, key=lambda b: b[0][0] * b[0][1])[2].append(k)
+        else:
+            buckets.append(((m, n), dt, [k]))
+    return [(shape, sorted(ks)) for shape, _, ks in buckets]
+
+
 @dataclass
 class _Bucket:
-    """Bounded matrices of one shape/dtype/device, processed with one bmm per power iteration."""
+    """Bounded matrices zero-padded to one shape: both power iterations of a step are one bmm batch."""
 
     params: list[torch.Tensor]
     index: list[int]  # flat position of each parameter in the optimizer's param_groups
-    shape: tuple[int, int]
-    pos: torch.Tensor  # position of each matrix in the bounded list (for scattering stats)
-    buf: torch.Tensor  # (B, m, n): W_{t−1}, then the realised step D
-    v_w: torch.Tensor  # (B, n) right singular vector estimates of W
-    v_d: torch.Tensor  # (B, n) ... of the realised step D
-    sigma_w: torch.Tensor = field(init=False)
-    sigma_d: torch.Tensor = field(init=False)
-    ratio: torch.Tensor = field(init=False)
-    scale: torch.Tensor = field(init=False)
-    active: torch.Tensor = field(init=False)
-    active_count: torch.Tensor = field(init=False)
+    dims: list[tuple[int, int]]  # each parameter's matrix shape (before any transposition)
+    shape: tuple[int, int]  # the bucket's padded shape (M, N), M ≥ N
+    offset: int  # position of the bucket's first matrix in the stacked statistics
+    buf: torch.Tensor  # (2, B, M, N): [0] = W_{t−1}, [1] = the realised step D; zero padding
+    v: torch.Tensor  # (2B, N): right singular vector estimates, W's then D's
 
     def __post_init__(self) -> None:
-        z = torch.zeros(len(self.params), dtype=self.buf.dtype, device=self.buf.device)
-        self.sigma_w, self.sigma_d, self.ratio = z.clone(), z.clone(), z.clone()
-        self.scale = torch.ones_like(z)
-        self.active = torch.zeros_like(z, dtype=torch.bool)
-        self.active_count = torch.zeros_like(z, dtype=torch.int64)
-        self.rows = list(self.buf.unbind(0))
+        self.transposed = [m < n for m, n in self.dims]
+        sizes = [(n, m) if t else (m, n) for (m, n), t in zip(self.dims, self.transposed, strict=True)]
+        self.rows_w = [self.buf[0, j, :a, :b] for j, (a, b) in enumerate(sizes)]
+        self.rows_d = [self.buf[1, j, :a, :b] for j, (a, b) in enumerate(sizes)]
+
+    @property
+    def size(self) -> int:
+        return len(self.params)
 
     def views(self) -> list[torch.Tensor]:
         # Re-derived every step: p.data may have been replaced (model.to(), load_state_dict(assign=True)).
-        return [p.detach().view(self.shape) for p in self.params]
+        out = []
+        for p, dims, t in zip(self.params, self.dims, self.transposed, strict=True):
+            x = p.detach().view(dims)
+            out.append(x.T if t else x)
+        return out
 
 
 class SpectralBound(torch.optim.Optimizer):
@@ -219,33 +257,82 @@ class SpectralBound(torch.optim.Optimizer):
         chosen = self._select(params, flat)
         self._names = [flat[i][0] for i in chosen]
         self._bounded_index = chosen
+        devices = {flat[i][1].device for i in chosen}
+        if len(devices) > 1:
+            raise ValueError(f"bounded parameters lie on several devices ({sorted(map(str, devices))})")
+        device = devices.pop() if devices else torch.device("cpu")
         gen = torch.Generator().manual_seed(self.seed)
-        keyed: dict[tuple, list[int]] = {}
-        for k, i in enumerate(chosen):
+        shapes = []
+        for i in chosen:
             p = flat[i][1]
             if not p.is_contiguous():
                 raise ValueError(f"bounded parameter {flat[i][0]!r} is not contiguous")
-            shape = matrix_shape(p, strict=False)
-            keyed.setdefault((shape, p.dtype, p.device), []).append(k)
+            shapes.append((matrix_shape(p, strict=False), p.dtype))
         self._buckets: list[_Bucket] = []
-        for (shape, dtype, device), ks in keyed.items():
-            work = torch.promote_types(dtype, torch.float32)
+        order: list[int] = []  # bucket order → bounded order
+        for shape, ks in plan_buckets(shapes):
+            work = torch.promote_types(shapes[ks[0]][1], torch.float32)
             b = _Bucket(
                 params=[flat[chosen[k]][1] for k in ks],
                 index=[chosen[k] for k in ks],
+                dims=[shapes[k][0] for k in ks],
                 shape=shape,
-                pos=torch.tensor(ks, device=device),
-                buf=torch.zeros(len(ks), *shape, dtype=work, device=device),
-                v_w=init_vectors(len(ks), shape[1], dtype=work, device=device, generator=gen),
-                v_d=init_vectors(len(ks), shape[1], dtype=work, device=device, generator=gen),
+                offset=len(order),
+                buf=torch.zeros(2, len(ks), *shape, dtype=work, device=device),
+                v=init_vectors(2 * len(ks), shape[1], dtype=work, device=device, generator=gen),
             )
-            if previous:  # carry warm-start vectors and counters of matrices that were bounded before
-                for j, i in enumerate(b.index):
-                    st = previous.get(id(flat[i][1]))
-                    if st is not None and st["v_w"].shape == b.v_w[j].shape:
-                        for key in ("v_w", "v_d", "active_count"):
-                            getattr(b, key)[j] = st[key]
+            order += ks
             self._buckets.append(b)
+        K = len(order)
+        # Statistics of the last step, stacked in bucket order, on the device (float32 whatever the dtype).
+        self._sigma_w = torch.zeros(K, device=device)
+        self._sigma_d = torch.zeros(K, device=device)
+        self._ratio = torch.zeros(K, device=device)
+        self._scale = torch.ones(K, device=device)
+        self._active = torch.zeros(K, dtype=torch.bool, device=device)
+        self._active_count = torch.zeros(K, dtype=torch.int64, device=device)
+        inverse = [0] * K
+        for pos, k in enumerate(order):
+            inverse[k] = pos
+        self._to_bounded = torch.tensor(inverse, dtype=torch.long, device=device)
+        if previous:  # carry warm-start vectors and counters of matrices that were bounded before
+            for b, j, i in self._slots():
+                st = previous.get(id(flat[i][1]))
+                if st is not None and st["v_w"].shape == b.v[j].shape:
+                    self._set_slot(b, j, st, keys=("v_w", "v_d", "active_count"))
+
+    def _slots(self) -> list[tuple[_Bucket, int, int]]:
+        """(bucket, row, flat optimizer index) of every bounded matrix, in bucket order."""
+        return [(b, j, i) for b in self._buckets for j, i in enumerate(b.index)]
+
+    _SLOT_KEYS = ("v_w", "v_d", "active_count", "ratio", "scale", "sigma_w", "sigma_d")
+
+    def _get_slot(self, b: _Bucket, j: int) -> dict[str, torch.Tensor]:
+        k = b.offset + j
+        return {
+            "v_w": b.v[j].clone(),
+            "v_d": b.v[b.size + j].clone(),
+            "active_count": self._active_count[k].clone(),
+            "ratio": self._ratio[k].clone(),
+            "scale": self._scale[k].clone(),
+            "sigma_w": self._sigma_w[k].clone(),
+            "sigma_d": self._sigma_d[k].clone(),
+        }
+
+    def _set_slot(self, b: _Bucket, j: int, st: dict[str, Any], keys: tuple[str, ...] = _SLOT_KEYS) -> None:
+        k = b.offset + j
+        targets = {
+            "v_w": (b.v, j),
+            "v_d": (b.v, b.size + j),
+            "active_count": (self._active_count, k),
+            "ratio": (self._ratio, k),
+            "scale": (self._scale, k),
+            "sigma_w": (self._sigma_w, k),
+            "sigma_d": (self._sigma_d, k),
+        }
+        for key in keys:
+            t, row = targets[key]
+            t[row] = torch.as_tensor(st[key]).to(device=t.device, dtype=t.dtype)
 
     def add_param_group(self, param_group: dict[str, Any]) -> None:
         # Called by the base __init__ on its private copies before self.optimizer's groups are shared.
@@ -260,26 +347,37 @@ class SpectralBound(torch.optim.Optimizer):
     @torch.no_grad()
     def _snapshot(self) -> None:
         for b in self._buckets:
-            torch._foreach_copy_(b.rows, b.views())
-            b.sigma_w, b.v_w = power_iteration(b.buf, b.v_w, self.power_iters)
+            torch._foreach_copy_(b.rows_w, b.views())
 
     @torch.no_grad()
     def _bound(self) -> None:
+        if not self._buckets:
+            return
         tau = self.tau
+        views, s_w, s_d = [], [], []
         for b in self._buckets:
             cur = b.views()
-            torch._foreach_sub_(b.rows, cur)  # buf := W_{t−1} − W_t, the realised step
-            b.sigma_d, b.v_d = power_iteration(b.buf, b.v_d, self.power_iters)
-            tiny = torch.finfo(b.buf.dtype).tiny
-            ratio = torch.where(b.sigma_w > 0, b.sigma_d / b.sigma_w.clamp_min(tiny), math.nan)
-            ratio = torch.where(b.sigma_d == 0, 0.0, ratio)
-            active = ratio > tau  # NaN (W_{t−1} = 0) compares False: unbounded step
-            scale = torch.where(active, tau / ratio.clamp_min(tiny), 1.0)
-            # W_{t−1} − c·D = W_t + (1 − c)·D; exactly W_t where c = 1.
-            b.buf.mul_((1.0 - scale).view(-1, 1, 1))
-            torch._foreach_add_(cur, b.rows)
-            b.ratio, b.scale, b.active = ratio, scale, active
-            b.active_count += active
+            b.buf[1].copy_(b.buf[0])
+            torch._foreach_sub_(b.rows_d, cur)  # D = W_{t−1} − W_t, the realised step
+            B = b.size
+            sigma, b.v = power_iteration(b.buf.view(2 * B, *b.shape), b.v, self.power_iters)
+            s_w.append(sigma[:B])
+            s_d.append(sigma[B:])
+            views.append(cur)
+        self._sigma_w = torch.cat(s_w).float()
+        self._sigma_d = torch.cat(s_d).float()
+        tiny = torch.finfo(torch.float32).tiny
+        ratio = torch.where(self._sigma_w > 0, self._sigma_d / self._sigma_w.clamp_min(tiny), math.nan)
+        ratio = torch.where(self._sigma_d == 0, 0.0, ratio)
+        active = ratio > tau  # NaN (W_{t−1} = 0) compares False: the scheduled step stays unbounded
+        scale = torch.where(active, tau / ratio.clamp_min(tiny), 1.0)
+        for b, cur in zip(self._buckets, views, strict=True):
+            # W_{t−1} − c·D = W_t + (1 − c)·D; exactly W_t where c = 1. (1 − c) in the working dtype.
+            c = scale[b.offset : b.offset + b.size].to(b.buf.dtype)
+            b.buf[1].mul_((1.0 - c).view(-1, 1, 1))
+            torch._foreach_add_(cur, b.rows_d)
+        self._ratio, self._scale, self._active = ratio, scale, active
+        self._active_count += active
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
         """One step of the inner optimizer, then shrink the matrices whose ratio exceeds τ."""
@@ -306,23 +404,18 @@ class SpectralBound(torch.optim.Optimizer):
         """Per-matrix values of the last step, on device, in ``bounded_names`` order.
 
         ratio = σ₁(D)/σ₁(W_{t−1}) before bounding (NaN where W_{t−1} = 0); active = ratio > τ;
-        scale = realised α_t/α_sched; active_count = steps with the bound active; sigma = σ₁(W_{t−1}).
+        scale = realised α_t/α_sched; active_count = steps with the bound active; sigma = σ₁(W_{t−1}),
+        sigma_d = σ₁(D) (power-iteration estimates).
         """
-        out: dict[str, torch.Tensor] = {}
-        k = len(self._names)
-        for key in ("ratio", "scale", "active", "active_count", "sigma_w", "sigma_d"):
-            parts = [(b.pos, getattr(b, key)) for b in self._buckets]
-            if not parts:
-                out[key] = torch.zeros(0)
-                continue
-            dev = parts[0][1].device
-            dtype = parts[0][1].dtype if key in ("active", "active_count") else torch.float32
-            t = torch.zeros(k, dtype=dtype, device=dev)
-            for pos, val in parts:
-                t[pos.to(dev)] = val.to(device=dev, dtype=dtype)
-            out[key] = t
-        out["sigma"] = out.pop("sigma_w")
-        return out
+        idx = self._to_bounded
+        return {
+            "ratio": self._ratio[idx],
+            "scale": self._scale[idx],
+            "active": self._active[idx],
+            "active_count": self._active_count[idx],
+            "sigma": self._sigma_w[idx],
+            "sigma_d": self._sigma_d[idx],
+        }
 
     def bound_stats(self, per_param: bool = False, prefix: str = "bound/") -> dict[str, float]:
         """Scalars for a log line (one host sync). Empty before the first step."""
@@ -363,20 +456,7 @@ class SpectralBound(torch.optim.Optimizer):
 
     # ------------------------------------------------------------------ state
     def _per_param_state(self, by: str) -> dict:
-        out: dict = {}
-        for b in self._buckets:
-            for j, (i, p) in enumerate(zip(b.index, b.params, strict=True)):
-                key = id(p) if by == "id" else i
-                out[key] = {
-                    "v_w": b.v_w[j].clone(),
-                    "v_d": b.v_d[j].clone(),
-                    "active_count": b.active_count[j].clone(),
-                    "ratio": b.ratio[j].clone(),
-                    "scale": b.scale[j].clone(),
-                    "sigma_w": b.sigma_w[j].clone(),
-                    "sigma_d": b.sigma_d[j].clone(),
-                }
-        return out
+        return {(id(b.params[j]) if by == "id" else i): self._get_slot(b, j) for b, j, i in self._slots()}
 
     def state_dict(self) -> dict[str, Any]:
         """The inner optimizer's state dict plus a ``spectral_bound`` entry (vectors, counters)."""
@@ -402,16 +482,13 @@ class SpectralBound(torch.optim.Optimizer):
                 f"SpectralBound ({len(self._bounded_index)})"
             )
         per = {int(k): v for k, v in bound["state"].items()}
-        for b in self._buckets:
-            for j, i in enumerate(b.index):
-                st = per[i]
-                if tuple(st["v_w"].shape) != tuple(b.v_w[j].shape):
-                    raise ValueError(
-                        f"power-iteration vector of parameter {i} has shape {tuple(st['v_w'].shape)}"
-                    )
-                for key in ("v_w", "v_d", "active_count", "ratio", "scale", "sigma_w", "sigma_d"):
-                    tgt = getattr(b, key)
-                    tgt[j] = torch.as_tensor(st[key]).to(device=tgt.device, dtype=tgt.dtype)
+        for b, j, i in self._slots():
+            st = per[i]
+            if tuple(st["v_w"].shape) != tuple(b.v[j].shape):
+                raise ValueError(
+                    f"power-iteration vector of parameter {i} has shape {tuple(st['v_w'].shape)}"
+                )
+            self._set_slot(b, j, st)
         self._steps = int(bound["steps"])
         self.optimizer.load_state_dict(sd)
 
@@ -426,7 +503,7 @@ class SpectralBound(torch.optim.Optimizer):
         inner = type(self.optimizer).__name__
         return (
             f"SpectralBound({inner}, tau={self.tau}, power_iters={self.power_iters}, "
-            f"bounded={len(self._names)} matrices in {len(self._buckets)} shape buckets)"
+            f"bounded={len(self._names)} matrices in {len(self._buckets)} buckets)"
         )
 
 
