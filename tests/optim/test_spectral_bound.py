@@ -301,7 +301,7 @@ def test_factory_entries() -> None:
     assert opt.optimizer.param_groups[0]["foreach"]  # the same AdamW as make_optimizer("adamw")
     opt = make_optimizer("sgdw2", m.parameters(), lr=0.3, weight_decay=5e-4, momentum=0.8)
     assert isinstance(opt.optimizer, SGDW) and opt.param_groups[0]["momentum"] == 0.8
-    with pytest.raises(ValueError, match="'adamw' does not take tau"):
+    with pytest.raises(ValueError, match="'adamw' does not accept tau"):
         make_optimizer("adamw", m.parameters(), lr=1e-3, weight_decay=0.1, tau=0.1)
 
 

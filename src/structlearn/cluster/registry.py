@@ -16,6 +16,9 @@ from structlearn.utils.validation import check_choice
 ESTIMATORS: dict[str, str] = {
     "kmeans": "structlearn.cluster.baselines:KMeansClustering",
     "spectral": "structlearn.cluster.baselines:SpectralKNN",
+    "ensc": "structlearn.cluster.baselines:EnSC",
+    "ssc-omp": "structlearn.cluster.baselines:SSCOMP",
+    "senet": "structlearn.cluster.senet:SENet",
 }
 
 

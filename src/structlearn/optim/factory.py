@@ -103,7 +103,8 @@ def make_optimizer(
 ) -> Optimizer:
     """Build optimizer ``name``; an unknown name raises a ValueError listing the choices.
 
-    ``extra`` keywords go to the constructor (e.g. ``tau``, ``power_iters`` of adamw2/sgdw2).
+    ``extra`` keywords go to constructors that take more (e.g. ``tau`` for a spectrally bounded
+    optimizer registered by another module); a constructor that does not take one raises ValueError.
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(sorted(OPTIMIZERS))}")
@@ -118,8 +119,10 @@ def make_optimizer(
             params, lr=lr, weight_decay=weight_decay, momentum=momentum, betas=tuple(betas), eps=eps, **extra
         )
     except TypeError as exc:
-        if extra and any(f"argument '{k}'" in str(exc) for k in extra):
-            raise ValueError(f"optimizer {name!r} does not take {', '.join(sorted(extra))}") from None
+        if extra and "unexpected keyword argument" in str(exc):
+            raise ValueError(
+                f"optimizer {name!r} does not accept {', '.join(sorted(extra))} ({exc})"
+            ) from None
         raise
 
 
