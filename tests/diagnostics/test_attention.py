@@ -133,3 +133,16 @@ def test_attention_maps_restore_state_and_model_diagnostics() -> None:
     assert qk["sigma1"].shape == (2, 3) and qk["sec"].shape == (2, 3, 3) and qk["erank"].shape == (2, 3)
     with pytest.raises(ValueError, match="no attention module"):
         attention_maps(nn.Linear(2, 2), lambda m: None)
+
+
+def test_non_finite_inputs_give_nan_not_errors() -> None:
+    A = torch.full((1, 2, 3, 3), 1 / 3)
+    A[0, 1, 0, 0] = math.nan
+    er = attention_erank(A)
+    assert math.isfinite(er[0].item()) and math.isnan(er[1].item())
+    wq = torch.randn(8, 8)
+    wq[0, 0] = math.inf
+    sv = qk_singular_values(wq, torch.randn(8, 8), 2)
+    assert torch.isnan(sv[0]).all() and torch.isfinite(sv[1]).all()
+    out = spectral_norms([("a", wq), ("b", torch.ones(8, 8))])
+    assert math.isnan(out["a"]) and out["b"] == pytest.approx(8.0)

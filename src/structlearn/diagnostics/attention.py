@@ -55,7 +55,9 @@ def attention_entropy(A: torch.Tensor) -> torch.Tensor:
 def attention_erank(A: torch.Tensor) -> torch.Tensor:
     """Effective rank per head of attention maps (B, H, T_q, T_k) → (H,), averaged over the batch."""
     A = _as_bhtt(A).to(torch.float64)
-    return effective_rank(torch.linalg.svdvals(A)).mean(0).float()
+    bad = ~torch.isfinite(A).all(dim=(-2, -1))  # a diverged model: report NaN instead of failing
+    er = effective_rank(torch.linalg.svdvals(torch.where(bad[..., None, None], 0.0, A)))
+    return torch.where(bad, torch.nan, er).mean(0).float()
 
 
 @torch.no_grad()
@@ -73,9 +75,12 @@ def qk_singular_values(wq: torch.Tensor, wk: torch.Tensor, n_head: int) -> torch
     d_h = wq.shape[0] // n_head
     Wq = wq.detach().to(torch.float64).reshape(n_head, d_h, -1).transpose(1, 2)  # (H, d, d_h) = W_q,hᵀ
     Wk = wk.detach().to(torch.float64).reshape(n_head, d_h, -1).transpose(1, 2)
+    bad = ~(torch.isfinite(Wq).all(dim=(1, 2)) & torch.isfinite(Wk).all(dim=(1, 2)))
+    Wq, Wk = (torch.where(bad[:, None, None], 0.0, W) for W in (Wq, Wk))
     Rq = torch.linalg.qr(Wq, mode="r").R
     Rk = torch.linalg.qr(Wk, mode="r").R
-    return torch.linalg.svdvals(Rq @ Rk.transpose(1, 2)).float()
+    sv = torch.linalg.svdvals(Rq @ Rk.transpose(1, 2))
+    return torch.where(bad[:, None], torch.nan, sv).float()  # NaN for heads with non-finite weights
 
 
 def spectral_energy_concentration(sv: torch.Tensor, s: Sequence[int] = (1, 2, 3)) -> torch.Tensor:
@@ -100,7 +105,10 @@ def spectral_norms(named: Iterable[tuple[str, torch.Tensor]]) -> dict[str, float
             groups.setdefault((tuple(m.shape), m.device), []).append((name, m))
     out: dict[str, float] = {}
     for items in groups.values():
-        s = torch.linalg.matrix_norm(torch.stack([m.float() for _, m in items]), ord=2).tolist()
+        M = torch.stack([m.float() for _, m in items])
+        bad = ~torch.isfinite(M).all(dim=(1, 2))
+        s = torch.linalg.matrix_norm(torch.where(bad[:, None, None], 0.0, M), ord=2)
+        s = torch.where(bad, torch.nan, s).tolist()
         out.update({n: v for (n, _), v in zip(items, s, strict=True)})
     return out
 
