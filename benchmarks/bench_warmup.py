@@ -2,7 +2,8 @@
 
 On the char-level GPT and the Fashion-MNIST ViT of the DNT issue:
 1. LR ladder for preln + AdamW without warmup (no gradient clipping, wd 0.1, β = (0.9, 0.95), cosine
-   to 10 %, fp32) until it crashes in ≥ 2 of 3 seeds; the lowest such LR is LR_crash.
+   to 10 %, fp32) until it crashes in ≥ 2 of 3 seeds; the lowest such LR is LR_crash. Seeds of a
+   ladder LR run in order and stop once the verdict is settled (two agreeing seeds).
 2. At LR_crash and 2·LR_crash, ≥ 3 seeds per arm: B0 preln+AdamW with linear warmup (10 % of steps);
    B1 preln+AdamW, no warmup; B2 preln+AdamW², no warmup, τ swept (best τ only at 2·LR_crash);
    B3 dnt+AdamW, no warmup (LR_crash only); B4 dnt+SGDW and B5 dnt+SGDW², no warmup, same LR.
@@ -598,10 +599,17 @@ def bench_model(setup: Setup, args: argparse.Namespace, out: Path, log: Any) -> 
     seeds = args.seeds
     ladder_runs: dict[float, list[dict[str, Any]]] = {}
     lr_crash = None
+    need = (2 * len(seeds) + 2) // 3  # crashes in ≥ 2/3 of the seeds
     for lr in args.ladder:
-        runs = [cached_run(out, setup, data, B1, lr, s, log) for s in seeds]
+        # Seeds run in order until the verdict is settled (saves a run when the first two agree).
+        runs: list[dict[str, Any]] = []
+        for s in seeds:
+            runs.append(cached_run(out, setup, data, B1, lr, s, log))
+            crashes = sum(bool(r["crash"]["crash"]) for r in runs)
+            if crashes >= need or (len(runs) - crashes) > len(seeds) - need:
+                break
         ladder_runs[lr] = runs
-        if sum(r["crash"]["crash"] for r in runs) * 3 >= 2 * len(runs):
+        if sum(bool(r["crash"]["crash"]) for r in runs) >= need:
             lr_crash = lr
             break
     if lr_crash is None:
@@ -684,8 +692,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         args.ladder, args.taus, args.overhead_reps = LADDER, TAUS, 6
         setups = {
-            "gpt": Setup("gpt", steps=300, batch_size=16),
-            "vit": Setup("vit", steps=300, batch_size=64, n_embd=64),
+            "gpt": Setup("gpt", steps=200, batch_size=16),
+            "vit": Setup("vit", steps=200, batch_size=64, n_embd=64),
         }
     logf = open(out / "log.txt", "a", encoding="utf-8")  # noqa: SIM115 - lives for the whole run
 

@@ -326,3 +326,43 @@ def test_padded_transposed_buckets_bound_every_matrix_exactly() -> None:
         assert bool(opt.bound_tensors()["active"].all())
         for w0, p in zip(prev, ps, strict=True):
             assert _exact_ratio(w0, p.detach()) == pytest.approx(tau, rel=1e-5)
+
+
+def test_train_cli_flags_and_resume_reproduce_the_uninterrupted_run(tmp_path: Path) -> None:
+    import random
+
+    from safetensors.torch import load_file
+
+    from structlearn.cli import main
+    from structlearn.train.metrics_log import read_metrics
+
+    rng = random.Random(0)
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(" ".join(rng.choice(["def", "x", "(", ")", ":", "\n", "return"]) for _ in range(3000)))
+    base = ["train", "--corpus", str(corpus), "--block-size", "8", "--steps", "6", "--log-every", "2"]
+    base += ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--norm", "preln", "--eval-batches", "1"]
+    base += ["--warmup-steps", "0", "--no-progress", "--lr", "0.01"]
+    bad = [*base, "--optim", "adamw", "--tau", "0.1", "--out", str(tmp_path / "x")]
+    base += ["--optim", "adamw2", "--tau", "0.05", "--power-iters", "3", "--stability-every", "2"]
+    full, part = tmp_path / "full", tmp_path / "part"
+    assert main([*base, "--out", str(full)]) == 0
+    assert main([*base, "--out", str(part), "--stop-after", "4"]) == 0
+    assert main(["train", "--resume", str(part / "checkpoint.safetensors"), "--no-progress"]) == 0
+    a = load_file(full / "checkpoint.safetensors")
+    b = load_file(part / "checkpoint.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    def strip(records: list[dict]) -> list[dict]:  # wall-clock fields differ between runs
+        return [{k: v for k, v in r.items() if not k.endswith(("per_s", "elapsed_s"))} for r in records]
+
+    rec_full, rec_part = read_metrics(full / "metrics.jsonl"), read_metrics(part / "metrics.jsonl")
+    assert strip(rec_full) == strip(rec_part)
+    last = rec_full[-1]
+    assert {"bound/active_frac", "bound/scale_mean", "attn/entropy_min", "qk/sec1_max", "sigma1_max"} <= set(
+        last
+    )
+    ckpt = load_checkpoint(full / "checkpoint.safetensors")
+    assert ckpt["train_config"]["optimizer_kwargs"] == {"tau": 0.05, "power_iters": 3}
+    assert (full / "stability.png").stat().st_size > 1000 and (part / "stability.png").exists()
+    # A bound keyword with an unbounded optimizer is a one-line error (exit code 2).
+    assert main(bad) == 2 and not (tmp_path / "x").exists()

@@ -30,6 +30,7 @@ from structlearn.diagnostics.attention import (
     qk_diagnostics,
     spectral_norms,
 )
+from structlearn.train.extensions import TrainExtension
 from structlearn.utils.validation import check_int
 
 Probe = torch.Tensor | tuple | Callable[[nn.Module], Any]
@@ -48,11 +49,12 @@ def _forward_fn(probe: Probe) -> Callable[[nn.Module], Any]:
 
 
 def _matrices_of(model: nn.Module, optimizer: Any) -> list[tuple[str, torch.Tensor]]:
-    names = getattr(optimizer, "bounded_names", None)
-    params = dict(model.named_parameters())
-    if names:
-        return [(n, params[n]) for n in names if n in params]
-    return [(n, p) for n, p in params.items() if p.dim() >= 2]
+    """The bounded matrices of a SpectralBound optimizer (by identity), else every ≥ 2-D weight."""
+    params = getattr(optimizer, "bounded_params", None)
+    if params is not None:
+        bounded = {id(p) for p in params}
+        return [(n, p) for n, p in model.named_parameters() if id(p) in bounded]
+    return [(n, p) for n, p in model.named_parameters() if p.dim() >= 2]
 
 
 @torch.no_grad()
@@ -107,31 +109,68 @@ def stability_metrics(
 class StabilityHook:
     """Engine hook logging :func:`stability_metrics` every ``every`` steps on a fixed probe batch.
 
-    ``probe``: model input tensor, tuple of inputs, or ``callable(model)`` running the forward pass.
-    Bound statistics of a :class:`SpectralBound` optimizer (``bound/…``) are added every
-    ``bound_every`` steps; every record is also kept in ``self.records`` for :func:`plot_stability`.
+    ``probe``: model input tensor, tuple of inputs, or ``callable(model)`` running the forward pass;
+    ``None`` takes the first ``probe_size`` inputs of the trainer's fixed probe batch at ``on_start``.
+    With ``bound_every`` > 0 the statistics of a :class:`SpectralBound` optimizer (``bound/…``) are
+    added every ``bound_every`` steps. Records are kept in ``self.records`` (and in checkpoints) and
+    ``on_end`` plots them with the training loss to ``<out_dir>/stability.png``.
     """
 
-    def __init__(self, probe: Probe, every: int = 10, bound_every: int = 1, per_head: bool = True) -> None:
-        self.forward = _forward_fn(probe)
+    def __init__(
+        self,
+        probe: Probe | None = None,
+        every: int = 10,
+        bound_every: int = 0,
+        per_head: bool = True,
+        probe_size: int = 8,
+    ) -> None:
+        self.forward = None if probe is None else _forward_fn(probe)
         self.every = check_int("every", every, minimum=1)
-        self.bound_every = check_int("bound_every", bound_every, minimum=1)
+        self.bound_every = check_int("bound_every", bound_every, minimum=0)
+        self.probe_size = check_int("probe_size", probe_size, minimum=1)
         self.per_head = per_head
         self.records: list[dict[str, float]] = []
 
     def metrics(self, model: nn.Module, optimizer: Any, step: int) -> dict[str, float] | None:
         out: dict[str, float] = {}
-        if step % self.bound_every == 0 and hasattr(optimizer, "bound_stats"):
+        if self.bound_every and step % self.bound_every == 0 and hasattr(optimizer, "bound_stats"):
             out.update(optimizer.bound_stats())
         if step % self.every == 0:
+            if self.forward is None:
+                raise ValueError(
+                    "StabilityHook has no probe batch (pass probe= or run it inside the Trainer)"
+                )
             out.update(stability_metrics(model, self.forward, optimizer, per_head=self.per_head))
         if not out:
             return None
         self.records.append({"step": float(step), **out})
         return out
 
+    def on_start(self, trainer: Any) -> None:
+        if self.forward is None:
+            x, _ = trainer.probe_batch()
+            self.forward = _forward_fn(x[: self.probe_size])
+
     def after_step(self, trainer: Any, step: int) -> dict[str, float] | None:
+        if not getattr(trainer, "is_main", True):
+            return None
         return self.metrics(trainer.model, trainer.optimizer, step)
+
+    def on_end(self, trainer: Any, result: Any) -> None:
+        out_dir = getattr(trainer, "out_dir", None)
+        if out_dir is None or not getattr(trainer, "is_main", True) or not self.records:
+            return
+        losses = [
+            {"step": float(r["step"]), "train_loss": r["train_loss"]}
+            for r in getattr(trainer, "history", [])
+            if "train_loss" in r
+        ]
+        plot_stability(
+            losses + self.records,
+            Path(out_dir) / "stability.png",
+            warmup_steps=getattr(trainer.config, "warmup_steps", None) or None,
+            title=f"{trainer.config.task}: {trainer.config.norm} + {trainer.config.optimizer}",
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """The records so far (JSON values), so a resumed run's plot covers the whole run."""
@@ -221,3 +260,33 @@ def plot_stability(
 def has_attention(model: nn.Module) -> bool:
     """True when ``model`` contains modules the attention diagnostics can read."""
     return bool(attention_modules(model))
+
+
+class StabilityExtension(TrainExtension):
+    """``structlearn train --stability-every N``: attention/SEC/σ₁ diagnostics every N steps + plot."""
+
+    name = "stability"
+
+    def add_arguments(self, parser: Any) -> None:
+        group = parser.add_argument_group("stability diagnostics (arXiv 2505.21910)")
+        group.add_argument(
+            "--stability-every",
+            type=int,
+            default=None,
+            metavar="N",
+            help="log attention entropy/erank, SEC and σ₁(W_qᵀW_k), σ₁ of the weights every N steps "
+            "on the probe batch and plot them to stability.png (0 = off)",
+        )
+
+    def extras(self, args: Any) -> dict[str, Any]:
+        n = getattr(args, "stability_every", None)
+        if n is None or n == 0:
+            return {}
+        return {"every": check_int("stability_every", n, minimum=0)}
+
+    def hooks(self, config: Any) -> list[Any]:
+        settings = config.extras.get(self.name)
+        return [StabilityHook(None, every=int(settings["every"]))] if settings else []
+
+
+TRAIN_EXTENSIONS = [StabilityExtension()]

@@ -48,6 +48,7 @@ import torch
 from torch import nn
 
 from structlearn.optim.power_iteration import init_vectors, power_iteration
+from structlearn.train.extensions import TrainExtension
 from structlearn.utils.validation import check_float, check_int
 
 BOUND_CHOICES = ("matrices", "attention")
@@ -179,16 +180,40 @@ class SpectralBound(torch.optim.Optimizer):
         self.tau = check_float("tau", tau, positive=True)
         self.power_iters = check_int("power_iters", power_iters, minimum=1)
         self.seed = check_int("seed", seed, minimum=0)
-        self.optimizer = optimizer
-        # The base class sets up hooks and bookkeeping on copies; then share the inner lists/state.
+        # The base class sets up hooks and bookkeeping on private copies; once ``optimizer`` is set,
+        # param_groups / state / defaults are read from the inner optimizer (properties below), which
+        # also covers its load_state_dict replacing those objects.
         super().__init__([{"params": list(g["params"])} for g in groups], {})
-        self.param_groups = optimizer.param_groups
-        self.defaults = getattr(optimizer, "defaults", {})
-        self.state = getattr(optimizer, "state", self.state)
+        self.optimizer = optimizer
         self._selection = params
         self._model = model
         self._steps = 0
         self._build_buckets(params, model, previous=None)
+
+    # ------------------------------------------------------------------ shared with the inner optimizer
+    def _inner_or_own(self, name: str) -> Any:
+        inner = self.__dict__.get("optimizer")
+        return getattr(inner, name) if hasattr(inner, name) else self.__dict__["_own_" + name]
+
+    def _set_inner_or_own(self, name: str, value: Any) -> None:
+        inner = self.__dict__.get("optimizer")
+        if hasattr(inner, name):
+            setattr(inner, name, value)
+        else:
+            self.__dict__["_own_" + name] = value
+
+    param_groups = property(  # type: ignore[assignment]
+        lambda self: self._inner_or_own("param_groups"),
+        lambda self, v: self._set_inner_or_own("param_groups", v),
+    )
+    state = property(  # type: ignore[assignment]
+        lambda self: self._inner_or_own("state"),
+        lambda self, v: self._set_inner_or_own("state", v),
+    )
+    defaults = property(  # type: ignore[assignment]
+        lambda self: self._inner_or_own("defaults"),
+        lambda self, v: self._set_inner_or_own("defaults", v),
+    )
 
     # ------------------------------------------------------------------ selection and buckets
     def _flat_params(self) -> list[tuple[str, torch.Tensor]]:
@@ -397,6 +422,12 @@ class SpectralBound(torch.optim.Optimizer):
         return list(self._names)
 
     @property
+    def bounded_params(self) -> list[torch.Tensor]:
+        """The bounded parameters, in ``bounded_names`` order."""
+        flat = [p for g in self.param_groups for p in g["params"]]
+        return [flat[i] for i in self._bounded_index]
+
+    @property
     def steps(self) -> int:
         return self._steps
 
@@ -567,3 +598,53 @@ class SGDW2(SpectralBound):
         check_int("power_iters", power_iters, minimum=1)
         inner = SGDW(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
         super().__init__(inner, tau, power_iters, bound_params, model=model, seed=seed)
+
+
+# ---------------------------------------------------------------------- `structlearn train` integration
+BOUNDED_OPTIMIZERS = ("adamw2", "sgdw2")
+
+
+class BoundLogHook:
+    """Training hook: the bound's statistics (:meth:`SpectralBound.bound_stats`) every ``every`` steps."""
+
+    def __init__(self, every: int) -> None:
+        self.every = check_int("every", every, minimum=1)
+
+    def after_step(self, trainer: Any, step: int) -> dict[str, float] | None:
+        opt = trainer.optimizer
+        if step % self.every or not hasattr(opt, "bound_stats") or not getattr(trainer, "is_main", True):
+            return None
+        return opt.bound_stats()
+
+
+class SpectralBoundExtension(TrainExtension):
+    """``--tau`` and ``--power-iters`` for ``--optim adamw2|sgdw2``; logs the bound every log step."""
+
+    name = "spectral_bound"
+
+    def add_arguments(self, parser: Any) -> None:
+        group = parser.add_argument_group("spectral step bound (--optim adamw2 | sgdw2, arXiv 2505.21910)")
+        group.add_argument(
+            "--tau",
+            type=float,
+            default=None,
+            metavar="X",
+            help="largest σ₁(ΔW)/σ₁(W) per step (default 0.02)",
+        )
+        group.add_argument(
+            "--power-iters", type=int, default=None, metavar="N", help="power iterations per step (default 2)"
+        )
+
+    def optimizer_kwargs(self, args: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if getattr(args, "tau", None) is not None:
+            out["tau"] = check_float("tau", args.tau, positive=True)
+        if getattr(args, "power_iters", None) is not None:
+            out["power_iters"] = check_int("power_iters", args.power_iters, minimum=1)
+        return out
+
+    def hooks(self, config: Any) -> list[Any]:
+        return [BoundLogHook(config.log_every)] if config.optimizer in BOUNDED_OPTIMIZERS else []
+
+
+TRAIN_EXTENSIONS = [SpectralBoundExtension()]
