@@ -66,8 +66,9 @@ def compression_rate(Z: torch.Tensor, membership: torch.Tensor, eps_sq: float = 
         s = M.sum(dim=1)  # (g,)
         active = s > 0
         s_safe = torch.where(active, s, torch.ones_like(s))
-        # Zᵀ Diag(M_j) Z for every group j at once: (g, d, d).
-        cov = torch.einsum("gn,nd,ne->gde", M, Z, Z)
+        # Zᵀ Diag(M_j) Z for every group j at once: (g, d, d), as one matmul of M with the rows' outer
+        # products (n, d²) — an einsum over "gn,nd,ne" materialises (g, n, d) and is ~3× slower.
+        cov = (M @ (Z[:, :, None] * Z[:, None, :]).reshape(n, d * d)).reshape(-1, d, d)
         eye = torch.eye(d, dtype=Z.dtype, device=Z.device)
         logdets = _logdet_spd(eye + (d / (s_safe * eps_sq))[:, None, None] * cov)
         return (torch.where(active, s / (2 * n) * logdets, torch.zeros_like(logdets))).sum()

@@ -60,8 +60,13 @@ def make_optimizer(
     momentum: float = 0.9,
     betas: tuple[float, float] = (0.9, 0.95),
     eps: float = 1e-8,
+    **extra: Any,
 ) -> Optimizer:
-    """Build optimizer ``name``; an unknown name raises a ValueError listing the choices."""
+    """Build optimizer ``name``; an unknown name raises a ValueError listing the choices.
+
+    ``extra`` keywords go to constructors that take more (e.g. ``tau`` for a spectrally bounded
+    optimizer registered by another module); a constructor that does not take one raises ValueError.
+    """
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; choose one of: {', '.join(sorted(OPTIMIZERS))}")
     check_float("lr", lr, positive=True)
@@ -70,9 +75,16 @@ def make_optimizer(
     if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
         raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
     check_float("eps", eps, positive=True)
-    return OPTIMIZERS[name](
-        params, lr=lr, weight_decay=weight_decay, momentum=momentum, betas=tuple(betas), eps=eps
-    )
+    try:
+        return OPTIMIZERS[name](
+            params, lr=lr, weight_decay=weight_decay, momentum=momentum, betas=tuple(betas), eps=eps, **extra
+        )
+    except TypeError as exc:
+        if extra and "unexpected keyword argument" in str(exc):
+            raise ValueError(
+                f"optimizer {name!r} does not accept {', '.join(sorted(extra))} ({exc})"
+            ) from None
+        raise
 
 
 def optimizer_state_bytes(optimizer: Optimizer, *, include_scalars: bool = False) -> int:

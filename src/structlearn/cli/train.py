@@ -1,0 +1,191 @@
+"""``structlearn train``: train a char/byte-level GPT (``--task lm``) or a ViT (``--task image``).
+
+Flags are generated from ``TrainConfig``'s fields (``block_size`` → ``--block-size``) with its defaults
+and help texts, so the config stays the one source of truth; extensions
+(``structlearn.train.extensions``) add their own. ``--resume CKPT`` continues a run from its checkpoint:
+the configuration comes from the checkpoint, and flags given explicitly may only change what does not
+alter the trajectory (output folder, steps, threads, device, logging/eval/checkpoint intervals).
+
+Exit codes: 0 done, 1 training diverged (non-finite loss; the last good checkpoint is kept), 2 bad input
+(one line on stderr, nothing written). DDP: ``torchrun --standalone --nproc_per_node=2 -m structlearn.cli
+train ...`` (gloo on CPU, NCCL on CUDA); rank 0 alone prints and writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Any, NoReturn
+
+from structlearn.train.config import TrainConfig, norm_schemes, optimizer_names
+from structlearn.train.extensions import extension_hooks, extensions
+
+# Flag spellings that differ from the field name (first = primary).
+ALIASES: dict[str, tuple[str, ...]] = {
+    "out_dir": ("--out", "--out-dir"),
+    "optimizer": ("--optimizer", "--optim"),
+}
+
+
+class _Unset:
+    """Default of every generated flag, so explicitly given flags can be told apart."""
+
+    def __repr__(self) -> str:
+        return "<unset>"
+
+
+UNSET: Any = _Unset()
+
+
+def _none_or(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        if text.lower() in ("none", "off", "null"):
+            return None
+        try:
+            return kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind.__name__} or 'none', got {text!r}") from None
+
+    parse.__name__ = f"{kind.__name__} or none"
+    return parse
+
+
+def _field_kwargs(f: dataclasses.Field[Any]) -> dict[str, Any]:
+    """argparse keyword arguments for one TrainConfig field (its annotation is a string)."""
+    ann = str(f.type).replace(" ", "")
+    default = f.default if f.default is not dataclasses.MISSING else None
+    help_text = f.metadata.get("help", "")
+    if f.name == "norm":
+        help_text = f"normalization scheme: {', '.join(norm_schemes())} (+switch / +no_switch modifiers)"
+    elif f.name == "optimizer":
+        help_text = f"optimizer: {', '.join(optimizer_names())}"
+    if ann == "bool":
+        return {"action": argparse.BooleanOptionalAction, "help": f"{help_text} (default: {default})"}
+    shown = "torch's choice" if f.name == "threads" and default is None else default
+    kw: dict[str, Any] = {"help": f"{help_text} (default: {shown})" if default is not None else help_text}
+    if ann.startswith("tuple[float"):
+        kw.update(type=float, nargs=2, metavar=("B1", "B2"))
+    elif ann.startswith("int"):
+        kw.update(type=_none_or(int) if "None" in ann else int, metavar="N")
+    elif ann.startswith("float"):
+        kw.update(type=_none_or(float) if "None" in ann else float, metavar="X")
+    else:
+        kw.update(type=str, metavar=f.name.split("_")[-1].upper())
+    return kw
+
+
+def cli_fields() -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(TrainConfig) if f.metadata.get("cli", True)]
+
+
+def _one_line_error(parser: argparse.ArgumentParser) -> Any:
+    def error(message: str) -> NoReturn:
+        print(f"{parser.prog}: error: {message.splitlines()[0]}", file=sys.stderr)
+        sys.exit(2)
+
+    return error
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "train",
+        help="train a GPT on text (lm) or a ViT on images (image)",
+        description=(
+            "Train a char/byte-level GPT on a text corpus (--task lm) or a ViT classifier (--task image). "
+            "Writes config.json, metrics.jsonl, curves.png, checkpoint.safetensors and result.json "
+            "under --out."
+        ),
+    )
+    parser.error = _one_line_error(parser)  # type: ignore[method-assign] - one-line errors, exit 2
+    groups = {
+        "task": parser.add_argument_group("task and data"),
+        "block_size": parser.add_argument_group("model"),
+        "optimizer": parser.add_argument_group("optimisation"),
+        "eval_every": parser.add_argument_group("evaluation, logging, checkpoints"),
+        "seed": parser.add_argument_group("execution"),
+    }
+    group = groups["task"]
+    for f in cli_fields():
+        group = groups.get(f.name, group)
+        flags = ALIASES.get(f.name, (f"--{f.name.replace('_', '-')}",))
+        group.add_argument(*flags, dest=f.name, default=UNSET, **_field_kwargs(f))
+    run = parser.add_argument_group("resume")
+    run.add_argument("--resume", metavar="CKPT", default=None, help="continue from this checkpoint")
+    run.add_argument(
+        "--stop-after",
+        metavar="N",
+        type=int,
+        default=None,
+        help="stop after step N (checkpointing) to --resume later",
+    )
+    for ext in extensions():
+        ext.add_arguments(parser)
+    parser.set_defaults(func=run_train)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, Any] | None]:
+    """The run's config (fresh, or the checkpoint's with explicit overrides) and the loaded checkpoint."""
+    explicit = {
+        f.name: getattr(args, f.name) for f in cli_fields() if getattr(args, f.name, UNSET) is not UNSET
+    }
+    if "betas" in explicit:
+        explicit["betas"] = tuple(explicit["betas"])
+    opt_kwargs: dict[str, Any] = {}
+    extras: dict[str, Any] = {}
+    for ext in extensions():
+        opt_kwargs.update(ext.optimizer_kwargs(args))
+        value = ext.extras(args)
+        if value:
+            extras[ext.name] = value
+    if args.resume is None:
+        return TrainConfig(**explicit, optimizer_kwargs=opt_kwargs, extras=extras), None
+    from structlearn.train.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(args.resume)
+    if not isinstance(ckpt.get("train_config"), dict):
+        raise ValueError(f"checkpoint {args.resume} is not a structlearn training checkpoint")
+    base = TrainConfig.from_dict(ckpt["train_config"])
+    changes = dict(explicit)
+    if opt_kwargs:
+        changes["optimizer_kwargs"] = {**base.optimizer_kwargs, **opt_kwargs}
+    if extras:
+        changes["extras"] = {**base.extras, **extras}
+    return base.replace(**changes), ckpt
+
+
+def summary_lines(config: TrainConfig, result: Any) -> list[str]:
+    lines = [f"{result.status}: {result.message}"]
+    metrics = []
+    for name, value in (
+        ("train loss", result.final_train_loss),
+        ("val loss", result.final_val_loss),
+        ("test loss", result.final_test_loss),
+        ("test acc", result.final_test_acc),
+    ):
+        if value is not None:
+            metrics.append(f"{name} {value:.4f}")
+    if metrics:
+        lines.append(", ".join(metrics))
+    lines.append(
+        f"{result.throughput:,.0f} {result.throughput_unit}, wall {result.wall_s:.1f} s, "
+        f"peak +{result.peak_mb:.0f} MiB, "
+        f"{result.n_params:,} params, optimizer state {result.optimizer_state_bytes / 2**20:.2f} MiB"
+    )
+    if config.out_dir is not None:
+        lines.append(f"outputs in {config.out_dir}")
+    return lines
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from structlearn.train.engine import Trainer
+
+    config, ckpt = config_from_args(args)
+    trainer = Trainer(config, hooks=extension_hooks(config), resume=args.resume if ckpt is not None else None)
+    result = trainer.fit(stop_after=args.stop_after)
+    if trainer.is_main:
+        out = sys.stdout if result.ok else sys.stderr
+        for line in summary_lines(config, result):
+            print(line, file=out)
+    return 0 if result.ok else 1

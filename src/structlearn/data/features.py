@@ -1,0 +1,222 @@
+"""User feature files and the documented feature pipeline for raw images.
+
+Files (:func:`load_features`, :func:`load_labels`):
+
+- ``.npy``: a 2-D numeric array (no pickled objects);
+- ``.npz``: key ``X`` (features) and optional key ``y`` (labels);
+- ``.csv`` / ``.txt``: comma-separated numbers, an optional header row (detected when the first row is
+  not numeric), an optional label column (``label_column``: index or header name).
+
+Every problem (missing file, unreadable or non-numeric content, wrong shape) is a one-line ValueError /
+FileNotFoundError. Content checks (NaN, constant columns, too few samples) are done by the estimators.
+
+Image pipeline (:func:`image_feature_pipeline`), used by every image benchmark so that all methods see
+the same features. The SENet/EnSC papers use scattering features + PCA-500 (spec clustering.md §2.1),
+which need ``kymatio`` (not available offline); we use the pixel analogue:
+
+    pixels (N, H·W) → [PCA to ``n_components``, optional whitening] → row L2-normalisation
+
+PCA centres the data (scikit-learn ``PCA``); ``center=False`` instead projects on the top eigenvectors
+of XᵀX without centring, as SENet's ``feature_generation.py`` does. The pipeline is a scikit-learn
+``Pipeline``: fit it on training images, then ``transform`` test / unseen images with the same
+projection.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.decomposition import PCA
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import Normalizer
+from sklearn.utils.validation import check_is_fitted
+
+from structlearn.utils.validation import check_int
+
+FEATURE_SUFFIXES = (".npy", ".npz", ".csv", ".txt")
+
+
+def _existing(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"file not found: {p}")
+    if p.is_dir():
+        raise ValueError(f"{p} is a directory, expected a feature file")
+    return p
+
+
+def _numeric(arr: Any, what: str, path: Path) -> np.ndarray:
+    a = np.asarray(arr)
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{path}: {what} must be numeric, got dtype {a.dtype}")
+    return a
+
+
+def _read_csv(path: Path) -> tuple[list[str] | None, np.ndarray]:
+    """Header (or None) and the numeric body of a comma-separated file."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            first = fh.readline()
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a UTF-8 text file") from None
+    if not first.strip():
+        raise ValueError(f"{path} is empty")
+    cells = [c.strip() for c in first.split(",")]
+    header: list[str] | None = None
+    try:
+        [float(c) for c in cells]
+    except ValueError:
+        header = cells
+    try:
+        body = np.loadtxt(path, delimiter=",", skiprows=1 if header else 0, ndmin=2, dtype=np.float64)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {str(exc).splitlines()[0]}") from None
+    return header, body
+
+
+def load_features(
+    path: str | os.PathLike[str], *, label_column: int | str | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Features ``X`` (float32, whatever shape the file holds) and labels ``y`` (int64) or ``None``."""
+    p = _existing(path)
+    suffix = p.suffix.lower()
+    if suffix not in FEATURE_SUFFIXES:
+        raise ValueError(
+            f"{p}: unsupported feature file type {suffix!r}; use one of {', '.join(FEATURE_SUFFIXES)}"
+        )
+    y: np.ndarray | None = None
+    if suffix == ".npy":
+        if label_column is not None:
+            raise ValueError("label_column applies to .csv files only")
+        try:
+            X = np.load(p, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise ValueError(f"{p} is not a readable .npy file ({str(exc).splitlines()[0]})") from None
+        X = _numeric(X, "the array", p)
+    elif suffix == ".npz":
+        if label_column is not None:
+            raise ValueError("label_column applies to .csv files only")
+        try:
+            z = np.load(p, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise ValueError("not an archive")
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"{p} is not a readable .npz file ({str(exc).splitlines()[0]})") from None
+        with z:
+            if "X" not in z.files:
+                raise ValueError(f"{p} has no array named 'X' (found: {', '.join(z.files) or 'none'})")
+            X = _numeric(z["X"], "'X'", p)
+            if "y" in z.files:
+                y = _numeric(z["y"], "'y'", p)
+    else:
+        header, body = _read_csv(p)
+        if label_column is not None:
+            if isinstance(label_column, str) and not label_column.lstrip("-").isdigit():
+                if header is None or label_column not in header:
+                    raise ValueError(f"{p} has no column named {label_column!r}")
+                col = header.index(label_column)
+            else:
+                col = int(label_column)
+                if not -body.shape[1] <= col < body.shape[1]:
+                    raise ValueError(f"label_column {col} is out of range for {body.shape[1]} columns")
+            y = body[:, col]
+            X = np.delete(body, col % body.shape[1], axis=1)
+        else:
+            X = body
+    if y is not None:
+        y = _as_int_labels(y, p)
+    return X.astype(np.float32, copy=False), y
+
+
+def _as_int_labels(y: np.ndarray, path: Path) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{path}: labels must be 1-D, got shape {y.shape}")
+    if y.dtype.kind == "f" and (not np.all(np.isfinite(y)) or not np.all(y == np.round(y))):
+        raise ValueError(f"{path}: labels must be integer class ids")
+    return y.astype(np.int64)
+
+
+def load_labels(path: str | os.PathLike[str]) -> np.ndarray:
+    """A 1-D integer label vector from ``.npy``, ``.npz`` (key ``y``), or a one-column ``.csv``/``.txt``."""
+    p = _existing(path)
+    suffix = p.suffix.lower()
+    if suffix == ".npz":
+        _, y = load_features(p)
+        if y is None:
+            raise ValueError(f"{p} has no array named 'y'")
+        return y
+    if suffix == ".npy":
+        try:
+            y = np.load(p, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise ValueError(f"{p} is not a readable .npy file ({str(exc).splitlines()[0]})") from None
+        return _as_int_labels(_numeric(y, "labels", p), p)
+    if suffix in (".csv", ".txt"):
+        _, body = _read_csv(p)
+        if body.shape[1] != 1:
+            raise ValueError(f"{p}: a label file must have one column, found {body.shape[1]}")
+        return _as_int_labels(body[:, 0], p)
+    raise ValueError(f"{p}: unsupported label file type {suffix!r}; use .npy, .npz, .csv or .txt")
+
+
+class UncenteredPCA(TransformerMixin, BaseEstimator):
+    """Projection on the top ``n_components`` eigenvectors of XᵀX (no centring), optionally whitened."""
+
+    def __init__(self, n_components: int = 500, *, whiten: bool = False) -> None:
+        self.n_components = n_components
+        self.whiten = whiten
+
+    def fit(self, X: Any, y: Any = None) -> UncenteredPCA:
+        X = np.asarray(X, dtype=np.float64)
+        k = check_int("n_components", self.n_components, minimum=1, maximum=min(X.shape))
+        evals, evecs = np.linalg.eigh(X.T @ X)
+        order = np.argsort(evals)[::-1][:k]
+        self.components_ = evecs[:, order].T
+        self.singular_values_ = np.sqrt(np.maximum(evals[order], 0.0))
+        self.n_features_in_ = X.shape[1]
+        self.n_samples_ = X.shape[0]
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        Z = np.asarray(X, dtype=np.float64) @ self.components_.T
+        if self.whiten:
+            # Unit mean square per component over the fit set (sklearn's whitening, uncentred).
+            Z /= np.maximum(self.singular_values_, 1e-12) / np.sqrt(max(self.n_samples_ - 1, 1))
+        return Z.astype(np.float32)
+
+
+def image_feature_pipeline(
+    n_components: int | None = 500,
+    *,
+    whiten: bool = False,
+    center: bool = True,
+    normalize: bool = True,
+    random_state: int = 0,
+) -> Pipeline:
+    """The documented image feature pipeline: [PCA (centred or not), whitening] → [row L2 norm].
+
+    ``n_components=None`` skips the projection (only normalisation). Fit on training images
+    flattened to (N, H·W); apply ``transform`` to any other split.
+    """
+    steps: list[tuple[str, Any]] = []
+    if n_components is not None:
+        check_int("n_components", n_components, minimum=1)
+        if center:
+            pca = PCA(
+                n_components=n_components, whiten=whiten, svd_solver="randomized", random_state=random_state
+            )
+        else:
+            pca = UncenteredPCA(n_components=n_components, whiten=whiten)
+        steps.append(("pca", pca))
+    if normalize:
+        steps.append(("l2", Normalizer(norm="l2")))
+    if not steps:
+        raise ValueError("the pipeline is empty: set n_components or normalize=True")
+    return Pipeline(steps)

@@ -1,0 +1,270 @@
+"""``TrainConfig``: every setting of a training run, validated once, and the CLI's single source of truth.
+
+Each field carries its ``--help`` text in ``metadata["help"]``; ``structlearn train`` generates one flag
+per field (``--block-size`` for ``block_size``) with the default shown here. ``None`` defaults that
+depend on another field (learning rate and weight decay per optimizer, patch size per dataset) are
+stay ``None`` in the config (so ``replace(optimizer="sgdw")`` picks up SGDW's defaults) and are read
+through the ``resolved_*`` properties.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from structlearn.data.text import TOKENIZERS
+from structlearn.utils.validation import check_choice, check_float, check_int
+
+TASKS = ("lm", "image")
+IMAGE_DATASETS = ("digits", "fashion_mnist", "mnist1d")
+NORM_TYPES = ("rms", "layer")
+# Patch size that tiles each dataset's images into 16 (digits, Fashion-MNIST) or 10 (MNIST-1D) tokens.
+DEFAULT_PATCH = {"digits": 2, "fashion_mnist": 7, "mnist1d": 4}
+# Per-optimizer defaults for --lr / --weight-decay (spec dnt.md §7.1-7.2); other names use AdamW's.
+DEFAULT_LR = {"sgdw": 0.3, "sgdw2": 0.3}
+DEFAULT_WEIGHT_DECAY = {"sgdw": 5e-4, "sgdw2": 5e-4}
+ADAM_LR, ADAM_WEIGHT_DECAY = 1e-3, 0.1
+_DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
+
+
+def norm_schemes() -> tuple[str, ...]:
+    """Preset names of the models' normalization schemes (``structlearn.nn.block.NORM_SCHEMES``)."""
+    try:
+        from structlearn.nn.block import NORM_SCHEMES
+
+        return tuple(NORM_SCHEMES)
+    except ImportError:
+        return ("preln", "postln", "dnt", "dnt-full")
+
+
+def check_norm_scheme(name: str) -> None:
+    """A preset, optionally with ``+switch`` / ``+no_switch`` modifiers (``nn.block.resolve_scheme``)."""
+    try:
+        from structlearn.nn.block import resolve_scheme
+    except ImportError:
+        check_choice("norm scheme", name, norm_schemes())
+        return
+    resolve_scheme(name)
+
+
+def optimizer_names() -> tuple[str, ...]:
+    """Names registered in ``structlearn.optim.factory.OPTIMIZERS`` (other teams add entries there)."""
+    try:
+        from structlearn.optim.factory import OPTIMIZERS
+
+        return tuple(OPTIMIZERS)
+    except ImportError:
+        return ("adamw", "sgdw")
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """A training run (language model or image classifier); see ``docs/training.md``."""
+
+    task: str = field(default="lm", metadata=_help("lm: char/byte-level GPT; image: ViT classifier"))
+    # --- data
+    corpus: str = field(
+        default="stdlib",
+        metadata=_help(
+            "lm corpus: 'stdlib' (Python stdlib sources), 'pydoc' (python3.11-doc) or a file/folder"
+        ),
+    )
+    tokenizer: str = field(
+        default="char", metadata=_help("lm tokenisation: char (train-split vocabulary) or byte")
+    )
+    max_bytes: int | None = field(default=None, metadata=_help("read at most this many corpus bytes"))
+    dataset: str = field(default="digits", metadata=_help("image dataset: digits, fashion_mnist or mnist1d"))
+    train_subset: int | None = field(
+        default=None, metadata=_help("image: train on a fixed random subset of this many images")
+    )
+    label_noise: float = field(
+        default=0.0, metadata=_help("image: fraction of training labels replaced by random classes (fixed)")
+    )
+    augment_shift: int | None = field(
+        default=None,
+        metadata=_help(
+            "image: random shift ±N px (pad-and-crop); default 2 (1 for images < 16 px, 0 for 1-D)"
+        ),
+    )
+    data_seed: int = field(
+        default=1234,
+        metadata=_help(
+            "seed of data choices every run shares: validation batches, train subset, label noise"
+        ),
+    )
+    # --- model
+    block_size: int = field(default=128, metadata=_help("lm context length in tokens"))
+    patch_size: int | None = field(
+        default=None, metadata=_help("image patch size; default 2 (digits), 7 (fashion_mnist), 4 (mnist1d)")
+    )
+    n_layer: int = field(default=4, metadata=_help("Transformer blocks"))
+    n_head: int = field(default=4, metadata=_help("attention heads (must divide --n-embd)"))
+    n_embd: int = field(default=128, metadata=_help("model width"))
+    norm: str = field(
+        default="dnt",
+        metadata=_help("normalization scheme: preln, postln, dnt, dnt-full (+switch / +no_switch modifiers)"),
+    )
+    norm_type: str = field(default="rms", metadata=_help("norm layer: rms (RMSNorm) or layer (LayerNorm)"))
+    # --- optimisation
+    optimizer: str = field(default="adamw", metadata=_help("optimizer name (adamw, sgdw, ...)"))
+    lr: float | None = field(
+        default=None, metadata=_help("peak learning rate; default 1e-3 (adamw), 0.3 (sgdw)")
+    )
+    weight_decay: float | None = field(
+        default=None, metadata=_help("decoupled weight decay; default 0.1 (adamw), 5e-4 (sgdw)")
+    )
+    momentum: float = field(default=0.9, metadata=_help("SGDW momentum"))
+    betas: tuple[float, float] = field(default=(0.9, 0.95), metadata=_help("AdamW betas"))
+    eps: float = field(default=1e-8, metadata=_help("AdamW epsilon"))
+    warmup_steps: int = field(default=0, metadata=_help("linear warmup steps (0 = none)"))
+    min_lr_frac: float = field(
+        default=0.1, metadata=_help("cosine decay ends at this fraction of the peak lr")
+    )
+    steps: int = field(default=1000, metadata=_help("optimizer steps"))
+    batch_size: int = field(
+        default=32, metadata=_help("sequences or images per step (per process under DDP)")
+    )
+    grad_clip: float | None = field(
+        default=1.0, metadata=_help("clip the global gradient norm ('none' = off)")
+    )
+    # --- evaluation, logging, checkpoints
+    eval_every: int = field(default=100, metadata=_help("evaluate every N steps (and at the end)"))
+    eval_batches: int = field(default=20, metadata=_help("lm: fixed validation batches per evaluation"))
+    eval_batch_size: int | None = field(
+        default=None, metadata=_help("evaluation batch size; default --batch-size")
+    )
+    log_every: int = field(default=10, metadata=_help("write a metrics record every N steps"))
+    grad_stats_every: int = field(
+        default=0, metadata=_help("log gradient statistics every N steps (0 = off)")
+    )
+    checkpoint_every: int = field(default=0, metadata=_help("checkpoint every N steps (0 = only at the end)"))
+    final_checkpoint: bool = field(default=True, metadata=_help("write a checkpoint when training ends"))
+    # --- execution
+    seed: int = field(default=0, metadata=_help("seed of initialisation, batch order and augmentation"))
+    threads: int | None = field(
+        default=None, metadata=_help("torch intra-op threads (default: torch's choice)")
+    )
+    bf16: bool = field(default=False, metadata=_help("bfloat16 autocast for forward and loss"))
+    device: str = field(default="cpu", metadata=_help("cpu, cuda, cuda:N or auto"))
+    progress: bool = field(default=True, metadata=_help("show a tqdm progress bar"))
+    out_dir: str | None = field(default="train_out", metadata=_help("output folder"))
+    # --- extension points (set by structlearn.train.extensions or programmatically)
+    optimizer_kwargs: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})
+    extras: dict[str, Any] = field(default_factory=dict, metadata={"cli": False})
+
+    def __post_init__(self) -> None:
+        check_choice("task", self.task, TASKS)
+        check_choice("tokenizer", self.tokenizer, TOKENIZERS)
+        check_choice("dataset", self.dataset, IMAGE_DATASETS)
+        if not isinstance(self.corpus, str) or not self.corpus:
+            raise ValueError(f"corpus must be a non-empty string, got {self.corpus!r}")
+        for name in ("max_bytes", "train_subset"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), minimum=1)
+        check_float("label_noise", self.label_noise, nonnegative=True, maximum=1.0)
+        check_int("data_seed", self.data_seed, minimum=0)
+        for name in ("block_size", "n_layer", "n_head", "n_embd", "steps", "batch_size", "log_every"):
+            check_int(name, getattr(self, name), minimum=1)
+        for name in ("eval_every", "grad_stats_every", "checkpoint_every", "warmup_steps", "seed"):
+            check_int(name, getattr(self, name), minimum=0)
+        check_int("eval_batches", self.eval_batches, minimum=1)
+        if self.eval_batch_size is not None:
+            check_int("eval_batch_size", self.eval_batch_size, minimum=1)
+        if self.threads is not None:
+            check_int("threads", self.threads, minimum=1)
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd {self.n_embd} is not divisible by n_head {self.n_head}")
+        check_norm_scheme(self.norm)
+        check_choice("norm_type", self.norm_type, NORM_TYPES)
+        check_choice("optimizer", self.optimizer, optimizer_names())
+        if self.augment_shift is not None:
+            check_int("augment_shift", self.augment_shift, minimum=0)
+        if self.patch_size is not None:
+            check_int("patch_size", self.patch_size, minimum=1)
+        if self.lr is not None:
+            check_float("lr", self.lr, positive=True)
+        if self.weight_decay is not None:
+            check_float("weight_decay", self.weight_decay, nonnegative=True)
+        check_float("momentum", self.momentum, nonnegative=True)
+        if self.momentum >= 1:
+            raise ValueError(f"momentum must be < 1, got {self.momentum}")
+        betas = tuple(self.betas)
+        if len(betas) != 2 or not all(0 <= check_float("betas", b) < 1 for b in betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        object.__setattr__(self, "betas", (float(betas[0]), float(betas[1])))
+        check_float("eps", self.eps, positive=True)
+        check_float("min_lr_frac", self.min_lr_frac, nonnegative=True, maximum=1.0)
+        if self.warmup_steps >= self.steps:
+            raise ValueError(f"warmup_steps {self.warmup_steps} must be smaller than steps {self.steps}")
+        if self.grad_clip is not None:
+            check_float("grad_clip", self.grad_clip, positive=True)
+        for name in ("bf16", "progress", "final_checkpoint"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if not isinstance(self.device, str) or not _DEVICE.match(self.device):
+            raise ValueError(f"device must be cpu, cuda, cuda:N or auto, got {self.device!r}")
+        if self.out_dir is not None and (not isinstance(self.out_dir, str) or not self.out_dir):
+            raise ValueError(f"out_dir must be a non-empty path or None, got {self.out_dir!r}")
+        for name in ("optimizer_kwargs", "extras"):
+            value = getattr(self, name)
+            if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+                raise ValueError(f"{name} must be a dict with string keys, got {value!r}")
+            object.__setattr__(self, name, dict(value))
+
+    # --- serialisation (checkpoints, config.json)
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["betas"] = list(self.betas)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Inverse of ``to_dict``; unknown keys are an error (a checkpoint from another program)."""
+        if not isinstance(data, dict):
+            raise ValueError("training config must be a mapping")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"training config has unknown fields: {', '.join(unknown)}")
+        kwargs = dict(data)
+        if "betas" in kwargs and isinstance(kwargs["betas"], list):
+            kwargs["betas"] = tuple(kwargs["betas"])
+        return cls(**kwargs)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def resolved_lr(self) -> float:
+        return float(DEFAULT_LR.get(self.optimizer, ADAM_LR) if self.lr is None else self.lr)
+
+    @property
+    def resolved_weight_decay(self) -> float:
+        if self.weight_decay is not None:
+            return float(self.weight_decay)
+        return float(DEFAULT_WEIGHT_DECAY.get(self.optimizer, ADAM_WEIGHT_DECAY))
+
+    @property
+    def resolved_patch_size(self) -> int:
+        return DEFAULT_PATCH[self.dataset] if self.patch_size is None else int(self.patch_size)
+
+    @property
+    def resolved_eval_batch_size(self) -> int:
+        return self.eval_batch_size or self.batch_size
+
+    def resolved(self) -> dict[str, Any]:
+        """``to_dict`` with the defaults that depend on other fields filled in (for logs)."""
+        out = self.to_dict()
+        out.update(
+            lr=self.resolved_lr,
+            weight_decay=self.resolved_weight_decay,
+            patch_size=self.resolved_patch_size,
+            eval_batch_size=self.resolved_eval_batch_size,
+        )
+        return out

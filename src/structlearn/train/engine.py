@@ -1,0 +1,548 @@
+"""The training loop shared by every Transformer task: ``Trainer(config).fit() -> TrainResult``.
+
+One step = fetch this process's batch → forward under optional bf16 autocast → backward (DDP averages
+gradients across processes) → ``after_backward`` hooks → optional global-norm clipping → optimizer and
+scheduler step → ``after_step`` hooks. Losses are accumulated on the device; the host reads them only
+at logging steps (every ``log_every`` steps, at evaluations, checkpoints and the last step), where the
+loop also detects a non-finite loss and stops.
+
+Outputs under ``out_dir`` (rank 0 only; nothing is written before every input has been validated):
+``config.json`` (resolved config, data fingerprint), ``metrics.jsonl`` (one record per logged step),
+``curves.png``, ``checkpoint.safetensors`` (+ ``.json``) and ``result.json``.
+
+Checkpoints hold the model, optimizer and scheduler states, the step, every RNG state (Python, NumPy,
+torch CPU/CUDA, per process), the data stream's state (generator, epoch permutation), hook states, the
+metrics history, the config and the vocabulary. They are taken only at logging steps and never when a
+weight or the loss is non-finite. Resuming restores all of it, so N steps + resume N steps reproduce an
+uninterrupted 2N-step run bit for bit (same device and thread count).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from structlearn.train.checkpoint import load_checkpoint, save_checkpoint
+from structlearn.train.components import Components
+from structlearn.train.config import TrainConfig
+from structlearn.train.distributed import DistContext, init_distributed
+from structlearn.train.hooks import GradientStatsHook
+from structlearn.train.metrics_log import MetricsLog, clean_record
+from structlearn.train.tasks import Task, make_task
+from structlearn.utils.io import write_json
+from structlearn.utils.memory import Measure
+from structlearn.utils.seed import seed_everything
+
+CHECKPOINT_KIND = "structlearn-train-v1"
+CHECKPOINT_NAME = "checkpoint.safetensors"
+# Fields a resumed run may change: they affect logging, outputs or speed, not the trajectory (``steps``
+# stretches the cosine schedule from the checkpoint on).
+RESUME_OVERRIDABLE = frozenset(
+    {
+        "out_dir",
+        "steps",
+        "threads",
+        "device",
+        "progress",
+        "log_every",
+        "eval_every",
+        "checkpoint_every",
+        "final_checkpoint",
+        "grad_stats_every",
+    }
+)
+
+
+@dataclass
+class TrainResult:
+    """Outcome of ``Trainer.fit``. ``status``: completed | stopped (``stop_after``) | diverged."""
+
+    status: str
+    message: str
+    step: int
+    steps: int
+    task: str
+    final_train_loss: float | None = None
+    final_val_loss: float | None = None
+    final_test_loss: float | None = None
+    final_test_acc: float | None = None
+    throughput: float = 0.0
+    throughput_unit: str = "tokens/s"
+    wall_s: float = 0.0
+    train_s: float = 0.0
+    peak_mb: float = 0.0
+    cuda_peak_mb: float = 0.0
+    optimizer_state_bytes: int = 0
+    n_params: int = 0
+    world_size: int = 1
+    checkpoint: str | None = None
+    checkpoint_step: int | None = None
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "diverged"
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        return self.throughput if self.throughput_unit == "tokens/s" else None
+
+    @property
+    def images_per_s(self) -> float | None:
+        return self.throughput if self.throughput_unit == "images/s" else None
+
+    def to_dict(self, history: bool = False) -> dict[str, Any]:
+        out = asdict(self)
+        if history:
+            out["history"] = [clean_record(r) for r in self.history]
+        else:
+            out.pop("history")
+        return clean_record(out)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu`` by default; CUDA only when asked for and present."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name} requested but CUDA is not available (use --device cpu)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {name} requested but only {torch.cuda.device_count()} CUDA devices exist")
+    return dev
+
+
+class Trainer:
+    """Train ``config.task`` with ``config``; ``resume`` = a checkpoint path (or its loaded dict)."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        *,
+        hooks: Sequence[Any] = (),
+        components: Components | None = None,
+        resume: str | Path | dict[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(config, TrainConfig):
+            raise ValueError(f"config must be a TrainConfig, got {type(config).__name__}")
+        self.config = config
+        self.hooks: list[Any] = list(hooks)
+        if config.grad_stats_every:
+            self.hooks.append(GradientStatsHook(config.grad_stats_every))
+        self.components = components or Components()
+        self._resume = resume
+        self.history: list[dict[str, Any]] = []
+        self.step = 0
+        self.out_dir: Path | None = None
+        self.checkpoint_path: Path | None = None
+        self.checkpoint_step: int | None = None
+        self.ctx = DistContext()
+
+    # ----------------------------------------------------------------------------------------- helpers
+    @property
+    def is_main(self) -> bool:
+        return self.ctx.is_main
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """The forward-pass context (bf16 autocast when ``config.bf16``)."""
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.config.bf16)
+
+    def probe_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A fixed held-out batch on the device (LM: first validation batch; image: first test batch)."""
+        x, y = self.task.probe_batch()
+        return x.to(self.device), y.to(self.device)
+
+    def evaluate(self) -> dict[str, float]:
+        """Evaluation metrics now (collective under DDP: call it on every rank)."""
+        self.model.eval()
+        try:
+            return self.task.evaluate(self.model, self.device, self.autocast)
+        finally:
+            self.model.train()
+
+    # ------------------------------------------------------------------------------------------ set-up
+    def _load_resume(self) -> dict[str, Any] | None:
+        if self._resume is None:
+            return None
+        src = self._resume
+        ckpt = src if isinstance(src, dict) else load_checkpoint(src)
+        where = self._where = "checkpoint" if isinstance(src, dict) else f"checkpoint {src}"
+        meta = ckpt.get("meta") if isinstance(ckpt, dict) else None
+        if not isinstance(meta, dict) or meta.get("kind") != CHECKPOINT_KIND or "train_config" not in ckpt:
+            raise ValueError(f"{where} is not a structlearn training checkpoint")
+        saved = TrainConfig.from_dict(ckpt["train_config"]).resolved()
+        mine = self.config.resolved()
+        for f, a in saved.items():
+            b = mine[f]
+            if f not in RESUME_OVERRIDABLE and a != b:
+                raise ValueError(f"{where} does not match this run: {f} is {a!r} there but {b!r} here")
+        step = int(ckpt["step"])
+        if step >= self.config.steps:
+            raise ValueError(
+                f"{where} is at step {step}, already >= steps {self.config.steps}; raise --steps"
+            )
+        return ckpt
+
+    def _setup(self) -> dict[str, Any] | None:
+        cfg = self.config
+        ckpt = self._load_resume()
+        self.device = resolve_device(cfg.device)
+        self.ctx = init_distributed(self.device.type)
+        if self.ctx.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.ctx.local_rank)
+        if ckpt is not None and int(ckpt["meta"].get("world_size", 1)) != self.ctx.world_size:
+            raise ValueError(
+                f"checkpoint was written by {ckpt['meta'].get('world_size')} processes, "
+                f"this run has {self.ctx.world_size}"
+            )
+        if cfg.threads is not None:
+            torch.set_num_threads(cfg.threads)
+        seed_everything(cfg.seed)
+        self.task: Task = make_task(cfg, self.ctx)
+        model = self.components.model(cfg, self.task.model_info)
+        self.model: nn.Module = model.to(self.device)
+        if self.ctx.enabled:  # distinct dropout streams per process; same initial weights on all
+            torch.manual_seed(cfg.seed + 1_000_003 * self.ctx.rank)
+        self.optimizer = self.components.optimizer(cfg, self.model)
+        self.scheduler = self.components.scheduler(cfg, self.optimizer)
+        self.n_params = sum(p.numel() for p in self.model.parameters())
+        if ckpt is not None:
+            self._restore(ckpt)
+        self.ddp_model: nn.Module = self.model
+        if self.ctx.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp_model = DistributedDataParallel(self.model, device_ids=ids)
+        return ckpt
+
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        where = self._where
+        if ckpt["meta"].get("fingerprint") != self.task.fingerprint:
+            raise ValueError(
+                f"{where} was trained on different data: {ckpt['meta'].get('fingerprint')} there, "
+                f"{self.task.fingerprint} here"
+            )
+        if ckpt.get("vocabulary") != self.task.vocabulary:
+            raise ValueError(f"{where} vocabulary differs from this corpus's")
+        try:
+            self.model.load_state_dict(ckpt["model"])
+            self.optimizer.load_state_dict(ckpt["optimizer"])
+            self.scheduler.load_state_dict(ckpt["scheduler"])
+            self.task.load_state_dict(ckpt["data"])
+        except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"{where} does not match the model/optimizer: {first}") from None
+        for key, hook in self._hook_keys():
+            if key in ckpt.get("hooks", {}) and hasattr(hook, "load_state_dict"):
+                hook.load_state_dict(ckpt["hooks"][key])
+        self.history = [dict(r) for r in ckpt.get("history", [])]
+        self.step = int(ckpt["step"])
+        self.checkpoint_step = self.step
+        self._set_rng(ckpt["rng"])
+
+    def _prepare_outputs(self, resumed: bool) -> None:
+        cfg = self.config
+        if cfg.out_dir is None:
+            return
+        self.out_dir = Path(cfg.out_dir)
+        if not self.is_main:
+            return
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if not resumed:  # a fresh run replaces a previous run's files in the same folder
+            for name in (CHECKPOINT_NAME, Path(CHECKPOINT_NAME).with_suffix(".json").name, "result.json"):
+                (self.out_dir / name).unlink(missing_ok=True)
+        write_json(
+            self.out_dir / "config.json",
+            {
+                "config": cfg.resolved(),
+                "data": self.task.fingerprint,
+                "world_size": self.ctx.world_size,
+                "n_params": self.n_params,
+                "device": str(self.device),
+                "torch_threads": torch.get_num_threads(),
+                "resumed_from_step": self.step if resumed else None,
+            },
+        )
+        self.metrics = MetricsLog(self.out_dir / "metrics.jsonl")
+        self.metrics.rewrite(self.history)
+
+    # --------------------------------------------------------------------------------------- RNG state
+    def _rng_state(self) -> dict[str, Any]:
+        keys, pos, has_gauss, cached = np.random.get_state()[1:]  # noqa: NPY002 - saving the global RNG
+        state: dict[str, Any] = {
+            "torch": torch.get_rng_state(),
+            "numpy": {
+                "keys": torch.from_numpy(keys.astype(np.int64)),
+                "pos": int(pos),
+                "gauss": [int(has_gauss), float(cached)],
+            },
+            "python": random.getstate(),
+            "cuda": list(torch.cuda.get_rng_state_all()) if torch.cuda.is_initialized() else [],
+        }
+        return {"ranks": self.ctx.all_gather_object(state)}
+
+    def _set_rng(self, rng: dict[str, Any]) -> None:
+        ranks = rng["ranks"]
+        state = ranks[self.ctx.rank]
+        torch.set_rng_state(state["torch"].to(torch.uint8).cpu())
+        npst = state["numpy"]
+        np.random.set_state(  # noqa: NPY002
+            (
+                "MT19937",
+                npst["keys"].numpy().astype(np.uint32),
+                npst["pos"],
+                npst["gauss"][0],
+                npst["gauss"][1],
+            )
+        )
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+        if state["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([t.to(torch.uint8).cpu() for t in state["cuda"]])
+
+    # ------------------------------------------------------------------------------------- checkpoints
+    def _hook_keys(self) -> list[tuple[str, Any]]:
+        return [(f"{i}:{type(h).__name__}", h) for i, h in enumerate(self.hooks)]
+
+    def _weights_finite(self) -> bool:
+        norms = torch._foreach_norm([p.detach() for p in self.model.parameters()])
+        return bool(torch.isfinite(torch.stack(norms)).all())
+
+    def save(self, path: str | Path | None = None) -> Path | None:
+        """Checkpoint the current state (collective under DDP; rank 0 writes). ``None`` if not written."""
+        rng = self._rng_state()
+        if not self._weights_finite():
+            return None
+        target = (
+            Path(path) if path is not None else (self.out_dir / CHECKPOINT_NAME if self.out_dir else None)
+        )
+        if target is None or not self.is_main:
+            return target
+        hooks = {k: h.state_dict() for k, h in self._hook_keys() if hasattr(h, "state_dict")}
+        state = {
+            "meta": {
+                "kind": CHECKPOINT_KIND,
+                "world_size": self.ctx.world_size,
+                "fingerprint": self.task.fingerprint,
+                "n_params": self.n_params,
+                "torch": torch.__version__,
+            },
+            "train_config": self.config.to_dict(),
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "data": self.task.state_dict(),
+            "vocabulary": self.task.vocabulary,
+            "rng": rng,
+            "hooks": hooks,
+            "history": self.history,
+        }
+        save_checkpoint(target, state)
+        self.checkpoint_path, self.checkpoint_step = target, self.step
+        return target
+
+    # ---------------------------------------------------------------------------------------------- fit
+    def fit(self, stop_after: int | None = None) -> TrainResult:
+        """Train to ``config.steps`` (or stop after step ``stop_after``, checkpointing, to resume later)."""
+        if stop_after is not None and stop_after <= 0:
+            raise ValueError(f"stop_after must be > 0, got {stop_after}")
+        self._t_start = time.perf_counter()
+        try:
+            with Measure() as mem:
+                ckpt = self._setup()
+                self._start_step = self.step
+                self._prepare_outputs(resumed=ckpt is not None)
+                status, message = self._train(stop_after)
+            return self._finish(status, message, self._elapsed(), mem)
+        finally:
+            if getattr(self, "metrics", None) is not None:
+                self.metrics.close()
+            self.ctx.close()
+
+    def _train(self, stop_after: int | None) -> tuple[str, str]:
+        cfg = self.config
+        end = cfg.steps if stop_after is None else min(cfg.steps, max(stop_after, self.step))
+        for h in self.hooks:
+            if hasattr(h, "on_start"):
+                h.on_start(self)
+        backward_hooks = [h for h in self.hooks if hasattr(h, "after_backward")]
+        step_hooks = [h for h in self.hooks if hasattr(h, "after_step")]
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        dev = self.device
+        loss_sum = torch.zeros((), dtype=torch.float64, device=dev)
+        gnorm_sum = torch.zeros((), dtype=torch.float64, device=dev)
+        bad_step = torch.full((), -1, dtype=torch.int64, device=dev)
+        n_window = 0
+        self.train_s = 0.0
+        items = 0
+        bar = tqdm(
+            total=cfg.steps,
+            initial=self.step,
+            disable=not (cfg.progress and self.is_main),
+            desc=f"{cfg.task} {cfg.norm}/{cfg.optimizer}",
+            unit="step",
+            mininterval=1.0,
+            dynamic_ncols=True,
+            file=sys.stderr,
+        )
+        t_window = time.perf_counter()
+        self.ddp_model.train()
+        try:
+            while self.step < end:
+                x, y = self.task.next_batch()
+                x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+                with self.autocast():
+                    _, loss = self.ddp_model(x, y)
+                loss.backward()
+                step = self.step + 1
+                for h in backward_hooks:
+                    h.after_backward(self, step)
+                if cfg.grad_clip is not None:
+                    gnorm_sum += torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip, foreach=True).double()
+                lr = self.optimizer.param_groups[0]["lr"]
+                self.optimizer.step()
+                self.scheduler.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                ld = loss.detach()
+                loss_sum += ld.double()
+                bad_step = torch.where((bad_step < 0) & ~torch.isfinite(ld), step, bad_step)
+                self.step = step
+                n_window += 1
+                items += self.task.items_per_step
+                bar.update(1)
+                extra: dict[str, Any] = {}
+                for h in step_hooks:
+                    out = h.after_step(self, step)
+                    if out:
+                        extra.update(out)
+                do_eval = step == cfg.steps or (cfg.eval_every > 0 and step % cfg.eval_every == 0)
+                periodic = cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0
+                do_ckpt = periodic or (step == end and (cfg.final_checkpoint or step < cfg.steps))
+                if not (do_eval or do_ckpt or step == end or step == 1 or step % cfg.log_every == 0):
+                    if extra and self.is_main:  # a hook's numbers at an unscheduled step: no collectives
+                        self._emit({"step": step, **extra})
+                    continue
+                # ---- logging step: the only host syncs of the loop
+                stats = self.ctx.all_reduce(torch.stack([loss_sum, gnorm_sum]))
+                window_bad = torch.where(
+                    bad_step < 0, torch.full((), math.inf, dtype=torch.float64, device=dev), bad_step.double()
+                )
+                first_bad = float(self.ctx.all_reduce(window_bad.clone(), "min"))
+                window_s = time.perf_counter() - t_window
+                self.train_s += window_s
+                mean_loss = float(stats[0]) / (n_window * self.ctx.world_size)
+                record: dict[str, Any] = {"step": step, "lr": lr, "train_loss": mean_loss}
+                if cfg.grad_clip is not None:
+                    record["grad_norm"] = float(stats[1]) / (n_window * self.ctx.world_size)
+                if self.task.unit == "images":
+                    record["epoch"] = round(self.task.epoch_progress(), 4)
+                record[f"{self.task.unit}_per_s"] = items / window_s if window_s > 0 else 0.0
+                record["elapsed_s"] = round(self._elapsed(), 3)
+                record.update(extra)
+                if math.isfinite(first_bad):
+                    record["train_loss"] = float("nan")
+                    self._emit(record)
+                    return "diverged", self._diverged_message(int(first_bad), step)
+                if do_eval:
+                    metrics = self.evaluate()
+                    record.update(metrics)
+                    if not all(math.isfinite(v) for v in metrics.values()):
+                        self._emit(record)
+                        return "diverged", self._diverged_message(None, step, what="evaluation loss")
+                self._emit(record)
+                bar.set_postfix(
+                    {k: f"{v:.4g}" for k, v in record.items() if k in ("train_loss", "val_loss", "test_acc")},
+                    refresh=False,
+                )
+                if do_ckpt and self.out_dir is not None:
+                    if self.save() is None:
+                        return "diverged", self._diverged_message(None, step, what="a weight")
+                    if step < end:
+                        self._plot()
+                loss_sum.zero_()
+                gnorm_sum.zero_()
+                n_window, items = 0, 0
+                t_window = time.perf_counter()
+        finally:
+            bar.close()
+        if self.step < cfg.steps:
+            return "stopped", f"stopped after step {self.step} of {cfg.steps}"
+        return "completed", f"completed {cfg.steps} steps"
+
+    def _elapsed(self) -> float:
+        return time.perf_counter() - self._t_start
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        self.history.append(record)
+        if self.is_main and self.out_dir is not None:
+            self.metrics.write(record)
+
+    def _diverged_message(self, first_bad: int | None, step: int, what: str = "training loss") -> str:
+        at = f"at step {first_bad}" if first_bad is not None else f"by step {step}"
+        keep = (
+            f"the last good checkpoint is {self.checkpoint_path} (step {self.checkpoint_step})"
+            if self.checkpoint_path is not None
+            else "no checkpoint was written before it"
+        )
+        return f"{what} became non-finite {at} (detected at step {step}); training stopped, {keep}"
+
+    def _plot(self) -> None:
+        if not (self.is_main and self.out_dir is not None and self.history):
+            return
+        from structlearn.diagnostics.curves import plot_run
+
+        cfg = self.config
+        plot_run(self.history, self.out_dir / "curves.png", title=f"{cfg.task}: {cfg.norm} + {cfg.optimizer}")
+
+    def _finish(self, status: str, message: str, wall_s: float, mem: Measure) -> TrainResult:
+        cfg = self.config
+        last: dict[str, Any] = {}
+        for r in self.history:  # latest value of each metric
+            last.update({k: v for k, v in r.items() if v is not None})
+        total_items = self.task.items_per_step * (self.step - self._start_step)
+        result = TrainResult(
+            status=status,
+            message=message,
+            step=self.step,
+            steps=cfg.steps,
+            task=cfg.task,
+            final_train_loss=last.get("train_loss"),
+            final_val_loss=last.get("val_loss"),
+            final_test_loss=last.get("test_loss"),
+            final_test_acc=last.get("test_acc"),
+            throughput=total_items / self.train_s if self.train_s > 0 else 0.0,
+            throughput_unit=f"{self.task.unit}/s",
+            wall_s=wall_s,
+            train_s=self.train_s,
+            peak_mb=mem.peak_mb,
+            cuda_peak_mb=mem.cuda_peak_bytes / 2**20,
+            optimizer_state_bytes=self.components.state_bytes(self.optimizer),
+            n_params=self.n_params,
+            world_size=self.ctx.world_size,
+            checkpoint=str(self.checkpoint_path) if self.checkpoint_path else None,
+            checkpoint_step=self.checkpoint_step,
+            fingerprint=self.task.fingerprint,
+            history=self.history,
+        )
+        self._plot()
+        if self.is_main and self.out_dir is not None:
+            write_json(self.out_dir / "result.json", result.to_dict())
+        for h in self.hooks:
+            if hasattr(h, "on_end"):
+                h.on_end(self, result)
+        return result

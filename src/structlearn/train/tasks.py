@@ -1,0 +1,223 @@
+"""The two training tasks: next-token prediction on text and image classification.
+
+A task owns its data, its batch stream and its evaluation, so the training loop is task-agnostic:
+
+- ``next_batch()`` → this process's (x, y) on the CPU. Under DDP every rank draws the same *global*
+  batch from the same generator and keeps its own slice, so a run with P processes × B samples sees the
+  batches of a single-process run with P·B samples, and the data state is identical on all ranks.
+- ``evaluate(model, ...)`` → metrics over data fixed for the whole run (LM: ``eval_batches`` validation
+  batches drawn once with ``data_seed``, so every run and arm sees the same batches; image: the full
+  test split in batches). Ranks split the batches and all-reduce the sums; one host sync per call.
+- ``state_dict()`` / ``load_state_dict()`` → everything needed to continue the batch stream exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from structlearn.data.images import load_image_dataset
+from structlearn.data.text import TextData, load_text, sample_batch
+from structlearn.train.augment import default_shift, random_shift
+from structlearn.train.config import TrainConfig
+from structlearn.train.distributed import DistContext
+from structlearn.utils.seed import torch_generator
+
+AutocastFactory = Callable[[], AbstractContextManager[Any]]
+
+
+class LMTask:
+    """Character/byte-level language modelling on a text corpus (``data.text``)."""
+
+    unit = "tokens"
+    metric = "val_loss"
+
+    def __init__(self, config: TrainConfig, ctx: DistContext, data: TextData | None = None) -> None:
+        self.config, self.ctx = config, ctx
+        self.data = data or load_text(config.corpus, config.tokenizer, config.max_bytes)
+        self.data.check_context(config.block_size)
+        self.batch_size = config.batch_size
+        self.items_per_step = config.batch_size * ctx.world_size * config.block_size
+        self.generator = torch_generator(config.seed)
+        # Fixed validation batches: one generator seeded with data_seed, drawn once.
+        g_val = torch_generator(config.data_seed)
+        bv, n = config.resolved_eval_batch_size, config.eval_batches
+        x, y = sample_batch(self.data.val, config.block_size, bv * n, g_val)
+        self.val_x = x.view(n, bv, -1)
+        self.val_y = y.view(n, bv, -1)
+
+    @property
+    def model_info(self) -> dict[str, Any]:
+        return {"vocab_size": self.data.vocab_size}
+
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        return self.data.fingerprint.to_dict()
+
+    @property
+    def vocabulary(self) -> dict[str, Any]:
+        return self.data.tokenizer.state_dict()
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        b, r = self.batch_size, self.ctx.rank
+        x, y = sample_batch(self.data.train, self.config.block_size, b * self.ctx.world_size, self.generator)
+        return x[r * b : (r + 1) * b], y[r * b : (r + 1) * b]
+
+    def probe_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.val_x[0], self.val_y[0]
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, device: torch.device, autocast: AutocastFactory) -> dict[str, float]:
+        n = self.val_x.shape[0]
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        for i in range(self.ctx.rank, n, self.ctx.world_size):
+            with autocast():
+                _, loss = model(self.val_x[i].to(device), self.val_y[i].to(device))
+            total += loss.double()
+        self.ctx.all_reduce(total)
+        return {"val_loss": float(total) / n}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+
+
+class ImageTask:
+    """Image (or 1-D signal) classification on ``digits``, ``fashion_mnist`` or ``mnist1d``.
+
+    Images are scaled by the train split's mean and standard deviation; training batches are shuffled
+    every epoch with the run's generator and shifted by ±``augment_shift`` pixels (``train.augment``).
+    """
+
+    unit = "images"
+    metric = "test_acc"
+
+    def __init__(self, config: TrainConfig, ctx: DistContext) -> None:
+        self.config, self.ctx = config, ctx
+        ds = load_image_dataset(config.dataset)
+        self.name = ds.name
+        x_train = torch.from_numpy(np.ascontiguousarray(ds.x_train, dtype=np.float32))
+        y_train = torch.from_numpy(ds.y_train.astype(np.int64))
+        if x_train.dim() == 3:  # (N, H, W) → (N, 1, H, W); MNIST-1D (N, 1, 40) → (N, 1, 1, 40)
+            x_train = x_train[:, None]
+        x_test = torch.from_numpy(np.ascontiguousarray(ds.x_test, dtype=np.float32))
+        x_test = x_test[:, None] if x_test.dim() == 3 else x_test
+        g_data = torch_generator(config.data_seed)
+        if config.train_subset is not None:
+            if config.train_subset > len(x_train):
+                raise ValueError(
+                    f"train_subset {config.train_subset} exceeds the {len(x_train)} training images "
+                    f"of {ds.name}"
+                )
+            keep = torch.randperm(len(x_train), generator=g_data)[: config.train_subset]
+            x_train, y_train = x_train[keep], y_train[keep]
+        if config.label_noise > 0:
+            flip = torch.rand(len(y_train), generator=g_data) < config.label_noise
+            noise = torch.randint(0, ds.n_classes, (len(y_train),), generator=g_data)
+            y_train = torch.where(flip, noise, y_train)
+        self.n_classes = ds.n_classes
+        self.x_train, self.y_train = x_train, y_train
+        self.x_test = x_test
+        self.y_test = torch.from_numpy(ds.y_test.astype(np.int64))
+        self.mean = float(x_train.mean())
+        self.std = float(x_train.std()) or 1.0
+        self.batch_size = config.batch_size
+        self.global_batch = config.batch_size * ctx.world_size
+        if self.global_batch > len(x_train):
+            raise ValueError(
+                f"batch size {self.global_batch} ({config.batch_size} × {ctx.world_size} processes) exceeds "
+                f"the {len(x_train)} training images of {ds.name}"
+            )
+        h, w = x_train.shape[-2:]
+        self.shift = default_shift((h, w)) if config.augment_shift is None else config.augment_shift
+        self.items_per_step = self.global_batch
+        self.generator = torch_generator(config.seed)
+        self.perm = torch.zeros(0, dtype=torch.int64)
+        self.cursor = 0
+        self.epoch = 0
+
+    @property
+    def model_info(self) -> dict[str, Any]:
+        c, h, w = self.x_train.shape[1:]
+        return {"image_size": (int(h), int(w)), "in_channels": int(c), "n_classes": self.n_classes}
+
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "dataset": self.name,
+            "n_train": len(self.x_train),
+            "n_test": len(self.x_test),
+            "image_shape": list(self.x_train.shape[1:]),
+        }
+
+    @property
+    def vocabulary(self) -> None:
+        return None
+
+    def _normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cursor + self.global_batch > len(self.perm):  # new epoch; the incomplete tail is dropped
+            self.perm = torch.randperm(len(self.x_train), generator=self.generator)
+            self.cursor = 0
+            self.epoch += 1
+        idx = self.perm[self.cursor : self.cursor + self.global_batch]
+        self.cursor += self.global_batch
+        x = random_shift(self.x_train[idx], self.shift, self.generator)  # offsets drawn for the global batch
+        b, r = self.batch_size, self.ctx.rank
+        return self._normalise(x[r * b : (r + 1) * b]), self.y_train[idx[r * b : (r + 1) * b]]
+
+    def probe_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        n = self.config.resolved_eval_batch_size
+        return self._normalise(self.x_test[:n]), self.y_test[:n]
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, device: torch.device, autocast: AutocastFactory) -> dict[str, float]:
+        bs = self.config.resolved_eval_batch_size
+        n = len(self.x_test)
+        sums = torch.zeros(2, dtype=torch.float64, device=device)  # (loss sum, correct)
+        for i in range(self.ctx.rank, (n + bs - 1) // bs, self.ctx.world_size):
+            x = self._normalise(self.x_test[i * bs : (i + 1) * bs]).to(device)
+            y = self.y_test[i * bs : (i + 1) * bs].to(device)
+            with autocast():
+                logits, loss = model(x, y)
+            sums[0] += loss.double() * len(y)
+            sums[1] += (logits.argmax(-1) == y).sum()
+        self.ctx.all_reduce(sums)
+        loss_sum, correct = sums.tolist()
+        return {"test_loss": loss_sum / n, "test_acc": correct / n}
+
+    def epoch_progress(self) -> float:
+        """Epochs completed so far, fractional."""
+        if len(self.perm) == 0:
+            return 0.0
+        return self.epoch - 1 + self.cursor / len(self.x_train)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "generator": self.generator.get_state(),
+            "perm": self.perm,
+            "cursor": self.cursor,
+            "epoch": self.epoch,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+        self.perm = state["perm"].to(torch.int64)
+        self.cursor = int(state["cursor"])
+        self.epoch = int(state["epoch"])
+
+
+Task = LMTask | ImageTask
+
+
+def make_task(config: TrainConfig, ctx: DistContext) -> Task:
+    return LMTask(config, ctx) if config.task == "lm" else ImageTask(config, ctx)

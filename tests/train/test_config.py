@@ -1,0 +1,47 @@
+import pytest
+
+from structlearn.train.config import TrainConfig
+
+
+def test_defaults_depend_on_optimizer_and_dataset() -> None:
+    c = TrainConfig()
+    assert (c.resolved_lr, c.resolved_weight_decay, c.resolved_patch_size) == (1e-3, 0.1, 2)
+    s = c.replace(optimizer="sgdw", dataset="fashion_mnist")
+    assert (s.resolved_lr, s.resolved_weight_decay, s.resolved_patch_size) == (0.3, 5e-4, 7)
+    assert s.replace(lr=0.05).resolved_lr == 0.05
+    assert c.resolved_eval_batch_size == c.batch_size
+
+
+def test_roundtrip_through_dict() -> None:
+    c = TrainConfig(task="image", betas=(0.8, 0.9), grad_clip=None, optimizer_kwargs={"tau": 0.1})
+    d = c.to_dict()
+    assert d["betas"] == [0.8, 0.9]
+    assert TrainConfig.from_dict(d) == c
+    with pytest.raises(ValueError, match="unknown fields: bogus"):
+        TrainConfig.from_dict({**d, "bogus": 1})
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"task": "seg"}, "unknown task"),
+        ({"norm": "batchnorm"}, "unknown norm scheme"),
+        ({"optimizer": "lion"}, "unknown optimizer"),
+        ({"norm_type": "group"}, "unknown norm_type"),
+        ({"n_embd": 100, "n_head": 3}, "not divisible"),
+        ({"batch_size": 0}, "batch_size must be >= 1"),
+        ({"lr": -1.0}, "lr must be > 0"),
+        ({"momentum": 1.0}, "momentum must be < 1"),
+        ({"betas": (0.9, 1.5)}, "betas"),
+        ({"warmup_steps": 10, "steps": 10}, "warmup_steps 10 must be smaller"),
+        ({"grad_clip": 0.0}, "grad_clip must be > 0"),
+        ({"device": "tpu"}, "device must be"),
+        ({"label_noise": 1.5}, "label_noise"),
+        ({"steps": 2.5}, "steps must be an integer"),
+        ({"bf16": "yes"}, "bf16 must be"),
+    ],
+)
+def test_invalid_settings_raise_one_line(changes: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match) as info:
+        TrainConfig(**changes)
+    assert "\n" not in str(info.value)

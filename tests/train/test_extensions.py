@@ -1,0 +1,96 @@
+import argparse
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import structlearn.train.extensions as extensions
+from structlearn.cli import main
+from structlearn.optim.factory import OPTIMIZERS
+from structlearn.train.checkpoint import load_checkpoint
+from structlearn.train.config import TrainConfig
+from structlearn.train.extensions import TrainExtension, extension_hooks, register_extension
+from structlearn.train.metrics_log import read_metrics
+
+
+class EveryStep:
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+
+    def after_step(self, trainer: Any, step: int) -> dict[str, float]:
+        return {"ext/scaled_step": self.scale * step}
+
+
+class ScaleExtension(TrainExtension):
+    name = "scale"
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group("scale extension")
+        group.add_argument("--scale", type=float, default=None, help="log scale × step")
+        group.add_argument("--tau", type=float, default=None, help="an optimizer keyword")
+
+    def optimizer_kwargs(self, args: argparse.Namespace) -> dict[str, Any]:
+        return {} if args.tau is None else {"tau": args.tau}
+
+    def extras(self, args: argparse.Namespace) -> dict[str, Any]:
+        return {} if args.scale is None else {"scale": args.scale}
+
+    def hooks(self, config: TrainConfig) -> list[Any]:
+        settings = config.extras.get(self.name)
+        return [EveryStep(settings["scale"])] if settings else []
+
+
+TAUS: list[float] = []
+
+
+def adamw_tau(params: Any, *, tau: float, **kw: Any) -> torch.optim.Optimizer:
+    """A registered optimizer taking an extra keyword, as the warmup-free optimizers do."""
+    TAUS.append(tau)
+    return OPTIMIZERS["adamw"](params, **kw)
+
+
+@pytest.fixture
+def scale_extension(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(extensions, "_REGISTERED", {})
+    monkeypatch.setitem(OPTIMIZERS, "adamw_tau", adamw_tau)
+    register_extension(ScaleExtension())
+
+
+def test_extension_flags_extras_and_hooks_survive_resume(
+    scale_extension: None, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    argv = ["train", "--corpus", str(corpus), "--block-size", "8", "--steps", "4", "--log-every", "2"]
+    argv += ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--optim", "adamw_tau"]
+    argv += ["--eval-batches", "1", "--no-progress", "--out", str(out), "--scale", "0.5", "--tau", "0.1"]
+    assert "--scale" in _help(capsys)
+    assert main([*argv, "--stop-after", "2"]) == 0
+    ckpt = load_checkpoint(out / "checkpoint.safetensors")
+    assert ckpt["train_config"]["extras"] == {"scale": {"scale": 0.5}}
+    assert ckpt["train_config"]["optimizer_kwargs"] == {"tau": 0.1}
+    assert main(["train", "--resume", str(out / "checkpoint.safetensors"), "--no-progress"]) == 0
+    assert TAUS[-2:] == [0.1, 0.1]  # the resumed run rebuilt the optimizer with the same keyword
+    values = [r["ext/scaled_step"] for r in read_metrics(out / "metrics.jsonl")]
+    assert values == [0.5, 1.0, 1.5, 2.0]  # one record per step: the hook runs in the resumed run too
+
+
+def _help(capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    return capsys.readouterr().out
+
+
+def test_extensions_are_discovered_from_modules(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = types.ModuleType("fake_ext_module")
+    module.TRAIN_EXTENSIONS = [ScaleExtension()]  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_ext_module", module)
+    monkeypatch.setattr(extensions, "EXTENSION_MODULES", ("fake_ext_module", "structlearn.no_such_module"))
+    monkeypatch.setattr(extensions, "_REGISTERED", {})
+    assert [e.name for e in extensions.extensions()] == ["scale"]
+    hooks = extension_hooks(TrainConfig(extras={"scale": {"scale": 2.0}}))
+    assert len(hooks) == 1 and hooks[0].scale == 2.0
+    with pytest.raises(ValueError, match="TrainExtension"):
+        register_extension(object())  # type: ignore[arg-type]
