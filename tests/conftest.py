@@ -7,9 +7,13 @@ import os
 import numpy as np
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 torch.set_num_threads(1)
+# numpy/scipy BLAS (OpenBLAS) ignores torch's setting; two threads per xdist worker on two shared cores
+# made a 1000×1000 eigh ~20× slower than one thread.
+threadpool_limits(1)
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,7 @@ from structlearn.cluster.registry import ESTIMATORS, get_estimator_class, parse_
 
 
 def test_registry_names_and_construction() -> None:
-    assert {"kmeans", "spectral"} <= set(available_methods())
+    assert {"kmeans", "spectral", "ensc", "ssc-omp", "senet"} <= set(available_methods())
     for name in available_methods():
         est = make_estimator(name, 3, random_state=0)
         assert est.get_params()["n_clusters"] == 3

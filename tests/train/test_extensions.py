@@ -30,11 +30,12 @@ class ScaleExtension(TrainExtension):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         group = parser.add_argument_group("scale extension")
         group.add_argument("--scale", type=float, default=None, help="log scale × step")
-        group.add_argument("--tau", type=float, default=None, help="an optimizer keyword")
+        # Not --tau: the spectral-bound extension (discovered from structlearn.optim) owns that flag.
+        group.add_argument("--fake-tau", type=float, default=None, help="an optimizer keyword")
 
     def optimizer_kwargs(self, args: argparse.Namespace) -> dict[str, Any]:
         self.seen_optimizer = args.optimizer  # config flags arrive filled in (default or checkpoint)
-        return {} if args.tau is None else {"tau": args.tau}
+        return {} if args.fake_tau is None else {"tau": args.fake_tau}
 
     def extras(self, args: argparse.Namespace) -> dict[str, Any]:
         return {} if args.scale is None else {"scale": args.scale}
@@ -66,7 +67,7 @@ def test_extension_flags_extras_and_hooks_survive_resume(
     out = tmp_path / "run"
     argv = ["train", "--corpus", str(corpus), "--block-size", "8", "--steps", "4", "--log-every", "2"]
     argv += ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--optim", "adamw_tau"]
-    argv += ["--eval-batches", "1", "--no-progress", "--out", str(out), "--scale", "0.5", "--tau", "0.1"]
+    argv += ["--eval-batches", "1", "--no-progress", "--out", str(out), "--scale", "0.5", "--fake-tau", "0.1"]
     assert "--scale" in _help(capsys)
     assert main([*argv, "--stop-after", "2"]) == 0
     ckpt = load_checkpoint(out / "checkpoint.safetensors")

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from structlearn.cluster.metrics import evaluate
@@ -49,7 +50,7 @@ def register(subparsers: Any) -> None:
         metavar="KEY=VALUE",
         help="estimator parameter (repeatable), e.g. --param n_neighbors=15",
     )
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    p.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -66,7 +67,9 @@ def _check_out(path: str | None, suffix: str, flag: str) -> Path | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    torch.set_num_threads(check_int("--threads", args.threads, minimum=1))
+    threads = check_int("--threads", args.threads, minimum=1)
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)  # numpy/scipy BLAS too: oversubscribed BLAS is many times slower
     out = _check_out(args.out, ".npy", "--out")
     metrics_out = _check_out(args.metrics_out, ".json", "--metrics-out")
     plots = Path(args.plots) if args.plots else None

@@ -1,15 +1,29 @@
 """Scikit-learn-style clustering estimators and the shared pieces they are built from.
 
-Estimators (each takes ``n_clusters`` and ``random_state``): :class:`KMeansClustering`,
-:class:`SpectralKNN`. :func:`make_estimator` builds any registered method by name.
+Estimators (each takes ``n_clusters`` and ``random_state``): :class:`SENet`, :class:`PRODSC`,
+:class:`NeuNcut`, :class:`KMeansClustering`, :class:`SpectralKNN`, :class:`EnSC`, :class:`SSCOMP`,
+:class:`TR2C` and :class:`TSC` (the last two segment one sequence of frames in time order).
+:func:`make_estimator` builds any registered method by name (see :mod:`structlearn.cluster.registry`).
 """
 
-from structlearn.cluster.baselines import KMeansClustering, SpectralKNN
+from structlearn.cluster.baselines import SSCOMP, EnSC, KMeansClustering, SpectralKNN
 from structlearn.cluster.metrics import evaluate
+from structlearn.cluster.neuncut import NeuNcut
+from structlearn.cluster.prodsc import PRODSC
 from structlearn.cluster.registry import available_methods, make_estimator
+from structlearn.cluster.senet import SENet
+from structlearn.cluster.tr2c import TR2C
+from structlearn.cluster.tsc import TSC
 
 __all__ = [
+    "PRODSC",
+    "SSCOMP",
+    "TR2C",
+    "TSC",
+    "EnSC",
     "KMeansClustering",
+    "NeuNcut",
+    "SENet",
     "SpectralKNN",
     "available_methods",
     "evaluate",

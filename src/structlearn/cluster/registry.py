@@ -16,6 +16,13 @@ from structlearn.utils.validation import check_choice
 ESTIMATORS: dict[str, str] = {
     "kmeans": "structlearn.cluster.baselines:KMeansClustering",
     "spectral": "structlearn.cluster.baselines:SpectralKNN",
+    "ensc": "structlearn.cluster.baselines:EnSC",
+    "ssc-omp": "structlearn.cluster.baselines:SSCOMP",
+    "senet": "structlearn.cluster.senet:SENet",
+    "prodsc": "structlearn.cluster.prodsc:PRODSC",
+    "neuncut": "structlearn.cluster.neuncut:NeuNcut",
+    "tr2c": "structlearn.cluster.tr2c:TR2C",
+    "tsc": "structlearn.cluster.tsc:TSC",
 }
 
 

@@ -102,14 +102,17 @@ def load_features(
         if label_column is not None:
             raise ValueError("label_column applies to .csv files only")
         try:
-            with np.load(p, allow_pickle=False) as z:
-                if "X" not in z.files:
-                    raise ValueError(f"{p} has no array named 'X' (found: {', '.join(z.files) or 'none'})")
-                X = _numeric(z["X"], "'X'", p)
-                if "y" in z.files:
-                    y = _numeric(z["y"], "'y'", p)
-        except (OSError, EOFError, zipfile.BadZipFile) as exc:
+            z = np.load(p, allow_pickle=False)
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise ValueError("not an archive")
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
             raise ValueError(f"{p} is not a readable .npz file ({str(exc).splitlines()[0]})") from None
+        with z:
+            if "X" not in z.files:
+                raise ValueError(f"{p} has no array named 'X' (found: {', '.join(z.files) or 'none'})")
+            X = _numeric(z["X"], "'X'", p)
+            if "y" in z.files:
+                y = _numeric(z["y"], "'y'", p)
     else:
         header, body = _read_csv(p)
         if label_column is not None:

@@ -1,4 +1,4 @@
-"""Optimizers by name: ``make_optimizer("adamw" | "sgdw", params, lr=..., weight_decay=...)``.
+"""Optimizers by name: ``make_optimizer("adamw" | "sgdw" | "adamw2" | "sgdw2", params, lr=..., ...)``.
 
 ``OPTIMIZERS`` is a plain dict name → constructor taking ``(params, *, lr, weight_decay, momentum,
 betas, eps)``; other components register more entries by adding to it. AdamW (the DNT paper's
@@ -48,7 +48,46 @@ def _sgdw(
     return SGDW(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
 
-OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {"adamw": _adamw, "sgdw": _sgdw}
+def _adamw2(
+    params: Params,
+    *,
+    lr: float,
+    weight_decay: float,
+    momentum: float,
+    betas: tuple[float, float],
+    eps: float,
+    **bound: Any,
+) -> Optimizer:
+    """AdamW² (arXiv 2505.21910); ``bound``: tau, power_iters, bound_params, model."""
+    from structlearn.optim.spectral_bound import AdamW2
+
+    del momentum
+    return AdamW2(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=True, **bound)
+
+
+def _sgdw2(
+    params: Params,
+    *,
+    lr: float,
+    weight_decay: float,
+    momentum: float,
+    betas: tuple[float, float],
+    eps: float,
+    **bound: Any,
+) -> Optimizer:
+    """SGDW with the spectral step bound; ``bound``: tau, power_iters, bound_params, model."""
+    from structlearn.optim.spectral_bound import SGDW2
+
+    del betas, eps
+    return SGDW2(params, lr=lr, momentum=momentum, weight_decay=weight_decay, **bound)
+
+
+OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
+    "adamw": _adamw,
+    "sgdw": _sgdw,
+    "adamw2": _adamw2,
+    "sgdw2": _sgdw2,
+}
 
 
 def make_optimizer(

@@ -11,18 +11,32 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 import torch
+
+
+class NonNumericError(ValueError, TypeError):
+    """Non-numeric entries: a ValueError like every input error here, and the TypeError that
+    scikit-learn raises (and its estimator checks expect) for the same input."""
 
 
 def _as_numpy(X: Any, name: str) -> np.ndarray:
     if isinstance(X, torch.Tensor):
         X = X.detach().cpu().numpy()
+    if sp.issparse(X):
+        raise ValueError(f"{name} is a sparse matrix; dense data is required (use X.toarray())")
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
         raise ValueError(f"{name} could not be converted to an array: {exc}") from None
     if arr.dtype == object:
-        raise ValueError(f"{name} must be numeric, got an object array")
+        # Object arrays holding plain numbers are accepted (as scikit-learn does); anything else is not.
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError) as exc:
+            raise NonNumericError(f"{name} must be numeric: {str(exc).splitlines()[0]}") from None
+    if arr.dtype.kind == "c":
+        raise ValueError(f"{name} must be real: Complex data not supported")
     if arr.dtype.kind not in "biuf":
         raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
     return arr
@@ -47,9 +61,16 @@ def check_features(
     """
     arr = _as_numpy(X, name)
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_samples, n_features), got an array of shape {arr.shape}")
+        # "Reshape your data" is scikit-learn's wording, which its estimator checks match on.
+        raise ValueError(
+            f"{name} must be 2-D (n_samples, n_features), got an array of shape {arr.shape}. "
+            "Reshape your data with X.reshape(-1, 1) for one feature or X.reshape(1, -1) for one sample"
+        )
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
+        what = "sample" if arr.shape[0] == 0 else "feature"
+        raise ValueError(
+            f"{name} is empty: 0 {what}(s) (shape={arr.shape}) while a minimum of 1 is required."
+        )
     arr = np.ascontiguousarray(arr, dtype=dtype)
     bad = ~np.isfinite(arr)
     if bad.any():

@@ -1,0 +1,254 @@
+"""Step time, throughput and peak memory of preln vs dnt vs dnt-full, and optimizer state bytes.
+
+Issue 2 requires DNT's extra norms (InputNorm, QK-norm, two MidNorms per block; arXiv 2507.17501) to cost
+at most 10 % step time against ``preln`` at the benchmark size, and SGDW to hold exactly half of AdamW's
+optimizer state. One training step = forward + backward + optimizer step (AdamW, fp32, no clipping), on
+random data of the benchmark's shapes.
+
+Timing protocol: for each size, the schemes' models are built once; then ``--rounds`` rounds each run
+``--steps`` timed steps of every scheme in turn (interleaved, after warm-up steps), so that load from
+other processes on the shared machine hits all schemes alike. Step time is the *CPU time of the
+calling thread* (``time.thread_time``; with one intra-op thread, forward, backward and the optimizer all
+run on it), so time spent descheduled by other jobs on the shared 2-core machine does not count; wall
+time is recorded as well. The reported value is the median over rounds (min also recorded). With more
+than one thread, only wall time is meaningful (``--threads 2`` switches the ratio to wall time).
+Peak memory is the resident-set peak above entry (``Measure``) of two warm-up steps per scheme.
+
+    python benchmarks/bench_dnt_step.py            # full run (~10 min at 1 thread)
+    python benchmarks/bench_dnt_step.py --quick    # seconds; smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from structlearn.models import GPT, GPTConfig, ViT, ViTConfig
+from structlearn.nn import norms
+from structlearn.optim import make_optimizer, optimizer_state_bytes, param_groups
+from structlearn.utils.memory import Measure
+from structlearn.utils.report import markdown_table, write_report
+
+OUT = Path(__file__).resolve().parent / "results" / "dnt_step"
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    kind: str  # "gpt" or "vit"
+    n_layer: int
+    n_embd: int
+    n_head: int
+    batch: int
+    context: int = 0  # GPT
+    image: tuple[int, int] = (28, 28)  # ViT
+    patch: int = 7
+    vocab: int = 128
+
+    @property
+    def items_per_step(self) -> int:
+        return self.batch * self.context if self.kind == "gpt" else self.batch
+
+    @property
+    def unit(self) -> str:
+        return "tokens/s" if self.kind == "gpt" else "images/s"
+
+
+SIZES = {
+    # The reproduction benchmark's char-GPT (bench_dnt.py) and the spec's larger char-GPT (data.md §6).
+    "gpt-d128": Size("gpt-d128", "gpt", 4, 128, 4, batch=16, context=128),
+    "gpt-d256": Size("gpt-d256", "gpt", 4, 256, 4, batch=32, context=256),
+    # The reproduction benchmark's Fashion-MNIST ViT (16 patches + CLS).
+    "vit-d64": Size("vit-d64", "vit", 4, 64, 4, batch=128),
+}
+QUICK = {
+    "gpt-tiny": Size("gpt-tiny", "gpt", 2, 32, 2, batch=4, context=16),
+    "vit-tiny": Size("vit-tiny", "vit", 1, 16, 2, batch=8, image=(8, 8), patch=2),
+}
+
+
+def build(size: Size, norm: str, norm_type: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    if size.kind == "gpt":
+        cfg = GPTConfig(size.vocab, size.context, size.n_layer, size.n_head, size.n_embd, norm, norm_type)
+        return GPT(cfg)
+    return ViT(
+        ViTConfig(
+            image_size=size.image,
+            patch_size=size.patch,
+            n_layer=size.n_layer,
+            n_head=size.n_head,
+            n_embd=size.n_embd,
+            norm=norm,
+            norm_type=norm_type,
+        )
+    )
+
+
+def batch(size: Size) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    if size.kind == "gpt":
+        x = torch.randint(size.vocab, (size.batch, size.context), generator=g)
+        return x, x.roll(-1, 1)
+    return torch.rand(size.batch, *size.image, generator=g), torch.randint(10, (size.batch,), generator=g)
+
+
+def make_step(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor):
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        _, loss = model(x, y)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+def measure_size(
+    size: Size, schemes: list[str], norm_type: str, steps: int, rounds: int, label: str | None = None
+) -> list[dict]:
+    x, y = batch(size)
+    runs = {}
+    for norm in schemes:
+        model = build(size, norm, norm_type)
+        opt = make_optimizer("adamw", param_groups(model, 0.1), lr=1e-4, weight_decay=0.1)
+        step = make_step(model, opt, x, y)
+        with Measure() as m:
+            for _ in range(2):  # warm-up (allocates optimizer state) — also the memory probe
+                step()
+        sgd = make_optimizer("sgdw", param_groups(model, 5e-4), lr=0.1, weight_decay=5e-4)
+        make_step(model, sgd, x, y)()
+        runs[norm] = {
+            "step": step,
+            "times": [],
+            "wall": [],
+            "peak_mb": m.peak_mb,
+            "params": sum(p.numel() for p in model.parameters()),
+            "adamw_state_bytes": optimizer_state_bytes(opt),
+            "sgdw_state_bytes": optimizer_state_bytes(sgd),
+        }
+        del sgd
+    for _ in range(rounds):
+        for norm in schemes:
+            r = runs[norm]
+            r["step"]()  # one untimed step so the previous scheme's caches are evicted alike
+            w0, c0 = time.perf_counter(), time.thread_time()
+            for _ in range(steps):
+                r["step"]()
+            r["times"].append((time.thread_time() - c0) / steps)
+            r["wall"].append((time.perf_counter() - w0) / steps)
+    key = "times" if torch.get_num_threads() == 1 else "wall"
+    base = statistics.median(runs[schemes[0]][key])
+    rows = []
+    for norm in schemes:
+        r = runs[norm]
+        med = statistics.median(r[key])
+        rows.append(
+            {
+                "size": size.name,
+                "norm": norm,
+                "norm_type": label or norm_type,
+                "threads": torch.get_num_threads(),
+                "ms_per_step": 1e3 * med,
+                "ms_per_step_min": 1e3 * min(r[key]),
+                "clock": "thread cpu" if key == "times" else "wall",
+                "ratio_vs_first": med / base,
+                "throughput": size.items_per_step / med,
+                "unit": size.unit,
+                "peak_mb": r["peak_mb"],
+                "params": r["params"],
+                "adamw_state_bytes": r["adamw_state_bytes"],
+                "sgdw_state_bytes": r["sgdw_state_bytes"],
+                "ms_per_step_wall": 1e3 * statistics.median(r["wall"]),
+                "cpu_times_s": r["times"],
+                "wall_times_s": r["wall"],
+            }
+        )
+        print(
+            f"{size.name:9s} {norm:9s} {label or norm_type:11s} t={torch.get_num_threads()} "
+            f"{1e3 * med:8.1f} ms/step  ratio {med / base:.3f}  {size.items_per_step / med:9.0f} {size.unit}",
+            flush=True,
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="tiny sizes, a few seconds")
+    p.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
+    p.add_argument("--schemes", nargs="+", default=["preln", "dnt", "dnt-full"])
+    p.add_argument("--norm-types", nargs="+", default=["rms", "layer"], choices=["rms", "layer"])
+    p.add_argument("--threads", nargs="+", type=int, default=[1])
+    p.add_argument("--steps", type=int, default=5, help="timed steps per round")
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument(
+        "--torch-rms",
+        action="store_true",
+        help="also time RMSNorm through torch's composite F.rms_norm (the 'before' of the fast backward)",
+    )
+    p.add_argument("--out", type=Path, default=OUT)
+    args = p.parse_args(argv)
+    sizes = list(QUICK.values()) if args.quick else [SIZES[s] for s in args.sizes]
+    steps, rounds = (2, 2) if args.quick else (args.steps, args.rounds)
+
+    rows: list[dict] = []
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        for size in sizes:
+            for norm_type in args.norm_types:
+                rows += measure_size(size, args.schemes, norm_type, steps, rounds)
+            if args.torch_rms and "rms" in args.norm_types:
+                norms.FAST_RMS_BACKWARD = False
+                try:
+                    rows += measure_size(size, args.schemes, "rms", steps, rounds, label="rms (torch)")
+                finally:
+                    norms.FAST_RMS_BACKWARD = True
+
+    table = markdown_table(
+        ["size", "scheme", "norm", "threads", "ms/step (median)", "ms/step (min)", "× preln", "throughput",
+         "peak MB", "params"],
+        [
+            [r["size"], r["norm"], r["norm_type"], r["threads"], f"{r['ms_per_step']:.1f}",
+             f"{r['ms_per_step_min']:.1f}", f"{r['ratio_vs_first']:.3f}",
+             f"{r['throughput']:.0f} {r['unit']}",
+             f"{r['peak_mb']:.0f}", r["params"]]
+            for r in rows
+        ],
+    )  # fmt: skip
+    seen = {}
+    for r in rows:
+        seen.setdefault(r["size"], r)
+    state = markdown_table(
+        ["size", "params (fp32 bytes)", "SGDW state bytes", "AdamW state bytes", "SGDW / AdamW"],
+        [
+            [s, 4 * r["params"], r["sgdw_state_bytes"], r["adamw_state_bytes"],
+             f"{r['sgdw_state_bytes'] / r['adamw_state_bytes']:.3f}"]
+            for s, r in seen.items()
+        ],
+    )  # fmt: skip
+    body = (
+        f"One step = forward + backward + AdamW step, fp32, on random data; {rounds} interleaved rounds of "
+        f"{steps} timed steps per scheme; median (and min) per-step time: thread CPU time at 1 thread "
+        "(immune to being descheduled by other jobs on the shared machine), wall time at 2 threads. Wall "
+        "medians at 1 thread are in the JSON (`ms_per_step_wall`). `× preln` = median step time "
+        "relative to the first scheme of the same size, norm type and thread count. Peak MB = resident-set "
+        "peak above entry during two warm-up steps (model, activations and AdamW state of that scheme). "
+        "The machine is shared with other jobs, so absolute times are noisy; the ratios come from "
+        "interleaved rounds.\n\n"
+        "Sizes: gpt-d128 = 4 layers, d=128, 4 heads, context 128, batch 16, vocab 128 (the reproduction "
+        "benchmark's char-GPT); gpt-d256 = 4 layers, d=256, context 256, batch 32 (spec data.md §6); "
+        "vit-d64 = 4 layers, d=64, 28×28 images, patch 7 (17 tokens), batch 128.\n\n"
+        f"## Step time\n\n{table}\n\n## Optimizer state (per-parameter buffers)\n\n{state}\n"
+    )
+    write_report(args.out, "step_time", "DNT norm overhead and optimizer state", body, {"rows": rows})
+    print(f"wrote {args.out / 'step_time.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

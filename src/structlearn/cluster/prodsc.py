@@ -1,0 +1,466 @@
+"""PRO-DSC: principled deep subspace clustering (Meng et al., ICLR 2025, arXiv 2503.17288).
+
+A trunk and two row-normalised heads (:class:`~structlearn.cluster.networks.TwoHeadNet`) give, for a
+mini-batch of B points, the representation Z ∈ R^{B×d} and the cluster features Y ∈ R^{B×d}. With
+self-expressive coefficients parameterised by the cluster head (paper eqs. (2)–(6); spec §3.3):
+
+    G = YYᵀ,  S = sign(G),  P = B · Sinkhorn(|G|; η),  C = P − Diag(P),  A = ½(|C| + |C|ᵀ)
+    L_TCR = −R(Z; ε) = −½ log det(I + d/(B ε²) ZᵀZ)                         (total coding rate)
+    L_SE  = ½ ‖Zᵀ − Zᵀ(S ⊙ A)‖_F² / B                                        (self-expression)
+    L_BD  = ‖A‖_[k] / B = tr(L W) / B,  L = Diag(A1) − A,  W = U_k U_kᵀ      (block diagonal)
+    loss  = L_TCR + γ L_SE + β L_BD
+
+The diagonal is removed *after* Sinkhorn and *before* symmetrisation (spec §3.6). The first
+``warmup_steps`` minimise L_TCR over trunk + feature head only; then the feature head is copied into the
+cluster head (MLC/CPP initialisation). ``half_iters=1`` reproduces the official configs, whose
+"Sinkhorn" is one row update (a row softmax of |G|/η); ``half_iters=None`` with ``n_iters`` runs true
+full Sinkhorn iterations. The coding-rate term is what prevents feature collapse (paper Thm. 1); it can
+be switched off with ``tcr_weight=0`` for the ablation.
+
+Labels of the training set come from the shared spectral step on the evaluation affinity |YYᵀ| (no
+Sinkhorn, diagonal kept, as in the official CLIP-regime evaluation) — dense for N ≤ ``DENSE_MAX_N``,
+a sparse top-k graph above.
+
+``predict`` (out-of-sample, no N×N object; our design — the paper re-clusters each new set):
+
+- ``"subspace"`` (default): during ``fit`` each training cluster j gets an orthonormal basis U_j of its
+  cluster-head features (uncentred SVD, rank at 95 % energy, at most ``subspace_max_dim``); a new point
+  goes to argmax_j ‖U_jᵀ y‖², i.e. the nearest learned subspace. O(N·k·r·d) time, O(chunk) memory.
+- ``"knn"``: weighted vote of the ``predict_k`` training points with the largest |yᵀy_i| (a sparse top-k
+  affinity to the training set), O(N·N_train·d) time, O(chunk·N_train) memory.
+
+:meth:`PRODSC.cluster_new` is the paper's own protocol (heads + a fresh spectral clustering of the new
+set); it is quadratic for N ≤ ``DENSE_MAX_N`` and uses the top-k graph above, and serves as the
+reference against which ``predict``'s accuracy cost is measured.
+
+Optimiser: SGD with momentum 0.9 (official) with two parameter groups — trunk + feature head (``lr``,
+``weight_decay``) and cluster head (``lr_c``, ``weight_decay_c``) — or Adam with the same groups.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import TransformerMixin
+from tqdm.auto import tqdm
+
+from structlearn.cluster.affinity import topk_blockwise
+from structlearn.cluster.base import ClusterEstimator
+from structlearn.cluster.coding_rate import coding_rate
+from structlearn.cluster.networks import TwoHeadNet
+from structlearn.cluster.regularizers import BlockDiagonal
+from structlearn.cluster.sinkhorn import sinkhorn
+from structlearn.cluster.spectral import DENSE_MAX_N, spectral_clustering
+from structlearn.utils.linalg import numerical_rank
+from structlearn.utils.seed import rng_seed, torch_generator
+from structlearn.utils.validation import check_choice, check_float, check_int
+
+PREDICT_CHUNK = 16384  # rows per forward pass in transform/predict: memory O(chunk · width)
+GRAM_BLOCK = 2048  # rows per block of |YYᵀ| when sparsifying the affinity of a large set
+DEFAULT_TOP_K = 100  # neighbours kept per row of |YYᵀ| when the set is too large for a dense affinity
+
+# Per-dataset settings of the official configs (spec clustering.md §3.5, CLIP ViT-L/14 features, 768-d
+# input). Epoch counts are per dataset size, so they are given as epochs and converted by the caller.
+PAPER_PRESETS: dict[str, dict[str, Any]] = {
+    "cifar10": dict(n_clusters=10, gamma=300.0, beta=600.0, eta=0.175, half_iters=1, out_dim=128,
+                    batch_size=1024, n_epochs=10, lr=1e-4, lr_c=1e-4, warmup_steps=200),
+    "cifar20": dict(n_clusters=20, gamma=600.0, beta=300.0, eta=0.13, half_iters=1, out_dim=256,
+                    batch_size=1500, n_epochs=50, lr=5e-5, lr_c=1e-4, warmup_steps=0),
+    "cifar100": dict(n_clusters=100, gamma=150.0, beta=500.0, eta=0.10, half_iters=1, out_dim=128,
+                     batch_size=1500, n_epochs=100, lr=1e-4, lr_c=1e-4, warmup_steps=200),
+    "tinyimagenet200": dict(n_clusters=200, gamma=200.0, beta=400.0, eta=0.10, half_iters=1, out_dim=256,
+                            batch_size=1500, n_epochs=100, lr=1e-4, lr_c=1e-4, warmup_steps=0),
+    "imagenet_dogs15": dict(n_clusters=15, gamma=300.0, beta=400.0, eta=0.10, half_iters=5, out_dim=128,
+                            batch_size=1024, n_epochs=200, lr=1e-4, lr_c=1e-4, warmup_steps=0),
+    "imagenet1k": dict(n_clusters=1000, gamma=800.0, beta=400.0, eta=0.09, half_iters=1, out_dim=1024,
+                       batch_size=2048, n_epochs=100, lr=1e-4, lr_c=1e-4, warmup_steps=2000),
+}  # fmt: skip
+for _p in PAPER_PRESETS.values():
+    _p.update(hidden_dims=(4096, 4096), eps_sq=0.1, optimizer="sgd")
+
+# CPU-scale settings (ours, spec §10.4): small trunk, full batch where the set is small.
+CPU_PRESETS: dict[str, dict[str, Any]] = {
+    "digits": dict(n_clusters=10, hidden_dims=(512, 512), out_dim=32, batch_size=2048),
+    "uos": dict(hidden_dims=(512, 512), out_dim=32, batch_size=512),
+    "fashion_mnist": dict(n_clusters=10, hidden_dims=(512, 512), out_dim=64, batch_size=512),
+}
+
+
+@dataclass(frozen=True)
+class PRODSCConfig:
+    """Validated hyper-parameters of one :class:`PRODSC` fit (built from the estimator's params)."""
+
+    n_clusters: int
+    hidden_dims: tuple[int, ...] = (512, 512)
+    out_dim: int = 32
+    gamma: float = 100.0
+    beta: float = 100.0
+    eps_sq: float = 0.1
+    eta: float = 0.1
+    half_iters: int | None = 1
+    n_iters: int = 5
+    n_epochs: int = 100
+    batch_size: int = 512
+    warmup_steps: int = 20
+    optimizer: str = "sgd"
+    lr: float = 1e-3
+    lr_c: float | None = None
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    weight_decay_c: float = 5e-3
+    tcr_weight: float = 1.0
+    bd_refresh: int = 1
+    affinity_top_k: int | None = None
+    predict_method: str = "subspace"
+    predict_k: int = 10
+    subspace_max_dim: int | None = None
+    n_init: int = 10
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        check_int("n_clusters", self.n_clusters, minimum=1)
+        if len(self.hidden_dims) == 0:
+            raise ValueError("hidden_dims must list at least one layer width")
+        for i, h in enumerate(self.hidden_dims):
+            check_int(f"hidden_dims[{i}]", h, minimum=1)
+        check_int("out_dim", self.out_dim, minimum=1)
+        check_float("gamma", self.gamma, nonnegative=True)
+        check_float("beta", self.beta, nonnegative=True)
+        check_float("eps_sq", self.eps_sq, positive=True)
+        check_float("eta", self.eta, positive=True)
+        if self.half_iters is not None:
+            check_int("half_iters", self.half_iters, minimum=1)
+        check_int("n_iters", self.n_iters, minimum=1)
+        check_int("n_epochs", self.n_epochs, minimum=1)
+        check_int("batch_size", self.batch_size, minimum=2)
+        check_int("warmup_steps", self.warmup_steps, minimum=0)
+        check_choice("optimizer", self.optimizer, ["sgd", "adam"])
+        check_float("lr", self.lr, positive=True)
+        if self.lr_c is not None:
+            check_float("lr_c", self.lr_c, positive=True)
+        check_float("momentum", self.momentum, nonnegative=True, maximum=1.0)
+        check_float("weight_decay", self.weight_decay, nonnegative=True)
+        check_float("weight_decay_c", self.weight_decay_c, nonnegative=True)
+        check_float("tcr_weight", self.tcr_weight, nonnegative=True)
+        check_int("bd_refresh", self.bd_refresh, minimum=1)
+        if self.affinity_top_k is not None:
+            check_int("affinity_top_k", self.affinity_top_k, minimum=1)
+        check_choice("predict_method", self.predict_method, ["subspace", "knn"])
+        check_int("predict_k", self.predict_k, minimum=1)
+        if self.subspace_max_dim is not None:
+            check_int("subspace_max_dim", self.subspace_max_dim, minimum=1)
+        check_int("n_init", self.n_init, minimum=1)
+        _check_device(self.device)
+
+
+def _check_device(device: Any) -> torch.device:
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"invalid device {device!r}: {exc}") from None
+
+
+def _seeded_init(seed: int, build: Any) -> Any:
+    """Build a module from its own seed without consuming or changing the global torch stream."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def abs_gram_topk(Y: torch.Tensor, k: int, block: int = GRAM_BLOCK) -> sp.csr_matrix:
+    """Sparse top-k (self excluded) of each row of |YYᵀ|, computed in row blocks (no N×N matrix)."""
+    n = Y.shape[0]
+    C = topk_blockwise(lambda a, b: Y[a:b] @ Y.T, n, n, min(k, n - 1), block_size=block)
+    C.data = np.abs(C.data).astype(np.float64)
+    return C
+
+
+def evaluation_affinity(Y: torch.Tensor, top_k: int | None) -> sp.csr_matrix:
+    """|YYᵀ| (diagonal kept, as in the official evaluation) for small sets, else the top-k graph."""
+    n = Y.shape[0]
+    if top_k is None and n <= DENSE_MAX_N:
+        return sp.csr_matrix((Y @ Y.T).abs_().cpu().numpy().astype(np.float64))
+    return abs_gram_topk(Y, DEFAULT_TOP_K if top_k is None else top_k)
+
+
+class PRODSC(TransformerMixin, ClusterEstimator):
+    """PRO-DSC estimator: learns Z on a union of subspaces and an affinity |YYᵀ| from its cluster head.
+
+    Fitted attributes: ``labels_`` (training labels), ``embedding_`` (Z of the training set, N×d),
+    ``affinity_matrix_`` (sparse CSR evaluation affinity), ``subspace_bases_`` (per-cluster bases of
+    the cluster-head features), ``history_`` (per-step losses), ``net_`` (the trained network),
+    ``n_features_in_``, ``n_iter_`` (optimisation steps), ``train_seconds_`` (wall time of the
+    optimisation loop).
+    """
+
+    def __init__(
+        self,
+        n_clusters: int = 8,
+        *,
+        hidden_dims: tuple[int, ...] = (512, 512),
+        out_dim: int = 32,
+        gamma: float = 100.0,
+        beta: float = 100.0,
+        eps_sq: float = 0.1,
+        eta: float = 0.1,
+        half_iters: int | None = 1,
+        n_iters: int = 5,
+        n_epochs: int = 100,
+        batch_size: int = 512,
+        warmup_steps: int = 20,
+        optimizer: str = "sgd",
+        lr: float = 1e-3,
+        lr_c: float | None = None,
+        momentum: float = 0.9,
+        weight_decay: float = 1e-4,
+        weight_decay_c: float = 5e-3,
+        tcr_weight: float = 1.0,
+        bd_refresh: int = 1,
+        affinity_top_k: int | None = None,
+        predict_method: str = "subspace",
+        predict_k: int = 10,
+        subspace_max_dim: int | None = None,
+        n_init: int = 10,
+        random_state: Any = None,
+        device: str = "cpu",
+        verbose: bool = False,
+    ) -> None:
+        self.n_clusters = n_clusters
+        self.hidden_dims = hidden_dims
+        self.out_dim = out_dim
+        self.gamma = gamma
+        self.beta = beta
+        self.eps_sq = eps_sq
+        self.eta = eta
+        self.half_iters = half_iters
+        self.n_iters = n_iters
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.warmup_steps = warmup_steps
+        self.optimizer = optimizer
+        self.lr = lr
+        self.lr_c = lr_c
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.weight_decay_c = weight_decay_c
+        self.tcr_weight = tcr_weight
+        self.bd_refresh = bd_refresh
+        self.affinity_top_k = affinity_top_k
+        self.predict_method = predict_method
+        self.predict_k = predict_k
+        self.subspace_max_dim = subspace_max_dim
+        self.n_init = n_init
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> PRODSC:
+        """An estimator with a named preset: the paper's configs (§3.5) or our CPU ones (§10.4)."""
+        presets = {**PAPER_PRESETS, **CPU_PRESETS}
+        check_choice("preset", name, sorted(presets))
+        return cls(**{**presets[name], **overrides})
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]  # the network computes in float32
+        return tags
+
+    # ---------------------------------------------------------------- configuration
+    def _config(self) -> PRODSCConfig:
+        params = self.get_params(deep=False)
+        params.pop("random_state")
+        params.pop("verbose")
+        hd = params["hidden_dims"]
+        if isinstance(hd, int | np.integer) and not isinstance(hd, bool):
+            hd = (hd,)
+        try:
+            params["hidden_dims"] = tuple(hd)
+        except TypeError:
+            raise ValueError(f"hidden_dims must be a sequence of layer widths, got {hd!r}") from None
+        return PRODSCConfig(**params)
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        self._config()
+
+    # ---------------------------------------------------------------- training
+    def fit(self, X: Any, y: Any = None) -> PRODSC:
+        """Train the network on X (mini-batches), then label X by spectral clustering on |YYᵀ|."""
+        cfg = self._config()
+        super()._validate_params()
+        Xn = self._validate_X(X, reset=True)
+        seed = rng_seed(self.random_state)
+        device = _check_device(cfg.device)
+        n = Xn.shape[0]
+        Xt = torch.from_numpy(Xn).to(device)
+        B = min(cfg.batch_size, n)
+        warmup = cfg.warmup_steps if cfg.tcr_weight > 0 else 0
+        total = cfg.n_epochs * (n // B)
+        if total <= warmup:
+            raise ValueError(
+                f"{total} training steps (n_epochs={cfg.n_epochs}, {n // B} batches per epoch) do not exceed"
+                f" warmup_steps={warmup}; raise n_epochs or lower warmup_steps"
+            )
+        net = _seeded_init(seed, lambda: TwoHeadNet(Xn.shape[1], cfg.hidden_dims, cfg.out_dim).to(device))
+        opt = self._make_optimizer(net, cfg)
+        gen = torch_generator(seed)
+        bd = BlockDiagonal(cfg.n_clusters if cfg.n_clusters <= B else B, refresh_every=cfg.bd_refresh)
+        history: list[torch.Tensor] = []
+        step = 0
+        full_batch = n == B
+        if warmup == 0:
+            net.copy_feature_head()
+        net.train()
+        bar = tqdm(total=total, desc="PRO-DSC train", disable=not self.verbose, leave=False)
+        log_every = max(1, total // 50)
+        t0 = time.perf_counter()
+        for _ in range(cfg.n_epochs):
+            perm = torch.arange(n) if full_batch else torch.randperm(n, generator=gen)
+            for b in range(n // B):  # drop_last, as the official loader
+                idx = perm[b * B : (b + 1) * B].to(device)
+                xb = Xt[idx]
+                if step < warmup:
+                    Z, _ = net(xb)
+                    loss = -cfg.tcr_weight * coding_rate(Z, cfg.eps_sq)
+                    terms = torch.stack([loss.detach(), loss.detach(), *torch.zeros(2, device=device)])
+                else:
+                    # One projector per batch; with a fixed full batch it may be reused for bd_refresh steps.
+                    key = 0 if full_batch else step
+                    loss, terms = self._loss(net, xb, cfg, bd, key)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                history.append(terms)
+                step += 1
+                bar.update(1)
+                if self.verbose and step % log_every == 0:
+                    bar.set_postfix(loss=f"{float(terms[0]):.4g}")  # host sync only when verbose
+                if step == warmup:
+                    net.copy_feature_head()
+        bar.close()
+        self.train_seconds_ = time.perf_counter() - t0
+        net.eval()
+        self.net_ = net
+        self.n_iter_ = step
+        self._seed = seed
+        H = torch.stack(history).cpu().numpy() if history else np.zeros((0, 4))
+        self.history_ = {"loss": H[:, 0], "tcr": H[:, 1], "self_expression": H[:, 2], "block_diag": H[:, 3]}
+        Z, Y = self._heads(Xt)
+        self.embedding_ = Z.cpu().numpy()
+        self.affinity_matrix_ = evaluation_affinity(Y, cfg.affinity_top_k)
+        self.labels_ = spectral_clustering(
+            self.affinity_matrix_, cfg.n_clusters, n_init=cfg.n_init, random_state=seed
+        )
+        self._fit_predictor(Y, cfg)
+        return self
+
+    def _make_optimizer(self, net: TwoHeadNet, cfg: PRODSCConfig) -> torch.optim.Optimizer:
+        lr_c = cfg.lr if cfg.lr_c is None else cfg.lr_c
+        groups = [
+            {
+                "params": [*net.trunk.parameters(), *net.feature_head.parameters()],
+                "lr": cfg.lr,
+                "weight_decay": cfg.weight_decay,
+            },
+            {"params": list(net.cluster_head.parameters()), "lr": lr_c, "weight_decay": cfg.weight_decay_c},
+        ]
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum)
+        return torch.optim.Adam(groups, lr=cfg.lr)
+
+    def _loss(
+        self, net: TwoHeadNet, xb: torch.Tensor, cfg: PRODSCConfig, bd: BlockDiagonal, key: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Total loss and the detached (total, L_TCR, L_SE, L_BD) for logging."""
+        Z, Y = net(xb)
+        B = Z.shape[0]
+        G = Y @ Y.T
+        P = sinkhorn(G.abs(), cfg.eta, cfg.n_iters, half_iters=cfg.half_iters)
+        C = P - torch.diag(torch.diagonal(P))
+        A = 0.5 * (C.abs() + C.abs().T)
+        # sign(G) re-injects the signs of the cluster-head Gram into the coefficients (official form).
+        SA = torch.sign(G) * A
+        l_se = 0.5 * (Z - SA @ Z).square().sum() / B
+        l_bd = bd(A, key) / B
+        l_tcr = -coding_rate(Z, cfg.eps_sq)
+        loss = cfg.tcr_weight * l_tcr + cfg.gamma * l_se + cfg.beta * l_bd
+        return loss, torch.stack([loss, l_tcr, l_se, l_bd]).detach()
+
+    # ---------------------------------------------------------------- inference
+    @torch.no_grad()
+    def _heads(self, Xt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Z, Y) for all rows, in chunks (eval mode: BatchNorm uses its running statistics)."""
+        Zs, Ys = [], []
+        for start in range(0, Xt.shape[0], PREDICT_CHUNK):
+            Z, Y = self.net_(Xt[start : start + PREDICT_CHUNK])
+            Zs.append(Z)
+            Ys.append(Y)
+        return torch.cat(Zs), torch.cat(Ys)
+
+    @torch.no_grad()
+    def _fit_predictor(self, Y: torch.Tensor, cfg: PRODSCConfig) -> None:
+        """Per-cluster subspace bases of the cluster-head features (and the kNN anchors)."""
+        k, d = cfg.n_clusters, Y.shape[1]
+        labels = torch.from_numpy(self.labels_).to(Y.device)
+        r_max = d if cfg.subspace_max_dim is None else min(cfg.subspace_max_dim, d)
+        bases = torch.zeros(k, d, r_max, dtype=Y.dtype, device=Y.device)
+        for j in range(k):  # k small SVDs, once per fit
+            Yj = Y[labels == j]
+            if Yj.shape[0] == 0:
+                continue
+            _, s, Vh = torch.linalg.svd(Yj, full_matrices=False)
+            r = min(numerical_rank(s), r_max)
+            bases[j, :, :r] = Vh[:r].T
+        self.subspace_bases_ = bases
+        self.train_cluster_features_ = Y
+
+    def _check_X(self, X: Any) -> torch.Tensor:
+        Xn = self._validate_X(X, reset=False)
+        return torch.from_numpy(Xn).to(_check_device(self.device))
+
+    def transform(self, X: Any) -> np.ndarray:
+        """The learned representation Z (N × out_dim, unit rows) of new points."""
+        Z, _ = self._heads(self._check_X(X))
+        return Z.cpu().numpy()
+
+    def cluster_features(self, X: Any) -> np.ndarray:
+        """The cluster-head features Y (N × out_dim, unit rows), whose |YYᵀ| is the affinity."""
+        _, Y = self._heads(self._check_X(X))
+        return Y.cpu().numpy()
+
+    @torch.no_grad()
+    def predict(self, X: Any) -> np.ndarray:
+        """Training-cluster index for each new point, in chunks (memory linear in N, no N×N matrix)."""
+        Xt = self._check_X(X)
+        out = []
+        for start in range(0, Xt.shape[0], PREDICT_CHUNK):
+            _, Y = self.net_(Xt[start : start + PREDICT_CHUNK])
+            out.append(self._assign(Y))
+        return torch.cat(out).cpu().numpy().astype(np.int64)
+
+    def _assign(self, Y: torch.Tensor) -> torch.Tensor:
+        if self.predict_method == "knn":
+            S = (Y @ self.train_cluster_features_.T).abs_()
+            w, j = torch.topk(S, min(self.predict_k, S.shape[1]), dim=1)
+            votes = torch.zeros(Y.shape[0], self.n_clusters, dtype=Y.dtype, device=Y.device)
+            votes.scatter_add_(1, torch.from_numpy(self.labels_).to(Y.device)[j], w)
+            return votes.argmax(dim=1)
+        # ‖U_jᵀ y‖² for every cluster j: (n, d) × (k, d, r) → (n, k).
+        proj = torch.einsum("nd,kdr->nkr", Y, self.subspace_bases_)
+        return proj.square().sum(dim=2).argmax(dim=1)
+
+    def cluster_new(self, X: Any) -> np.ndarray:
+        """The paper's out-of-sample protocol: heads, then a fresh spectral clustering of the new set.
+
+        Dense |YYᵀ| up to ``DENSE_MAX_N`` points (quadratic), top-k sparse above. Labels are a new
+        clustering (their numbering is unrelated to ``labels_``).
+        """
+        _, Y = self._heads(self._check_X(X))
+        A = evaluation_affinity(Y, self.affinity_top_k)
+        return spectral_clustering(A, self.n_clusters, n_init=self.n_init, random_state=self._seed)

@@ -1,0 +1,71 @@
+"""Batched power iteration for the largest singular value σ₁ of a stack of matrices.
+
+Used by the spectral step bound of "Taming Transformer Without Using Learning Rate Warmup"
+(arXiv 2505.21910, §3: σ₁(W_{t−1}) and σ₁(ΔW_t) by power iteration, 2 iterations reported enough,
+3 at most). The right singular vectors are persistent: each call starts from the vectors the
+previous call returned, so a matrix that changes slowly between optimizer steps needs only 1–3
+iterations to stay converged (warm start; our inference, spec warmup_free.md §2.2).
+
+One iteration is two batched mat-vecs (``torch.bmm``) over every matrix of the stack:
+    u = A v,   w = Aᵀ u,   v ← w / ‖w‖;   after the last one σ̂ = ‖w‖/‖u‖.
+σ̂ = ‖Aᵀû‖ (û = u/‖u‖) ≥ ûᵀAv = ‖Av‖ is the better of the two free estimates; both are lower bounds
+on σ₁. Intermediate vectors are not normalised between the two products (fewer kernels); AᵀA v
+stays finite for σ₁ up to ~1e19 in float32.
+Everything stays on the device: no host synchronisation.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from structlearn.utils.validation import check_int
+
+
+def init_vectors(
+    batch: int,
+    n: int,
+    *,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str = "cpu",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Random unit start vectors, shape (batch, n), drawn on the CPU so every device gets the same."""
+    v = torch.randn(batch, n, generator=generator, dtype=torch.float32)
+    v = v / v.norm(dim=1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny)
+    return v.to(device=device, dtype=dtype)
+
+
+@torch.no_grad()
+def power_iteration(A: torch.Tensor, v: torch.Tensor, iters: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Estimate σ₁ of each matrix in ``A`` (batch, m, n) starting from right vectors ``v`` (batch, n).
+
+    Returns ``(sigma, v_new)``: sigma (batch,) ≤ σ₁ (exact at convergence) and the updated unit
+    vectors. A zero matrix gets σ̂ = 0 and keeps its old vector (a zero vector would never recover).
+    """
+    iters = check_int("power_iters", iters, minimum=1)
+    if A.dim() != 3 or v.dim() != 2 or v.shape != (A.shape[0], A.shape[2]):
+        raise ValueError(
+            f"power_iteration expects A (B, m, n) and v (B, n); got {tuple(A.shape)}, {tuple(v.shape)}"
+        )
+    tiny = torch.finfo(A.dtype).tiny
+    # Row-vector products (1×m)·(m×n): CPU bmm is an order of magnitude slower for Aᵀ·(column).
+    x0 = x = v.unsqueeze(1)  # (B, 1, n)
+    for _ in range(iters):
+        u = torch.bmm(x, A.mT)  # (A x)ᵀ, (B, 1, m)
+        w = torch.bmm(u, A)  # (AᵀA x)ᵀ, (B, 1, n)
+        norm_w = w.norm(dim=2, keepdim=True)
+        x = w / norm_w.clamp_min(tiny)
+    # σ̂ = ‖AᵀA x‖/‖A x‖ for the last input x (= ‖Aᵀu‖ with u = Ax/‖Ax‖); a zero matrix keeps x0.
+    sigma = norm_w / u.norm(dim=2, keepdim=True).clamp_min(tiny)
+    x = torch.where(norm_w > 0, x, x0)
+    return sigma.view(-1), x.squeeze(1)
+
+
+def sigma_max(A: torch.Tensor, iters: int = 50, seed: int = 0) -> torch.Tensor:
+    """σ₁ of a single matrix (or a stack) from a random start: a convenience for diagnostics."""
+    batched = A.dim() == 3
+    A3 = A if batched else A.unsqueeze(0)
+    gen = torch.Generator().manual_seed(seed)
+    v = init_vectors(A3.shape[0], A3.shape[2], dtype=A3.dtype, device=A3.device, generator=gen)
+    s, _ = power_iteration(A3, v, iters)
+    return s if batched else s[0]

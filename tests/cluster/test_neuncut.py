@@ -1,0 +1,147 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from structlearn.cluster.metrics import clustering_accuracy
+from structlearn.cluster.ncut import gaussian_affinity, ncut_loss
+from structlearn.cluster.neuncut import NeuNcut, membership_mlp
+
+
+def _blobs(n_per: int, seed: int, K: int = 4, D: int = 10, spread: float = 0.15):
+    """K well-separated clusters of unit-norm points (fixed centres, per-seed samples)."""
+    centres = np.random.default_rng(0).standard_normal((K, D))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    rng = np.random.default_rng(seed)
+    X = np.repeat(centres, n_per, axis=0) + spread * rng.standard_normal((K * n_per, D)) / np.sqrt(D)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X.astype(np.float32), np.repeat(np.arange(K), n_per)
+
+
+SMALL = dict(hidden_dims=(64, 64), n_epochs=60, batch_size=100, n_neighbors=10, lr=5e-3)
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[NeuNcut, np.ndarray, np.ndarray]:
+    X, y = _blobs(50, seed=1)
+    return NeuNcut(4, random_state=0, **SMALL).fit(X), X, y
+
+
+def test_recovers_clusters_and_generalises(fitted) -> None:
+    est, _X, y = fitted
+    assert clustering_accuracy(y, est.labels_) > 0.95
+    Xn, yn = _blobs(100, seed=2)
+    assert clustering_accuracy(yn, est.predict(Xn)) > 0.95
+    assert est.n_iter_ == 60 * 2  # 200 points, batch 100, drop_last
+
+
+def test_training_lowers_the_loss_and_hardens_memberships(fitted) -> None:
+    est, X, _ = fitted
+    h = est.history_
+    assert h["loss"][-10:].mean() < h["loss"][:10].mean()
+    assert h["orthogonality"][-1] < 0.05  # HᵀDH ≈ I: near-hard assignments
+    P = est.predict_proba(X)
+    assert np.allclose(P.sum(1), 1.0, atol=1e-5)
+    assert np.median(P.max(1)) > 0.9
+    assert np.array_equal(P.argmax(1), est.labels_)
+
+
+def test_loss_on_training_batch_matches_reference(fitted) -> None:
+    # The reported loss is the Ncut loss of the model's own memberships on the batch affinity.
+    est, X, _ = fitted
+    Xt = torch.from_numpy(X)
+    W = gaussian_affinity(Xt, "median", 10)
+    with torch.no_grad():
+        out = ncut_loss(W, torch.softmax(est.net_(Xt), 1), 80.0)
+    y_hat = torch.from_numpy(est.labels_)
+    hard = ncut_loss(W, torch.nn.functional.one_hot(y_hat, 4).float(), 80.0)
+    assert out.total.item() == pytest.approx(hard.total.item(), abs=0.5)
+
+
+def test_predict_is_chunked_and_linear(fitted, monkeypatch) -> None:
+    est, X, _ = fitted
+    full = est.predict(X)
+    monkeypatch.setattr("structlearn.cluster.neuncut.PREDICT_CHUNK", 13)
+    assert np.array_equal(est.predict(X), full)
+    assert np.array_equal(est.predict(X[::-1]), full[::-1])
+
+
+def test_full_batch_and_faithful_flat_kernel_run() -> None:
+    X, y = _blobs(30, seed=3)
+    est = NeuNcut(4, random_state=0, **{**SMALL, "batch_size": 500, "n_epochs": 80}).fit(X)
+    assert est.n_iter_ == 80 and clustering_accuracy(y, est.labels_) > 0.95
+    flat = NeuNcut(4, random_state=0, **{**SMALL, "sigma": 3.0, "n_neighbors": None, "n_epochs": 5}).fit(X)
+    assert np.all(np.isfinite(flat.history_["loss"]))
+
+
+def test_mlp_initialisation() -> None:
+    torch.manual_seed(0)
+    net = membership_mlp(5, (7, 9), 3)
+    assert [m.out_features for m in net if isinstance(m, torch.nn.Linear)] == [7, 9, 3]
+    assert all(torch.all(m.bias == 0) for m in net if isinstance(m, torch.nn.Linear))
+
+
+def test_deterministic_and_leaves_global_rng_alone() -> None:
+    X, _ = _blobs(20, seed=4)
+    kw = {**SMALL, "n_epochs": 5, "batch_size": 40}
+    state = torch.random.get_rng_state()
+    a = NeuNcut(4, random_state=5, **kw).fit(X)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    b = NeuNcut(4, random_state=5, **kw).fit(X)
+    assert np.array_equal(a.labels_, b.labels_)
+    assert np.allclose(a.history_["loss"], b.history_["loss"])
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "match"),
+    [
+        ("gamma", -1.0, "gamma must be >= 0"),
+        ("sigma", 0.0, "sigma must be > 0"),
+        ("sigma", "max", "unknown sigma"),
+        ("n_neighbors", 0, "n_neighbors must be >= 1"),
+        ("batch_size", 1, "batch_size must be >= 2"),
+        ("lr", 0.0, "lr must be > 0"),
+        ("n_epochs", 0, "n_epochs must be >= 1"),
+        ("hidden_dims", (4, 0), r"hidden_dims\[1\]"),
+    ],
+)
+def test_bad_parameters(param: str, value, match: str) -> None:
+    X, _ = _blobs(5, seed=0)
+    with pytest.raises(ValueError, match=match):
+        NeuNcut(4, **{**SMALL, param: value}).fit(X)
+
+
+def test_bad_inputs_and_unfitted() -> None:
+    X, _ = _blobs(5, seed=0)
+    est = NeuNcut(4, **{**SMALL, "n_epochs": 2})
+    with pytest.raises(NotFittedError) as info:
+        est.predict(X)
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(ValueError, match="infinite"):
+        est.fit(np.where(np.eye(20, 10) > 0, np.inf, X))
+    with pytest.raises(ValueError, match="fewer than the 4 required"):
+        est.fit(X[:3])
+    est.fit(X)
+    with pytest.raises(ValueError, match="expecting 10 features"):
+        est.predict(X[:, :4])
+    with pytest.raises(ValueError, match="expecting 10 features"):
+        est.predict_proba(X[:, :4])
+
+
+def test_sklearn_conventions() -> None:
+    est = NeuNcut(3, gamma=20.0, random_state=2)
+    c = clone(est)
+    assert c.get_params() == est.get_params()
+    c.set_params(sigma=3.0, n_neighbors=None)
+    assert (c.sigma, c.n_neighbors, est.sigma) == (3.0, None, "median")
+
+
+# 30 epochs: check_clustering needs every one of the 3 blobs to own a non-empty cluster, which argmax
+# memberships only guarantee once training has separated them.
+@parametrize_with_checks(
+    [NeuNcut(3, hidden_dims=(16,), n_epochs=30, random_state=0)],
+)
+def test_sklearn_check_estimator(estimator, check) -> None:
+    check(estimator)

@@ -1,0 +1,62 @@
+import pytest
+import torch
+
+from structlearn.optim.power_iteration import init_vectors, power_iteration, sigma_max
+
+
+@pytest.mark.parametrize("shape", [(48, 96), (96, 48), (1, 40), (40, 1), (64, 64)])
+def test_warm_started_estimate_within_one_percent(shape: tuple[int, int]) -> None:
+    g = torch.Generator().manual_seed(1)
+    m, n = shape
+    # Noise bulk plus a dominant direction 1.3x above the bulk edge, the shape of a trained weight
+    # (a pure Gaussian matrix has a near-degenerate top and needs more iterations; see next test).
+    a, b = torch.randn(3, m, 1, generator=g), torch.randn(3, 1, n, generator=g)
+    top = 1.3 * (m**0.5 + n**0.5) * (a / a.norm(dim=1, keepdim=True)) * (b / b.norm(dim=2, keepdim=True))
+    W = torch.randn(3, m, n, generator=g) + top
+    v = init_vectors(3, n, generator=g)
+    # A slowly drifting matrix, as between optimizer steps: 2 iterations per "step", warm started.
+    for _ in range(10):
+        W = W + 0.01 * torch.randn(W.shape, generator=g)
+        est, v = power_iteration(W, v, 2)
+    exact = torch.linalg.matrix_norm(W, ord=2)
+    assert torch.all(est <= exact * (1 + 1e-5))  # a lower bound
+    assert torch.all(est >= 0.99 * exact)
+
+
+def test_gaussian_matrix_converges_with_warm_start_over_steps() -> None:
+    g = torch.Generator().manual_seed(2)
+    W = torch.randn(2, 64, 128, generator=g)
+    v = init_vectors(2, 128, generator=g)
+    for _ in range(20):  # a fixed matrix: 20 steps of 2 iterations
+        est, v = power_iteration(W, v, 2)
+    assert torch.all(est >= 0.99 * torch.linalg.matrix_norm(W, ord=2))
+
+
+def test_cold_start_is_a_lower_bound_and_converges() -> None:
+    A = torch.randn(5, 20, 30)
+    exact = torch.linalg.matrix_norm(A, ord=2)
+    v = init_vectors(5, 30)
+    one, _ = power_iteration(A, v, 1)
+    many, _ = power_iteration(A, v, 200)
+    assert torch.all(one <= exact * (1 + 1e-5)) and torch.all(one < many)
+    torch.testing.assert_close(many, exact, rtol=1e-4, atol=0)
+    torch.testing.assert_close(sigma_max(A[0], iters=200), exact[0], rtol=1e-4, atol=0)
+
+
+def test_zero_matrix_keeps_its_vector() -> None:
+    A = torch.zeros(2, 4, 3)
+    A[1] = torch.randn(4, 3)
+    v = init_vectors(2, 3)
+    s, v2 = power_iteration(A, v, 2)
+    assert s[0] == 0 and torch.equal(v2[0], v[0])
+    assert s[1] > 0 and torch.isfinite(v2).all()
+
+
+def test_bad_input() -> None:
+    A, v = torch.randn(2, 3, 4), torch.randn(2, 4)
+    with pytest.raises(ValueError, match="power_iters"):
+        power_iteration(A, v, 0)
+    with pytest.raises(ValueError, match="power_iters"):
+        power_iteration(A, v, 1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="expects A"):
+        power_iteration(A, torch.randn(2, 3), 1)
