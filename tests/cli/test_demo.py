@@ -16,6 +16,7 @@ def test_every_arm_has_a_valid_config() -> None:
                 assert cfg.out_dir is None and cfg.norm == norm and cfg.optimizer == opt
 
 
+@pytest.mark.slow
 def test_quick_demo_prints_the_table_and_writes_the_plot(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
