@@ -37,3 +37,14 @@ def test_save_npy_round_trip_and_refuses_objects(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="object"):
         save_npy(tmp_path / "b.npy", np.array([{"a": 1}], dtype=object))
     assert not (tmp_path / "b.npy").exists()
+
+
+def test_published_files_get_default_permissions(tmp_path: Path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        write_json(tmp_path / "p.json", {"a": 1})
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o644
