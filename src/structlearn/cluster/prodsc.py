@@ -65,7 +65,8 @@ GRAM_BLOCK = 2048  # rows per block of |YYᵀ| when sparsifying the affinity of 
 DEFAULT_TOP_K = 100  # neighbours kept per row of |YYᵀ| when the set is too large for a dense affinity
 
 # Per-dataset settings of the official configs (spec clustering.md §3.5, CLIP ViT-L/14 features, 768-d
-# input). Epoch counts are per dataset size, so they are given as epochs and converted by the caller.
+# input). "warmup none" there (−1: no warm-up *and* no head copy) maps to warmup_steps=0, which here
+# still starts the two heads equal (a documented deviation).
 PAPER_PRESETS: dict[str, dict[str, Any]] = {
     "cifar10": dict(n_clusters=10, gamma=300.0, beta=600.0, eta=0.175, half_iters=1, out_dim=128,
                     batch_size=1024, n_epochs=10, lr=1e-4, lr_c=1e-4, warmup_steps=200),
@@ -83,11 +84,12 @@ PAPER_PRESETS: dict[str, dict[str, Any]] = {
 for _p in PAPER_PRESETS.values():
     _p.update(hidden_dims=(4096, 4096), eps_sq=0.1, optimizer="sgd")
 
-# CPU-scale settings (ours, spec §10.4): small trunk, full batch where the set is small.
+# CPU-scale settings (ours, spec §10.4; the ones bench_deep_cluster.py uses): small trunk, full batch
+# (with the block-diagonal projector reused for 10 steps) where the set is small.
 CPU_PRESETS: dict[str, dict[str, Any]] = {
-    "digits": dict(n_clusters=10, hidden_dims=(512, 512), out_dim=32, batch_size=2048),
-    "uos": dict(hidden_dims=(512, 512), out_dim=32, batch_size=512),
-    "fashion_mnist": dict(n_clusters=10, hidden_dims=(512, 512), out_dim=64, batch_size=512),
+    "digits": dict(n_clusters=10, out_dim=32, batch_size=2048, n_epochs=200, bd_refresh=10),
+    "uos": dict(out_dim=32, batch_size=500, n_epochs=150),
+    "fashion_mnist": dict(n_clusters=10, out_dim=64, batch_size=512, n_epochs=30, warmup_steps=30),
 }
 
 
