@@ -33,6 +33,7 @@ import ctypes  # noqa: E402
 import gc  # noqa: E402
 import json  # noqa: E402
 import subprocess  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
@@ -48,7 +49,7 @@ from structlearn.data.synthetic import make_union_of_subspaces, principal_angles
 from structlearn.utils.io import write_json  # noqa: E402
 from structlearn.utils.linalg import effective_rank, numerical_rank  # noqa: E402
 from structlearn.utils.memory import Measure  # noqa: E402
-from structlearn.utils.report import machine_info, markdown_table, mean_std, write_report  # noqa: E402
+from structlearn.utils.report import git_commit, machine_info, markdown_table, mean_std, write_report  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "deep_cluster"
 METRICS = ("acc", "nmi", "nmi_geometric", "ari")
@@ -948,6 +949,21 @@ def assemble(args: argparse.Namespace, parts: dict[str, Any]) -> None:
         " dictionary; PRO-DSC: nearest learned subspace of the cluster-head features; NeuNcut: argmax)."
         + (" **Quick smoke run: tiny sizes, numbers meaningless.**" if args.quick else "")
     ]
+    prov = [
+        [
+            name,
+            p.get("provenance", {}).get("commit", "?"),
+            p.get("provenance", {}).get("started", "?"),
+            f"{p.get('seconds', float('nan')) / 60:.0f} min",
+            f"`{p.get('provenance', {}).get('command', '?')}`",
+        ]
+        for name, p in parts.items()
+    ]
+    body.append(
+        "Each part was run separately; the header above names the run that last assembled this report."
+        " Provenance of each part's numbers (the commit checked out when the part started):\n\n"
+        + markdown_table(["part", "commit", "started", "wall time", "arguments"], prov)
+    )
     if "main" in parts:
         res = parts["main"]
         body.append(
@@ -1028,7 +1044,11 @@ def assemble(args: argparse.Namespace, parts: dict[str, Any]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
-        "--parts", nargs="+", default=["main", "ncut_gap", "scale"], choices=["main", "ncut_gap", "scale"]
+        "--parts",
+        nargs="*",
+        default=["main", "ncut_gap", "scale"],
+        choices=["main", "ncut_gap", "scale"],
+        help="parts to run (none: only re-assemble the report from _partial/)",
     )
     ap.add_argument("--datasets", nargs="+", default=["uos-hard", "uos-nonlinear", "digits", "fmnist"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -1044,7 +1064,14 @@ def main() -> None:
     for part in args.parts:
         log(f"part {part}")
         t0 = time.perf_counter()
+        # Which code produced these numbers: the commit when the part started (HEAD may move later).
+        started = {
+            "commit": git_commit(),
+            "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "command": " ".join(sys.argv[1:]),
+        }
         res = runners[part](args)
+        res["provenance"] = started
         res["seconds"] = time.perf_counter() - t0
         write_json(partial / f"{part}.json", _jsonable(res))
         log(f"part {part} done in {res['seconds']:.0f} s")
