@@ -63,9 +63,16 @@ def test_loss_on_training_batch_matches_reference(fitted) -> None:
 def test_predict_is_chunked_and_linear(fitted, monkeypatch) -> None:
     est, X, _ = fitted
     full = est.predict(X)
+    proba = est.predict_proba(X)
     monkeypatch.setattr("structlearn.cluster.neuncut.PREDICT_CHUNK", 13)
+    # More rows than a chunk: validated chunk by chunk, same results.
     assert np.array_equal(est.predict(X), full)
     assert np.array_equal(est.predict(X[::-1]), full[::-1])
+    assert np.allclose(est.predict_proba(X), proba, atol=1e-6)
+    bad = X.astype(np.float64)
+    bad[-1, 3] = np.inf
+    with pytest.raises(ValueError, match="infinite"):
+        est.predict(bad)
 
 
 def test_full_batch_and_faithful_flat_kernel_run() -> None:

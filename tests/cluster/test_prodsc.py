@@ -60,9 +60,19 @@ def test_fitted_attributes_and_transform(fitted) -> None:
 def test_predict_is_chunked_and_per_sample(fitted, monkeypatch) -> None:
     est, X, *_ = fitted
     full = est.predict(X)
+    Z = est.transform(X)
     monkeypatch.setattr("structlearn.cluster.prodsc.PREDICT_CHUNK", 7)
+    # X has more rows than a chunk: validated chunk by chunk (no N×D temporaries), same results.
     assert np.array_equal(est.predict(X), full)
     assert np.array_equal(est.predict(X[::-1]), full[::-1])
+    assert np.array_equal(est.predict(X.astype(np.float64)), full)
+    assert np.allclose(est.transform(X), Z, atol=1e-6)
+    bad = X.copy()
+    bad[-1, 0] = np.nan  # in the last chunk
+    with pytest.raises(ValueError, match="NaN"):
+        est.predict(bad)
+    with pytest.raises(ValueError, match="expecting 20 features"):
+        est.predict(X[:, :3])
 
 
 def test_loss_matches_direct_computation() -> None:

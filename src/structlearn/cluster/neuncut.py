@@ -20,7 +20,7 @@ official σ = 3 with the full kernel is nearly flat on unit-norm rows and is ava
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -196,28 +196,30 @@ class NeuNcut(ClusterEstimator):
         self.n_iter_ = len(history)
         H = torch.stack(history).cpu().numpy()
         self.history_ = {"loss": H[:, 0], "spectral": H[:, 1], "orthogonality": H[:, 2]}
-        self.labels_ = self._argmax(Xt)
+        self.labels_ = self._argmax(Xt[s : s + PREDICT_CHUNK] for s in range(0, n, PREDICT_CHUNK))
         return self
 
-    @torch.no_grad()
-    def _logits(self, Xt: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.net_(Xt[s : s + PREDICT_CHUNK]) for s in range(0, Xt.shape[0], PREDICT_CHUNK)])
+    def _chunks(self, X: Any) -> Iterator[torch.Tensor]:
+        """Validated float32 row chunks on the device; a large 2-D array is validated chunk by chunk, so
+        no N×D temporary (dtype copy, finiteness mask) is allocated."""
+        device = torch.device(self.device)
+        if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[0] > PREDICT_CHUNK:
+            for s in range(0, X.shape[0], PREDICT_CHUNK):
+                yield torch.from_numpy(self._validate_X(X[s : s + PREDICT_CHUNK], reset=False)).to(device)
+            return
+        Xt = torch.from_numpy(self._validate_X(X, reset=False)).to(device)
+        for s in range(0, Xt.shape[0], PREDICT_CHUNK):
+            yield Xt[s : s + PREDICT_CHUNK]
 
     @torch.no_grad()
-    def _argmax(self, Xt: torch.Tensor) -> np.ndarray:
-        out = [
-            self.net_(Xt[s : s + PREDICT_CHUNK]).argmax(dim=1) for s in range(0, Xt.shape[0], PREDICT_CHUNK)
-        ]
-        return torch.cat(out).cpu().numpy().astype(np.int64)
-
-    def _check_X(self, X: Any) -> torch.Tensor:
-        Xn = self._validate_X(X, reset=False)
-        return torch.from_numpy(Xn).to(torch.device(self.device))
+    def _argmax(self, chunks: Iterable[torch.Tensor]) -> np.ndarray:
+        return torch.cat([self.net_(xb).argmax(dim=1) for xb in chunks]).cpu().numpy().astype(np.int64)
 
     def predict(self, X: Any) -> np.ndarray:
-        """argmax of the membership logits, in chunks: time and memory linear in N."""
-        return self._argmax(self._check_X(X))
+        """argmax of the membership logits, chunk by chunk: time linear in N, O(chunk) working memory."""
+        return self._argmax(self._chunks(X))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Soft memberships P = softmax(g_θ(x)) (N × k)."""
-        return torch.softmax(self._logits(self._check_X(X)), dim=1).cpu().numpy()
+        with torch.no_grad():
+            return torch.cat([torch.softmax(self.net_(xb), dim=1) for xb in self._chunks(X)]).cpu().numpy()

@@ -40,6 +40,7 @@ Optimiser: SGD with momentum 0.9 (official) with two parameter groups — trunk 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,7 +66,8 @@ GRAM_BLOCK = 2048  # rows per block of |YYᵀ| when sparsifying the affinity of 
 DEFAULT_TOP_K = 100  # neighbours kept per row of |YYᵀ| when the set is too large for a dense affinity
 
 # Per-dataset settings of the official configs (spec clustering.md §3.5, CLIP ViT-L/14 features, 768-d
-# input). Epoch counts are per dataset size, so they are given as epochs and converted by the caller.
+# input). "warmup none" there (−1: no warm-up *and* no head copy) maps to warmup_steps=0, which here
+# still starts the two heads equal (a documented deviation).
 PAPER_PRESETS: dict[str, dict[str, Any]] = {
     "cifar10": dict(n_clusters=10, gamma=300.0, beta=600.0, eta=0.175, half_iters=1, out_dim=128,
                     batch_size=1024, n_epochs=10, lr=1e-4, lr_c=1e-4, warmup_steps=200),
@@ -83,11 +85,12 @@ PAPER_PRESETS: dict[str, dict[str, Any]] = {
 for _p in PAPER_PRESETS.values():
     _p.update(hidden_dims=(4096, 4096), eps_sq=0.1, optimizer="sgd")
 
-# CPU-scale settings (ours, spec §10.4): small trunk, full batch where the set is small.
+# CPU-scale settings (ours, spec §10.4; the ones bench_deep_cluster.py uses): small trunk, full batch
+# (with the block-diagonal projector reused for 10 steps) where the set is small.
 CPU_PRESETS: dict[str, dict[str, Any]] = {
-    "digits": dict(n_clusters=10, hidden_dims=(512, 512), out_dim=32, batch_size=2048),
-    "uos": dict(hidden_dims=(512, 512), out_dim=32, batch_size=512),
-    "fashion_mnist": dict(n_clusters=10, hidden_dims=(512, 512), out_dim=64, batch_size=512),
+    "digits": dict(n_clusters=10, out_dim=32, batch_size=2048, n_epochs=200, bd_refresh=10),
+    "uos": dict(out_dim=32, batch_size=500, n_epochs=150),
+    "fashion_mnist": dict(n_clusters=10, out_dim=64, batch_size=512, n_epochs=30, warmup_steps=30),
 }
 
 
@@ -351,7 +354,7 @@ class PRODSC(TransformerMixin, ClusterEstimator):
         self._seed = seed
         H = torch.stack(history).cpu().numpy() if history else np.zeros((0, 4))
         self.history_ = {"loss": H[:, 0], "tcr": H[:, 1], "self_expression": H[:, 2], "block_diag": H[:, 3]}
-        Z, Y = self._heads(Xt)
+        Z, Y = self._heads(Xt[s : s + PREDICT_CHUNK] for s in range(0, n, PREDICT_CHUNK))
         self.embedding_ = Z.cpu().numpy()
         self.affinity_matrix_ = evaluation_affinity(Y, cfg.affinity_top_k)
         self.labels_ = spectral_clustering(
@@ -394,11 +397,11 @@ class PRODSC(TransformerMixin, ClusterEstimator):
 
     # ---------------------------------------------------------------- inference
     @torch.no_grad()
-    def _heads(self, Xt: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(Z, Y) for all rows, in chunks (eval mode: BatchNorm uses its running statistics)."""
+    def _heads(self, chunks: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Z, Y) for all rows of the chunks (eval mode: BatchNorm uses its running statistics)."""
         Zs, Ys = [], []
-        for start in range(0, Xt.shape[0], PREDICT_CHUNK):
-            Z, Y = self.net_(Xt[start : start + PREDICT_CHUNK])
+        for xb in chunks:
+            Z, Y = self.net_(xb)
             Zs.append(Z)
             Ys.append(Y)
         return torch.cat(Zs), torch.cat(Ys)
@@ -420,28 +423,35 @@ class PRODSC(TransformerMixin, ClusterEstimator):
         self.subspace_bases_ = bases
         self.train_cluster_features_ = Y
 
-    def _check_X(self, X: Any) -> torch.Tensor:
-        Xn = self._validate_X(X, reset=False)
-        return torch.from_numpy(Xn).to(_check_device(self.device))
+    def _chunks(self, X: Any) -> Iterator[torch.Tensor]:
+        """Validated float32 row chunks of new data on the device.
+
+        A large 2-D array is validated chunk by chunk, so no N×D temporary (dtype copy, finiteness
+        mask) is allocated: memory stays O(chunk) apart from the output.
+        """
+        device = _check_device(self.device)
+        if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[0] > PREDICT_CHUNK:
+            for s in range(0, X.shape[0], PREDICT_CHUNK):
+                yield torch.from_numpy(self._validate_X(X[s : s + PREDICT_CHUNK], reset=False)).to(device)
+            return
+        Xt = torch.from_numpy(self._validate_X(X, reset=False)).to(device)
+        for s in range(0, Xt.shape[0], PREDICT_CHUNK):
+            yield Xt[s : s + PREDICT_CHUNK]
 
     def transform(self, X: Any) -> np.ndarray:
         """The learned representation Z (N × out_dim, unit rows) of new points."""
-        Z, _ = self._heads(self._check_X(X))
+        Z, _ = self._heads(self._chunks(X))
         return Z.cpu().numpy()
 
     def cluster_features(self, X: Any) -> np.ndarray:
         """The cluster-head features Y (N × out_dim, unit rows), whose |YYᵀ| is the affinity."""
-        _, Y = self._heads(self._check_X(X))
+        _, Y = self._heads(self._chunks(X))
         return Y.cpu().numpy()
 
     @torch.no_grad()
     def predict(self, X: Any) -> np.ndarray:
-        """Training-cluster index for each new point, in chunks (memory linear in N, no N×N matrix)."""
-        Xt = self._check_X(X)
-        out = []
-        for start in range(0, Xt.shape[0], PREDICT_CHUNK):
-            _, Y = self.net_(Xt[start : start + PREDICT_CHUNK])
-            out.append(self._assign(Y))
+        """Training-cluster index for each new point, chunk by chunk (no N×N matrix, O(chunk) memory)."""
+        out = [self._assign(self.net_(xb)[1]) for xb in self._chunks(X)]
         return torch.cat(out).cpu().numpy().astype(np.int64)
 
     def _assign(self, Y: torch.Tensor) -> torch.Tensor:
@@ -461,6 +471,6 @@ class PRODSC(TransformerMixin, ClusterEstimator):
         Dense |YYᵀ| up to ``DENSE_MAX_N`` points (quadratic), top-k sparse above. Labels are a new
         clustering (their numbering is unrelated to ``labels_``).
         """
-        _, Y = self._heads(self._check_X(X))
+        _, Y = self._heads(self._chunks(X))
         A = evaluation_affinity(Y, self.affinity_top_k)
         return spectral_clustering(A, self.n_clusters, n_init=self.n_init, random_state=self._seed)
