@@ -22,15 +22,15 @@ Implementation (spec §2.3, "wrapper" variant; our inference):
   matrix is non-zero and bounded as usual.
 - Matrices are bucketed (transposed to m ≥ n and zero-padded to the bucket's shape, which changes no
   singular value); one ``torch.bmm`` power iteration per bucket covers σ₁(W_{t−1}) and σ₁(D) of all
-  its matrices. A parameter with more
-  than two dimensions is bounded as the matrix (shape[0], prod(shape[1:])) after dropping leading
-  size-1 dimensions down to two (a (1, T, d) position table is the T×d matrix, a (1, 1, d) class
-  token the 1×d one); an explicitly selected vector is the 1×n matrix (σ₁ = ‖·‖₂).
+  its matrices. A parameter with more than two dimensions is bounded as the matrix
+  (shape[0], prod(shape[1:])) after dropping leading size-1 dimensions down to two (a (1, T, d)
+  position table is the T×d matrix, a (1, 1, d) class token the 1×d one); an explicitly selected
+  vector is the 1×n matrix (σ₁ = ‖·‖₂).
 - Per-matrix ratio, activity flag, realised scale, activity count and σ₁ estimates stay on the device;
   :meth:`bound_stats` reduces them with a single host synchronisation when logging asks for it.
 - σ₁ from power iteration is a lower bound, so the bound is exact up to the estimate's accuracy for
-  σ₁(D) (within 1 % after warm start in the tests; the underestimate of σ₁(W_{t−1}) only makes the
-  bound stricter).
+  σ₁(D) (the underestimate of σ₁(W_{t−1}) only makes the bound stricter); with 2 warm-started
+  iterations the exact realised ratio can exceed τ by a few per cent (docs/warmup_free.md).
 
 Memory: two float32 copies of the bounded parameters (W_{t−1} and D, stacked so that both power
 iterations of a step are one batched call) plus two vectors per matrix.
