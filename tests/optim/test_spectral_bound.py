@@ -160,6 +160,8 @@ def test_selection_attention_explicit_and_callable() -> None:
     assert opt.bounded_names == ["wq.weight", "wk.weight", "wv.weight", "wo.weight"]
     opt = SpectralBound(torch.optim.AdamW(m.named_parameters()), 0.05, params=[m.ffn.bias, "out.weight"])
     assert opt.bounded_names == ["ffn.bias", "out.weight"]
+    opt = SpectralBound(torch.optim.AdamW(m.named_parameters()), 0.05, params="all")
+    assert len(opt.bounded_names) == len(list(m.parameters()))
     opt = SpectralBound(torch.optim.SGD(m.named_parameters(), lr=0.1), 0.05, params=lambda n, p: "norm" in n)
     assert opt.bounded_names == ["norm.weight", "norm.bias"]
     # A vector is bounded by its 2-norm.

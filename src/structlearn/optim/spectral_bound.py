@@ -51,7 +51,7 @@ from structlearn.optim.power_iteration import init_vectors, power_iteration
 from structlearn.train.extensions import TrainExtension
 from structlearn.utils.validation import check_float, check_int
 
-BOUND_CHOICES = ("matrices", "attention")
+BOUND_CHOICES = ("matrices", "all", "attention")
 _ATTENTION_NAME = re.compile(r"(?:^|\.)w[qkvo]\.weight$")
 _OPTIMIZER_API = ("step", "zero_grad", "state_dict", "load_state_dict")
 _STATE_KEY = "spectral_bound"
@@ -147,7 +147,8 @@ class SpectralBound(torch.optim.Optimizer):
         tau: τ > 0, the largest allowed σ₁(ΔW)/σ₁(W_{t−1}) per step.
         power_iters: power iterations per matrix and step (≥ 1; the paper: 2 suffice, 3 at most).
         params: which parameters are bounded: ``"matrices"`` (default: every parameter that is a
-            matrix after dropping leading size-1 dims), ``"attention"`` (names ending in
+            matrix after dropping leading size-1 dims), ``"all"`` (also vectors such as biases and norm
+            gains, bounded by their 2-norm), ``"attention"`` (names ending in
             wq/wk/wv/wo.weight), a callable ``(name, param) -> bool``, or an explicit iterable of
             parameters and/or names.
         model: used only to name parameters when the optimizer was not built from ``named_parameters()``.
@@ -234,6 +235,8 @@ class SpectralBound(torch.optim.Optimizer):
             choice = "matrices" if params is None else params
             if choice == "matrices":
                 return [i for i, (_, p) in enumerate(flat) if matrix_shape(p) is not None]
+            if choice == "all":  # vectors too (biases, norm gains), bounded by their 2-norm
+                return [i for i, (_, p) in enumerate(flat) if p.numel() > 0]
             if choice == "attention":
                 if not named:
                     raise ValueError(
