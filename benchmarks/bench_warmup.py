@@ -526,8 +526,11 @@ def plot_losses(groups: dict[str, list[dict[str, Any]]], path: Path, title: str,
             color = line[0].get_color()
             if r["crash"]["crash"] and math.isfinite(r["crash"]["step"]):
                 ax.axvline(r["crash"]["step"], color=color, ls=":", lw=0.6)
-    if ylim:
-        ax.set_ylim(top=ylim)
+    finite = [
+        v for runs in groups.values() for r in runs for v in r["losses"] if v is not None and math.isfinite(v)
+    ]
+    low = max(0.0, min(finite) - 0.2) if finite else 0.0
+    ax.set_ylim(low, ylim if ylim else None)
     ax.set_xlabel("step")
     ax.set_ylabel("train loss (10-step mean)")
     ax.set_title(title)
@@ -640,6 +643,7 @@ def bench_model(setup: Setup, args: argparse.Namespace, out: Path, log: Any) -> 
         results["ladder"][f"{lr:g}"] = summarise(runs, setup.kind)
     plot_ladder(ladder_runs, out / f"ladder_{setup.kind}.png", setup.kind)
     best_tau = best_tau_all = None
+    all_groups: list[list[dict[str, Any]]] = []
     for mult in (1, 2):
         lr = lr_crash * mult
         if mult == 1:
@@ -649,6 +653,7 @@ def bench_model(setup: Setup, args: argparse.Namespace, out: Path, log: Any) -> 
         groups: dict[str, list[dict[str, Any]]] = {}
         for arm in arms:
             groups[arm.label] = [cached_run(out, setup, data, arm, lr, s, log) for s in seeds]
+        all_groups.extend(groups.values())
         summ = {label: summarise(runs, setup.kind) for label, runs in groups.items()}
         if mult == 1:
             best = pick_best_tau({k: v for k, v in summ.items() if k.startswith("B2 ")}, setup.kind)
@@ -674,6 +679,10 @@ def bench_model(setup: Setup, args: argparse.Namespace, out: Path, log: Any) -> 
             setup.steps,
         )
     results["best_tau"] = best_tau
+    used = {id(r): r for runs in ladder_runs.values() for r in runs}
+    used.update({id(r): r for runs in all_groups for r in runs})
+    results["runs"] = len(used)
+    results["run_wall_s"] = float(sum(r["wall_s"] for r in used.values()))
     results["best_tau_all"] = best_tau_all
     log(f"{setup.kind}: measuring the bound's overhead")
     results["overhead"] = measure_overhead(setup, data, reps=args.overhead_reps, steps_per_rep=5)
@@ -756,8 +765,8 @@ def main(argv: list[str] | None = None) -> int:
 def report_body(res: dict[str, Any], models: list[str]) -> str:
     parts = [
         f"Seeds {res['seeds']}; τ sweep {res['taus']}; LR ladder {res['ladder']} (stops at the first LR "
-        "where preln+AdamW without warmup crashes in ≥ 2/3 seeds = LR_crash). Total wall "
-        f"{res['total_wall_s'] / 60:.1f} min on one thread.",
+        "where preln+AdamW without warmup crashes in ≥ 2/3 seeds = LR_crash). Wall time of "
+        f"this invocation {res['total_wall_s'] / 60:.1f} min on one thread (cached runs are not re-trained).",
     ]
     for m in models:
         if m not in res:
@@ -774,7 +783,8 @@ def report_body(res: dict[str, Any], models: list[str]) -> str:
                 else f", Fashion-MNIST {s['train_subset']} train / {s['test_subset']} test images"
             )
             + f". LR_crash = {r['lr_crash']:g}; best τ at LR_crash = {r['best_tau']:g} (B2), "
-            f"{r['best_tau_all']:g} (B2a)."
+            f"{r['best_tau_all']:g} (B2a). {r['runs']} runs, {r['run_wall_s'] / 60:.0f} min of training "
+            "(sum of per-run wall times; runs are cached in runs/ and reused)."
         )
         rows = []
         for lr, sm in r["ladder"].items():
