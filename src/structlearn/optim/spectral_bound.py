@@ -621,7 +621,7 @@ class BoundLogHook:
 
 
 class SpectralBoundExtension(TrainExtension):
-    """``--tau`` and ``--power-iters`` for ``--optim adamw2|sgdw2``; logs the bound every log step."""
+    """``--tau``, ``--power-iters``, ``--bound-params`` for ``--optim adamw2|sgdw2``; logs the bound."""
 
     name = "spectral_bound"
 
@@ -637,6 +637,12 @@ class SpectralBoundExtension(TrainExtension):
         group.add_argument(
             "--power-iters", type=int, default=None, metavar="N", help="power iterations per step (default 2)"
         )
+        group.add_argument(
+            "--bound-params",
+            choices=("matrices", "all"),
+            default=None,
+            help="bounded parameters: matrices (default) or all (biases and norm gains too)",
+        )
 
     def optimizer_kwargs(self, args: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -644,6 +650,8 @@ class SpectralBoundExtension(TrainExtension):
             out["tau"] = check_float("tau", args.tau, positive=True)
         if getattr(args, "power_iters", None) is not None:
             out["power_iters"] = check_int("power_iters", args.power_iters, minimum=1)
+        if getattr(args, "bound_params", None) is not None:
+            out["bound_params"] = args.bound_params
         return out
 
     def hooks(self, config: Any) -> list[Any]:
