@@ -88,22 +88,28 @@ class Arm:
     optimizer: str
     warmup: bool
     tau: float | None = None
+    bound: str = "matrices"  # SpectralBound ``params``: "matrices" (library default) or "all"
 
     @property
     def label(self) -> str:
         tau = f" τ={self.tau:g}" if self.tau is not None else ""
-        return f"{self.name} {self.norm}+{self.optimizer}{tau}" + (" +warmup" if self.warmup else "")
+        bound = f"[{self.bound}]" if self.bound != "matrices" else ""
+        return f"{self.name} {self.norm}+{self.optimizer}{bound}{tau}" + (" +warmup" if self.warmup else "")
 
 
 B1 = Arm("B1", "preln", "adamw", False)
 
 
-def comparison_arms(taus: list[float], with_b3: bool) -> list[Arm]:
+def comparison_arms(taus: list[float], taus_all: list[float], with_b3: bool) -> list[Arm]:
+    """B0–B5 of spec §4.2; B2a/B5a bound every parameter (vectors too), added after the first ViT run
+    showed B2 stalling because the unbounded biases take full high-LR Adam steps."""
     arms = [Arm("B0", "preln", "adamw", True), B1]
     arms += [Arm("B2", "preln", "adamw2", False, t) for t in taus]
+    arms += [Arm("B2a", "preln", "adamw2", False, t, "all") for t in taus_all]
     if with_b3:
         arms.append(Arm("B3", "dnt", "adamw", False))
     arms += [Arm("B4", "dnt", "sgdw", False), Arm("B5", "dnt", "sgdw2", False, B5_TAU)]
+    arms.append(Arm("B5a", "dnt", "sgdw2", False, B5_TAU, "all"))
     return arms
 
 
@@ -188,7 +194,7 @@ def build_optimizer(arm: Arm, model: nn.Module, lr: float) -> torch.optim.Optimi
     wd = 0.1 if adam else 5e-4
     extra: dict[str, Any] = {}
     if arm.optimizer.endswith("2"):
-        extra = {"tau": arm.tau, "power_iters": 2, "model": model}  # model: names for logging
+        extra = {"tau": arm.tau, "power_iters": 2, "model": model, "bound_params": arm.bound}
     return make_optimizer(
         arm.optimizer,
         param_groups(model, wd),
@@ -352,7 +358,9 @@ def cached_run(
     out: Path, setup: Setup, data: Data, arm: Arm, lr: float, seed: int, log: Any
 ) -> dict[str, Any]:
     tau = f"_tau{arm.tau:g}" if arm.tau is not None else ""
-    path = out / "runs" / f"{setup.kind}_{arm.name}_{arm.norm}_{arm.optimizer}{tau}_lr{lr:g}_s{seed}.json"
+    bound = f"_{arm.bound}" if arm.bound != "matrices" else ""
+    name = f"{setup.kind}_{arm.name}_{arm.norm}_{arm.optimizer}{bound}{tau}_lr{lr:g}_s{seed}.json"
+    path = out / "runs" / name
     if path.exists():
         data_ = _restore(json.loads(path.read_text()))
         if data_.get("setup") == asdict(setup):
@@ -435,7 +443,13 @@ def summarise(runs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
         scale.append(float(np.mean(s)) if s else math.nan)
         cut = max(1, len(s) // 10)
         early.append(float(np.mean(s[:cut])) if s else math.nan)
-    exact = [max(r["exact_ratio_over_tau"]) for r in runs if r["exact_ratio_over_tau"]]
+    step0 = [r["exact_ratio_over_tau"][0] for r in runs if r["exact_ratio_over_tau"]]
+    later = [x for r in runs for x in r["exact_ratio_over_tau"][1:]]
+    peaks = []
+    for r in runs:
+        L = np.asarray(r["losses"], dtype=np.float64)
+        sm = np.convolve(L, np.ones(10) / 10, mode="valid")
+        peaks.append(float(np.nanmax(sm)) if np.isfinite(L).all() else math.inf)
     return {
         "n": len(runs),
         "crashes": sum(bool(r["crash"]["crash"]) for r in runs),
@@ -452,7 +466,11 @@ def summarise(runs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
         "max_qk_sigma1": over("qk/sigma1_max", max),
         "scale_mean": scale,
         "scale_mean_first10pct": early,
-        "max_exact_ratio_over_tau": max(exact) if exact else math.nan,
+        "exact_step0_max": max(step0) if step0 else math.nan,
+        "exact_later_median": float(np.median(later)) if later else math.nan,
+        "exact_later_max": max(later) if later else math.nan,
+        "peak_loss": peaks,
+        "initial_loss": [r["losses"][0] for r in runs],
         "wall_s": [r["wall_s"] for r in runs],
         "peak_mb": [r["peak_mb"] for r in runs],
     }
@@ -469,6 +487,7 @@ def comparison_table(summ: dict[str, dict[str, Any]], kind: str) -> str:
         "crashes",
         f"final {metric}",
         "final train loss",
+        "peak loss (10-step mean)",
         "min attn entropy",
         "max SEC top-1",
         "max SEC top-3",
@@ -484,6 +503,7 @@ def comparison_table(summ: dict[str, dict[str, Any]], kind: str) -> str:
                 f"{s['crashes']}/{s['n']}",
                 _fmt(s["final"], ".4f"),
                 _fmt(s["final_train_loss"]),
+                _fmt(s["peak_loss"], ".3g"),
                 _fmt(s["min_entropy"]),
                 _fmt(s["max_sec1"]),
                 _fmt(s["max_sec3"]),
@@ -506,8 +526,11 @@ def plot_losses(groups: dict[str, list[dict[str, Any]]], path: Path, title: str,
             color = line[0].get_color()
             if r["crash"]["crash"] and math.isfinite(r["crash"]["step"]):
                 ax.axvline(r["crash"]["step"], color=color, ls=":", lw=0.6)
-    if ylim:
-        ax.set_ylim(top=ylim)
+    finite = [
+        v for runs in groups.values() for r in runs for v in r["losses"] if v is not None and math.isfinite(v)
+    ]
+    low = max(0.0, min(finite) - 0.2) if finite else 0.0
+    ax.set_ylim(low, ylim if ylim else None)
     ax.set_xlabel("step")
     ax.set_ylabel("train loss (10-step mean)")
     ax.set_title(title)
@@ -619,26 +642,35 @@ def bench_model(setup: Setup, args: argparse.Namespace, out: Path, log: Any) -> 
     for lr, runs in ladder_runs.items():
         results["ladder"][f"{lr:g}"] = summarise(runs, setup.kind)
     plot_ladder(ladder_runs, out / f"ladder_{setup.kind}.png", setup.kind)
-    best_tau = None
+    best_tau = best_tau_all = None
+    all_groups: list[list[dict[str, Any]]] = []
     for mult in (1, 2):
         lr = lr_crash * mult
         if mult == 1:
-            arms = comparison_arms(args.taus, with_b3=True)
+            arms = comparison_arms(args.taus, args.taus, with_b3=True)
         else:
-            arms = [a for a in comparison_arms([best_tau], with_b3=False)]
+            arms = comparison_arms([best_tau], [best_tau_all], with_b3=False)
         groups: dict[str, list[dict[str, Any]]] = {}
         for arm in arms:
             groups[arm.label] = [cached_run(out, setup, data, arm, lr, s, log) for s in seeds]
+        all_groups.extend(groups.values())
         summ = {label: summarise(runs, setup.kind) for label, runs in groups.items()}
         if mult == 1:
-            best = pick_best_tau({k: v for k, v in summ.items() if k.startswith("B2")}, setup.kind)
+            best = pick_best_tau({k: v for k, v in summ.items() if k.startswith("B2 ")}, setup.kind)
             best_tau = next(a.tau for a in arms if a.label == best)
+            best = pick_best_tau({k: v for k, v in summ.items() if k.startswith("B2a ")}, setup.kind)
+            best_tau_all = next(a.tau for a in arms if a.label == best)
         results["compare"][f"{lr:g}"] = summ
         warm = round(setup.warmup_frac * setup.steps)
         ylim = 2.0 * float(np.log(data.vocab_size)) if setup.kind == "gpt" else 6.0
         plot_losses(groups, out / f"loss_{setup.kind}_lr{lr:g}.png", f"{setup.kind}, peak LR {lr:g}", ylim)
         keep = {k: v for k, v in groups.items() if k.startswith(("B0", "B1", "B4", "B5"))}
-        keep.update({k: v for k, v in groups.items() if k.startswith("B2") and f"τ={best_tau:g}" in k})
+        keep.update(
+            {k: v for k, v in groups.items() if k.startswith("B2 ") and k.endswith(f"τ={best_tau:g}")}
+        )
+        keep.update(
+            {k: v for k, v in groups.items() if k.startswith("B2a ") and k.endswith(f"τ={best_tau_all:g}")}
+        )
         plot_stability_arms(
             keep,
             out / f"stability_{setup.kind}_lr{lr:g}.png",
@@ -647,6 +679,11 @@ def bench_model(setup: Setup, args: argparse.Namespace, out: Path, log: Any) -> 
             setup.steps,
         )
     results["best_tau"] = best_tau
+    used = {id(r): r for runs in ladder_runs.values() for r in runs}
+    used.update({id(r): r for runs in all_groups for r in runs})
+    results["runs"] = len(used)
+    results["run_wall_s"] = float(sum(r["wall_s"] for r in used.values()))
+    results["best_tau_all"] = best_tau_all
     log(f"{setup.kind}: measuring the bound's overhead")
     results["overhead"] = measure_overhead(setup, data, reps=args.overhead_reps, steps_per_rep=5)
     return results
@@ -728,8 +765,8 @@ def main(argv: list[str] | None = None) -> int:
 def report_body(res: dict[str, Any], models: list[str]) -> str:
     parts = [
         f"Seeds {res['seeds']}; τ sweep {res['taus']}; LR ladder {res['ladder']} (stops at the first LR "
-        "where preln+AdamW without warmup crashes in ≥ 2/3 seeds = LR_crash). Total wall "
-        f"{res['total_wall_s'] / 60:.1f} min on one thread.",
+        "where preln+AdamW without warmup crashes in ≥ 2/3 seeds = LR_crash). Wall time of "
+        f"this invocation {res['total_wall_s'] / 60:.1f} min on one thread (cached runs are not re-trained).",
     ]
     for m in models:
         if m not in res:
@@ -745,7 +782,9 @@ def report_body(res: dict[str, Any], models: list[str]) -> str:
                 if m == "gpt"
                 else f", Fashion-MNIST {s['train_subset']} train / {s['test_subset']} test images"
             )
-            + f". LR_crash = {r['lr_crash']:g}; best τ at LR_crash = {r['best_tau']:g}."
+            + f". LR_crash = {r['lr_crash']:g}; best τ at LR_crash = {r['best_tau']:g} (B2), "
+            f"{r['best_tau_all']:g} (B2a). {r['runs']} runs, {r['run_wall_s'] / 60:.0f} min of training "
+            "(sum of per-run wall times; runs are cached in runs/ and reused)."
         )
         rows = []
         for lr, sm in r["ladder"].items():
@@ -776,16 +815,25 @@ def report_body(res: dict[str, Any], models: list[str]) -> str:
         for lr, summ in r["compare"].items():
             parts.append(f"\n### Arms at peak LR {lr}\n")
             parts.append(comparison_table(summ, m))
-            ex = {
-                k: v["max_exact_ratio_over_tau"]
+            rows = [
+                [
+                    k,
+                    f"{v['exact_step0_max']:.2f}",
+                    f"{v['exact_later_median']:.3f}",
+                    f"{v['exact_later_max']:.2f}",
+                ]
                 for k, v in summ.items()
-                if math.isfinite(v["max_exact_ratio_over_tau"])
-            }
-            if ex:
+                if math.isfinite(v["exact_step0_max"])
+            ]
+            if rows:
                 parts.append(
-                    "\nExact realised σ₁(ΔW)/σ₁(W_prev) of the bounded steps, checked every "
-                    f"{s['diag_every']} steps (max over matrices and checks, in units of τ): "
-                    + ", ".join(f"{k}: {v:.3f}" for k, v in ex.items())
+                    "\nExact realised σ₁(ΔW)/σ₁(W_{t−1}) of the bounded steps in units of τ (SVD every "
+                    f"{s['diag_every']} steps; per check the maximum over the bounded matrices):\n"
+                )
+                parts.append(
+                    markdown_table(
+                        ["arm", "step 0 (cold start), max", "later checks, median", "later, max"], rows
+                    )
                 )
         o = r["overhead"]
         rows = []

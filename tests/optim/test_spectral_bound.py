@@ -160,6 +160,8 @@ def test_selection_attention_explicit_and_callable() -> None:
     assert opt.bounded_names == ["wq.weight", "wk.weight", "wv.weight", "wo.weight"]
     opt = SpectralBound(torch.optim.AdamW(m.named_parameters()), 0.05, params=[m.ffn.bias, "out.weight"])
     assert opt.bounded_names == ["ffn.bias", "out.weight"]
+    opt = SpectralBound(torch.optim.AdamW(m.named_parameters()), 0.05, params="all")
+    assert len(opt.bounded_names) == len(list(m.parameters()))
     opt = SpectralBound(torch.optim.SGD(m.named_parameters(), lr=0.1), 0.05, params=lambda n, p: "norm" in n)
     assert opt.bounded_names == ["norm.weight", "norm.bias"]
     # A vector is bounded by its 2-norm.
@@ -343,7 +345,8 @@ def test_train_cli_flags_and_resume_reproduce_the_uninterrupted_run(tmp_path: Pa
     base += ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--norm", "preln", "--eval-batches", "1"]
     base += ["--warmup-steps", "0", "--no-progress", "--lr", "0.01"]
     bad = [*base, "--optim", "adamw", "--tau", "0.1", "--out", str(tmp_path / "x")]
-    base += ["--optim", "adamw2", "--tau", "0.05", "--power-iters", "3", "--stability-every", "2"]
+    base += ["--optim", "adamw2", "--tau", "0.05", "--power-iters", "3", "--bound-params", "all"]
+    base += ["--stability-every", "2"]
     full, part = tmp_path / "full", tmp_path / "part"
     assert main([*base, "--out", str(full)]) == 0
     assert main([*base, "--out", str(part), "--stop-after", "4"]) == 0
@@ -362,7 +365,7 @@ def test_train_cli_flags_and_resume_reproduce_the_uninterrupted_run(tmp_path: Pa
         last
     )
     ckpt = load_checkpoint(full / "checkpoint.safetensors")
-    assert ckpt["train_config"]["optimizer_kwargs"] == {"tau": 0.05, "power_iters": 3}
+    assert ckpt["train_config"]["optimizer_kwargs"] == {"tau": 0.05, "power_iters": 3, "bound_params": "all"}
     assert (full / "stability.png").stat().st_size > 1000 and (part / "stability.png").exists()
     # A bound keyword with an unbounded optimizer is a one-line error (exit code 2).
     assert main(bad) == 2 and not (tmp_path / "x").exists()

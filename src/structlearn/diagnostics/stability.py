@@ -160,10 +160,10 @@ class StabilityHook:
         out_dir = getattr(trainer, "out_dir", None)
         if out_dir is None or not getattr(trainer, "is_main", True) or not self.records:
             return
+        keep = ("train_loss", "val_loss", "grad/")
         losses = [
-            {"step": float(r["step"]), "train_loss": r["train_loss"]}
+            {"step": float(r["step"]), **{k: v for k, v in r.items() if k.startswith(keep)}}
             for r in getattr(trainer, "history", [])
-            if "train_loss" in r
         ]
         plot_stability(
             losses + self.records,
@@ -200,11 +200,12 @@ def plot_stability(
     warmup_steps: int | None = None,
     title: str | None = None,
 ) -> Path:
-    """Six panels over training: loss, attention entropy (min/mean) and erank, SEC, σ₁(W_qᵀW_k),
-    σ₁ of the bounded matrices, and the bound's activity with α_t/α_sched against a linear warmup."""
+    """Eight panels over training: loss, attention entropy (min/mean) and erank, SEC, σ₁(W_qᵀW_k),
+    σ₁ of the bounded matrices, the bound's activity with α_t/α_sched against a linear warmup, the
+    gradient heavy-tail statistics (``grad/…``, when logged) and the effective rank of W_qᵀW_k."""
     from structlearn.utils.plotting import save_figure, subplots
 
-    fig, axes = subplots(2, 3, figsize=(15, 8))
+    fig, axes = subplots(2, 4, figsize=(20, 8))
     ax = axes.ravel()
     for key in ("loss", "train_loss", "val_loss"):
         x, y = _series(records, key)
@@ -248,12 +249,25 @@ def plot_stability(
             steps, warmup_curve(steps, warmup_steps), "k-", lw=0.8, label=f"linear warmup {warmup_steps}"
         )
     ax[5].set_title("α_t/α_sched and bound activity")
+    for key in ("grad/q999_over_q50", "grad/excess_kurtosis", "grad/grad_norm_max_over_median"):
+        x, y = _series(records, key)
+        if x.size:
+            ax[6].plot(x, y, label=key.split("/")[-1])
+    if ax[6].lines:
+        ax[6].set_yscale("log")
+    else:
+        ax[6].text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax[6].transAxes)
+    ax[6].set_title("gradient heavy tails (--grad-stats-every)")
+    x, y = _series(records, "qk/erank_min")
+    ax[7].plot(x, y, label="min over heads")
+    ax[7].set_title("effective rank of W_qᵀW_k")
     for a in ax:
         a.set_xlabel("step")
         if a.get_legend_handles_labels()[0]:
             a.legend(fontsize=7)
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
     return save_figure(fig, path)
 
 

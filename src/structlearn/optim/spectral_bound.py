@@ -22,15 +22,15 @@ Implementation (spec §2.3, "wrapper" variant; our inference):
   matrix is non-zero and bounded as usual.
 - Matrices are bucketed (transposed to m ≥ n and zero-padded to the bucket's shape, which changes no
   singular value); one ``torch.bmm`` power iteration per bucket covers σ₁(W_{t−1}) and σ₁(D) of all
-  its matrices. A parameter with more
-  than two dimensions is bounded as the matrix (shape[0], prod(shape[1:])) after dropping leading
-  size-1 dimensions down to two (a (1, T, d) position table is the T×d matrix, a (1, 1, d) class
-  token the 1×d one); an explicitly selected vector is the 1×n matrix (σ₁ = ‖·‖₂).
+  its matrices. A parameter with more than two dimensions is bounded as the matrix
+  (shape[0], prod(shape[1:])) after dropping leading size-1 dimensions down to two (a (1, T, d)
+  position table is the T×d matrix, a (1, 1, d) class token the 1×d one); an explicitly selected
+  vector is the 1×n matrix (σ₁ = ‖·‖₂).
 - Per-matrix ratio, activity flag, realised scale, activity count and σ₁ estimates stay on the device;
   :meth:`bound_stats` reduces them with a single host synchronisation when logging asks for it.
 - σ₁ from power iteration is a lower bound, so the bound is exact up to the estimate's accuracy for
-  σ₁(D) (within 1 % after warm start in the tests; the underestimate of σ₁(W_{t−1}) only makes the
-  bound stricter).
+  σ₁(D) (the underestimate of σ₁(W_{t−1}) only makes the bound stricter); with 2 warm-started
+  iterations the exact realised ratio can exceed τ by a few per cent (docs/warmup_free.md).
 
 Memory: two float32 copies of the bounded parameters (W_{t−1} and D, stacked so that both power
 iterations of a step are one batched call) plus two vectors per matrix.
@@ -51,7 +51,7 @@ from structlearn.optim.power_iteration import init_vectors, power_iteration
 from structlearn.train.extensions import TrainExtension
 from structlearn.utils.validation import check_float, check_int
 
-BOUND_CHOICES = ("matrices", "attention")
+BOUND_CHOICES = ("matrices", "all", "attention")
 _ATTENTION_NAME = re.compile(r"(?:^|\.)w[qkvo]\.weight$")
 _OPTIMIZER_API = ("step", "zero_grad", "state_dict", "load_state_dict")
 _STATE_KEY = "spectral_bound"
@@ -147,7 +147,8 @@ class SpectralBound(torch.optim.Optimizer):
         tau: τ > 0, the largest allowed σ₁(ΔW)/σ₁(W_{t−1}) per step.
         power_iters: power iterations per matrix and step (≥ 1; the paper: 2 suffice, 3 at most).
         params: which parameters are bounded: ``"matrices"`` (default: every parameter that is a
-            matrix after dropping leading size-1 dims), ``"attention"`` (names ending in
+            matrix after dropping leading size-1 dims), ``"all"`` (also vectors such as biases and norm
+            gains, bounded by their 2-norm), ``"attention"`` (names ending in
             wq/wk/wv/wo.weight), a callable ``(name, param) -> bool``, or an explicit iterable of
             parameters and/or names.
         model: used only to name parameters when the optimizer was not built from ``named_parameters()``.
@@ -234,6 +235,8 @@ class SpectralBound(torch.optim.Optimizer):
             choice = "matrices" if params is None else params
             if choice == "matrices":
                 return [i for i, (_, p) in enumerate(flat) if matrix_shape(p) is not None]
+            if choice == "all":  # vectors too (biases, norm gains), bounded by their 2-norm
+                return [i for i, (_, p) in enumerate(flat) if p.numel() > 0]
             if choice == "attention":
                 if not named:
                     raise ValueError(
@@ -618,7 +621,7 @@ class BoundLogHook:
 
 
 class SpectralBoundExtension(TrainExtension):
-    """``--tau`` and ``--power-iters`` for ``--optim adamw2|sgdw2``; logs the bound every log step."""
+    """``--tau``, ``--power-iters``, ``--bound-params`` for ``--optim adamw2|sgdw2``; logs the bound."""
 
     name = "spectral_bound"
 
@@ -634,6 +637,12 @@ class SpectralBoundExtension(TrainExtension):
         group.add_argument(
             "--power-iters", type=int, default=None, metavar="N", help="power iterations per step (default 2)"
         )
+        group.add_argument(
+            "--bound-params",
+            choices=("matrices", "all"),
+            default=None,
+            help="bounded parameters: matrices (default) or all (biases and norm gains too)",
+        )
 
     def optimizer_kwargs(self, args: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -641,6 +650,8 @@ class SpectralBoundExtension(TrainExtension):
             out["tau"] = check_float("tau", args.tau, positive=True)
         if getattr(args, "power_iters", None) is not None:
             out["power_iters"] = check_int("power_iters", args.power_iters, minimum=1)
+        if getattr(args, "bound_params", None) is not None:
+            out["bound_params"] = args.bound_params
         return out
 
     def hooks(self, config: Any) -> list[Any]:
