@@ -339,10 +339,12 @@ def worker(spec: dict[str, Any]) -> None:
     idx = np.random.default_rng(spec["seed"]).choice(len(y), spec["n"], replace=False)
     X, y = X[idx], y[idx]
     method = spec["method"]
+    timings: dict[str, float] = {}
     with Measure() as m:
         if method == "senet":
             est = make_estimator("senet", 10, random_state=spec["seed"], **spec["senet"])
             labels = est.fit_predict(X)
+            timings = est.timings_
         else:
             from sklearn.cluster import SpectralClustering
 
@@ -350,6 +352,7 @@ def worker(spec: dict[str, Any]) -> None:
             sc = SpectralClustering(10, affinity=aff, n_neighbors=10, random_state=spec["seed"])
             labels = sc.fit_predict(X)
     out = {
+        "timings": timings,
         "seconds": m.seconds,
         "peak_mb": m.peak_mb,
         "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
