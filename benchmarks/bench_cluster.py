@@ -416,7 +416,17 @@ def part_scaling(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     finally:
         feat.unlink(missing_ok=True)
     table = markdown_table(
-        ["N", "method", "status", "time (s)", "peak MB (above start)", "max RSS MB", "ACC", "NMI"],
+        [
+            "N",
+            "method",
+            "status",
+            "time (s)",
+            "peak MB (above start)",
+            "max RSS MB",
+            "ACC",
+            "NMI",
+            "SENet split (s)",
+        ],
         [
             [r["n"], r["method"], r["status"]]
             + (
@@ -426,9 +436,10 @@ def part_scaling(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
                     f"{r['maxrss_mb']:.0f}",
                     f"{r['acc']:.3f}",
                     f"{r['nmi']:.3f}",
+                    _split(r.get("timings", {})),
                 ]
                 if r["status"] == "ok"
-                else ["–"] * 5
+                else ["–"] * 6
             )
             for r in rows
         ],
@@ -440,9 +451,15 @@ def part_scaling(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         f" {args.timeout_min:g} min. SENet: {_fmt(senet)} (training cost is fixed once N ≥ 10k; the N² part"
         " is the blocked top-k inference). scikit-learn `SpectralClustering(n_clusters=10)` with its default"
         " dense RBF affinity, and with `affinity='nearest_neighbors'` (k = 10, sparse)."
+        " SENet split = train / coefficients (blocked top-k) / affinity (3-NN over C rows) / spectral step."
         f"\n\n{table}\n\n![scaling](scaling.png)\n"
     )
     return body, {"rows": rows, "senet_params": _jsonable(senet)}
+
+
+def _split(t: dict[str, float]) -> str:
+    keys = ("train", "coefficients", "affinity", "spectral")
+    return " / ".join(f"{t[k]:.0f}" for k in keys) if all(k in t for k in keys) else "–"
 
 
 def plot_scaling(rows: list[dict[str, Any]], path: Path) -> None:
@@ -499,6 +516,7 @@ def main() -> int:
     p.add_argument("--mem-cap-gb", type=float, default=6.0)
     p.add_argument("--timeout-min", type=float, default=15.0)
     p.add_argument("--out", default=str(RESULTS))
+    p.add_argument("--name", default="bench_cluster", help="report file name (without suffix)")
     p.add_argument("--quick", action="store_true", help="tiny sizes: a smoke test in about a minute")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -522,7 +540,7 @@ def main() -> int:
         # Rewrite the report after every part so a long run leaves partial results behind.
         write_report(
             args.out,
-            "bench_cluster",
+            args.name,
             "Clustering benchmark: SENet and baselines",
             "\n".join(bodies),
             data,
