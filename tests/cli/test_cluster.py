@@ -137,3 +137,15 @@ def test_bad_flag_type_is_argparse_exit_2(data: dict[str, Path]) -> None:
     with pytest.raises(SystemExit) as info:
         run([data["X"], "--n-clusters", "three"])
     assert info.value.code == 2
+
+
+def test_senet_with_tuple_param_and_progress(
+    data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "s.npy"
+    args = ["cluster", str(data["npz"]), "--method", "senet", "--n-clusters", "3", "--out", str(out)]
+    args += ["--param", "n_iter=30", "--param", "hidden_dims=(8,)", "--param", "out_dim=8"]
+    assert main(args) == 0  # not --quiet: progress bars on stderr
+    captured = capsys.readouterr()
+    assert "senet: 120 samples" in captured.out and "SENet train" in captured.err
+    assert np.load(out).shape == (120,)

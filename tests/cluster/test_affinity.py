@@ -110,3 +110,17 @@ def test_dense_input_size_limit() -> None:
     big = np.zeros((affinity.DENSE_INPUT_MAX_N + 1, 1), dtype=np.float32)
     with pytest.raises(ValueError, match="exceeds"):
         topk_sparsify(big, 1)
+
+
+def test_value_fn_applied_after_selection_equals_selection_after_value_fn() -> None:
+    rng = np.random.default_rng(3)
+    S = rng.standard_normal((20, 30)).astype(np.float32)
+
+    def shrink(v: torch.Tensor) -> torch.Tensor:
+        return torch.sign(v) * torch.relu(v.abs() - 0.8) * 0.5
+
+    t = torch.from_numpy(S)
+    fast = topk_blockwise(lambda a, b: t[a:b], 20, 30, 4, block_size=6, value_fn=shrink)
+    full = shrink(t).numpy()
+    ref = topk_sparsify(full, 4)
+    np.testing.assert_allclose(fast.toarray(), ref.toarray(), rtol=1e-6)

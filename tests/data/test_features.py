@@ -100,7 +100,10 @@ def test_pipeline_fit_on_train_apply_to_test() -> None:
     top = np.linalg.svd(Xtr.astype(np.float64), full_matrices=False)[2][0]
     comp = UncenteredPCA(3).fit(Xtr).components_[0]
     assert abs(comp @ top) == pytest.approx(1.0, abs=1e-6)
-    only_norm = image_feature_pipeline(None).fit(Xtr)
-    assert only_norm.transform(Xte).shape == (50, 30)
+    only_norm = image_feature_pipeline(None, center=False).fit(Xtr)
+    np.testing.assert_allclose(only_norm.transform(Xte[:1]), Xte[:1] / np.linalg.norm(Xte[0]), rtol=1e-5)
+    centred = image_feature_pipeline(None).fit(Xtr)
+    expect = Xte[0] - Xtr.mean(0)
+    np.testing.assert_allclose(centred.transform(Xte[:1])[0], expect / np.linalg.norm(expect), rtol=1e-4)
     with pytest.raises(ValueError, match="empty"):
-        image_feature_pipeline(None, normalize=False)
+        image_feature_pipeline(None, center=False, normalize=False)

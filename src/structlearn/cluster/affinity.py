@@ -15,6 +15,7 @@ clustering.md §1.5, §2.4):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -27,8 +28,7 @@ from structlearn.utils.validation import check_choice, check_int
 
 # Rows per block when dense coefficient rows are sparsified: block × N fp32 values (290 MB at N = 70k).
 DEFAULT_BLOCK_SIZE = 1024
-# Rows per block of the sparse C Cᵀ product in the kNN-over-rows search: with top-200 rows at N = 70k
-# a row overlaps ~10^4 others, so 256 rows hold a few million products.
+# Rows per block in the kNN-over-rows search: two dense 256 × N fp32 slabs (72 MB each at N = 70k).
 KNN_BLOCK_SIZE = 256
 # Largest N for which a dense N×N input is accepted by the helpers here (the estimators never make one).
 DENSE_INPUT_MAX_N = 20_000
@@ -70,14 +70,18 @@ def topk_blockwise(
     *,
     block_size: int = DEFAULT_BLOCK_SIZE,
     exclude_diagonal: bool = True,
+    value_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
     progress: Any = None,
 ) -> sp.csr_matrix:
     """Sparse top-``k`` (by |value|) of each row of a matrix produced block by block.
 
     ``block_fn(start, stop)`` returns the dense rows ``start:stop`` (shape (stop − start, n_cols)).
     With ``exclude_diagonal`` entry (i, i) is zeroed first (self-expression never uses x_i itself).
-    Memory: one block (``block_size × n_cols``) plus the N·k kept entries. ``progress`` is an
-    optional tqdm-like object whose ``update(n)`` is called per block.
+    ``value_fn``, if given, maps the kept values afterwards; it must be odd and non-decreasing in |v|
+    (e.g. a soft threshold) so that selecting by |v| first is the same as selecting by |value_fn(v)|,
+    and it then touches N·k values instead of N². Memory: one block (``block_size × n_cols``) plus
+    the N·k kept entries. ``progress`` is an optional tqdm-like object whose ``update(n)`` is called
+    per block.
     """
     n_rows = check_int("n_rows", n_rows, minimum=1)
     n_cols = check_int("n_cols", n_cols, minimum=1)
@@ -95,7 +99,10 @@ def topk_blockwise(
             B = B.clone()
             B[r - start, r] = 0.0
         _, idx = torch.topk(B.abs(), k, dim=1)
-        vals.append(torch.gather(B, 1, idx).cpu().numpy())
+        kept = torch.gather(B, 1, idx)
+        if value_fn is not None:
+            kept = value_fn(kept)
+        vals.append(kept.cpu().numpy())
         cols.append(idx.cpu().numpy())
         if progress is not None:
             progress.update(stop - start)
@@ -165,22 +172,24 @@ def knn_affinity_from_rows(
     """Symmetric kNN connectivity graph over the rows of C (each row a sparse feature vector).
 
     Rows are L2-normalised, so the nearest rows in Euclidean distance are those with the largest inner
-    products ⟨c_i, c_j⟩. The products are computed block-wise (sparse × sparse, then a dense
-    ``block_size × N`` slab for torch.topk) and the top ``n_neighbors`` per row are kept, the
-    row itself excluded. A row with fewer than ``n_neighbors`` rows of positive product gets fewer edges.
-    Returns ½(K + Kᵀ) with K the 0/1 kNN matrix.
+    products ⟨c_i, c_j⟩ (exact search). Per block of rows, the block is densified (block × N) and
+    multiplied by the sparse C (torch CSR × dense): cost nnz(C)·N in total whatever the column
+    occupancy. A sparse × sparse product would cost Σ_j occ_j² instead, which explodes when a few
+    "hub" columns appear in most rows (measured: a SENet C at N = 10k had a column in 83 % of rows,
+    and sparse × sparse took 5× longer). The row itself is excluded; rows with no positive product
+    with any other row get fewer than ``n_neighbors`` edges. Returns ½(K + Kᵀ), K the 0/1 kNN matrix.
     """
     k = check_int("n_neighbors", n_neighbors, minimum=1)
     Cn = row_normalize(C)
     n = Cn.shape[0]
     k = min(k, n - 1)
-    CT = Cn.T.tocsr()
+    Ct = _torch_csr(Cn)
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     for start in range(0, n, block_size):
         stop = min(start + block_size, n)
-        # Sparse product, then one dense (block × N) fp32 slab for a fast top-k (72 MB at N = 70k).
-        S = torch.from_numpy((Cn[start:stop] @ CT).toarray())
+        Db = torch.from_numpy(Cn[start:stop].toarray())  # (b, N) dense slab of this block's rows
+        S = (Ct @ Db.T).T  # (b, N) inner products with every row
         r = torch.arange(stop - start)
         S[r, r + start] = -1.0  # the row itself
         val, idx = torch.topk(S, k, dim=1)
@@ -190,6 +199,21 @@ def knn_affinity_from_rows(
     R, J = np.concatenate(rows), np.concatenate(cols)
     K = sp.csr_matrix((np.ones(R.size), (R, J)), shape=(n, n))
     return ((K + K.T) * 0.5).tocsr()
+
+
+def _torch_csr(A: sp.csr_matrix) -> torch.Tensor:
+    """scipy CSR (float32) → torch sparse CSR tensor sharing nothing with scipy."""
+    A = A.tocsr()
+    A.sort_indices()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(A.indptr.astype(np.int64)),
+            torch.from_numpy(A.indices.astype(np.int64)),
+            torch.from_numpy(A.data.astype(np.float32)),
+            size=A.shape,
+            check_invariants=False,
+        )
 
 
 def knn_graph(

@@ -41,7 +41,19 @@ def plot_embedding_2d(
     else:
         P = np.hstack([Xs, np.zeros((len(Xs), 2 - Xs.shape[1]), dtype=Xs.dtype)])
     fig, ax = subplots(figsize=(6, 5))
-    sc = ax.scatter(P[:, 0], P[:, 1], c=y[idx], s=4 if len(idx) > 2000 else 10, cmap="tab20", alpha=0.8)
+    n_lab = int(y.max()) + 1 if y.size else 1
+    # Qualitative colours while they suffice; a continuous map beyond 20 clusters.
+    cmap = "tab10" if n_lab <= 10 else "tab20" if n_lab <= 20 else "turbo"
+    sc = ax.scatter(
+        P[:, 0],
+        P[:, 1],
+        c=y[idx],
+        s=4 if len(idx) > 2000 else 10,
+        cmap=cmap,
+        alpha=0.8,
+        vmin=-0.5,
+        vmax=max(n_lab, 10 if n_lab <= 10 else n_lab) - 0.5,
+    )
     ax.set_xlabel("PC 1")
     ax.set_ylabel("PC 2")
     shown = f" ({len(idx)} of {X.shape[0]} points)" if len(idx) < X.shape[0] else ""

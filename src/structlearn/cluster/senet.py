@@ -33,6 +33,7 @@ labels (rows whose coefficients are all thresholded to 0 fall back to the larges
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -84,7 +85,10 @@ class SelfExpressiveNet(nn.Module):
 
     def coefficients(self, Q: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
         """α·T_b(Q Kᵀ) for query embeddings Q (m × h) and key embeddings K (n × h)."""
-        S = Q @ K.T
+        return self.shrink(Q @ K.T)
+
+    def shrink(self, S: torch.Tensor) -> torch.Tensor:
+        """α·T_b(S): odd and non-decreasing in |S|, so top-k by |S| equals top-k by |c|."""
         return self.alpha * torch.sign(S) * torch.relu(S.abs() - self.threshold)
 
 
@@ -107,7 +111,8 @@ class SENet(ClusterEstimator):
 
     Fitted: ``labels_``, ``representation_matrix_`` (N × N CSR, ``top_k`` per row, zero diagonal),
     ``affinity_matrix_`` (CSR), ``train_indices_``, ``loss_curve_`` (mean loss per logging window),
-    ``n_iter_``, ``threshold_`` (the learned b).
+    ``n_iter_``, ``threshold_`` (the learned b), ``timings_`` (seconds spent in train / coefficients /
+    affinity / spectral).
     """
 
     def __init__(
@@ -251,16 +256,21 @@ class SENet(ClusterEstimator):
     def _sparse_coefficients(
         self, Qe: torch.Tensor, Ke: torch.Tensor, k: int, *, exclude_diagonal: bool, desc: str
     ) -> sp.csr_matrix:
-        """Top-k |c_ij| per row of α·T_b(Qe Keᵀ), rows computed in blocks (never m × N at once)."""
+        """Top-k |c_ij| per row of α·T_b(Qe Keᵀ), rows computed in blocks (never m × N at once).
+
+        The top-k is taken on the raw products |q_iᵀk_j| and the soft threshold applied to the kept
+        values only: same result (T_b is monotone in |·|), N·k instead of N² element-wise work.
+        """
         net = self.net_
         bar = tqdm(total=Qe.shape[0], desc=desc, disable=not self.verbose, leave=False)
         C = topk_blockwise(
-            lambda a, b: net.coefficients(Qe[a:b], Ke),
+            lambda a, b: Qe[a:b] @ Ke.T,
             Qe.shape[0],
             Ke.shape[0],
             k,
             block_size=self.block_size,
             exclude_diagonal=exclude_diagonal,
+            value_fn=net.shrink,
             progress=bar,
         )
         bar.close()
@@ -283,11 +293,13 @@ class SENet(ClusterEstimator):
         else:
             train_idx = torch.arange(N)
         self.train_indices_ = train_idx.numpy()
+        t0 = time.perf_counter()
         self.net_.train()
         self._train(Xt[train_idx.to(dev)], gen)
         self.n_iter_ = int(self.n_iter)
         self.net_.eval()
         self.threshold_ = float(self.net_.threshold.detach())
+        t1 = time.perf_counter()
 
         # Cluster every point: coefficients of all N against all N, top-k, affinity, spectral step.
         self._keys = self._embed(self.net_.key, Xt)
@@ -296,12 +308,16 @@ class SENet(ClusterEstimator):
             Qe, self._keys, min(self.top_k, N - 1), exclude_diagonal=True, desc="SENet C"
         )
         self.representation_matrix_ = C
+        t2 = time.perf_counter()
         self.affinity_matrix_ = affinity_from_coefficients(C, self.affinity, min(self.n_neighbors, N - 1))
+        t3 = time.perf_counter()
         k = self.n_clusters
         nc = math.ceil(1.5 * k) if self.n_components is None else self.n_components
         self.labels_ = spectral_clustering(
             self.affinity_matrix_, k, n_components=min(nc, N), n_init=self.n_init, random_state=seed
         )
+        t4 = time.perf_counter()
+        self.timings_ = {"train": t1 - t0, "coefficients": t2 - t1, "affinity": t3 - t2, "spectral": t4 - t3}
         return self
 
     @torch.no_grad()

@@ -17,9 +17,10 @@ which need ``kymatio`` (not available offline); we use the pixel analogue:
     pixels (N, H·W) → [PCA to ``n_components``, optional whitening] → row L2-normalisation
 
 PCA centres the data (scikit-learn ``PCA``); ``center=False`` instead projects on the top eigenvectors
-of XᵀX without centring, as SENet's ``feature_generation.py`` does. The pipeline is a scikit-learn
-``Pipeline``: fit it on training images, then ``transform`` test / unseen images with the same
-projection.
+of XᵀX without centring, as SENet's ``feature_generation.py`` does. Without PCA (``n_components=None``)
+``center`` subtracts the training mean (digits in spec clustering.md §10.2: "centred, L2 rows").
+The pipeline is a scikit-learn ``Pipeline``: fit it on training images, then ``transform`` test /
+unseen images with the same projection.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import Normalizer
+from sklearn.preprocessing import Normalizer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 from structlearn.utils.validation import check_int
@@ -202,10 +203,12 @@ def image_feature_pipeline(
 ) -> Pipeline:
     """The documented image feature pipeline: [PCA (centred or not), whitening] → [row L2 norm].
 
-    ``n_components=None`` skips the projection (only normalisation). Fit on training images
-    flattened to (N, H·W); apply ``transform`` to any other split.
+    ``n_components=None`` skips the projection (then ``center`` only subtracts the training mean).
+    Fit on training images flattened to (N, H·W); apply ``transform`` to any other split.
     """
     steps: list[tuple[str, Any]] = []
+    if n_components is None and center:
+        steps.append(("center", StandardScaler(with_std=False)))
     if n_components is not None:
         check_int("n_components", n_components, minimum=1)
         if center:
