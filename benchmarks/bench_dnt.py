@@ -76,7 +76,7 @@ class TaskPlan:
     wd_default: dict[str, float]
     wd_grid_sgdw: tuple[float, ...]
     warmup_frac: float = 0.05
-    evals: int = 5  # evaluations per run (10 for the long runs)
+    evals: int = 2  # evaluations per run (at 50 % and at the end); the long runs evaluate 8 times
 
     @property
     def higher_is_better(self) -> bool:
@@ -101,7 +101,7 @@ def lm_plan(quick: bool) -> TaskPlan:
         grad_clip=1.0,
         min_lr_frac=0.1,
     )
-    steps = 400
+    steps = 300
     if quick:
         base |= dict(
             n_layer=1, n_embd=32, n_head=2, block_size=32, batch_size=4, eval_batches=2, max_bytes=200_000
@@ -116,7 +116,7 @@ def lm_plan(quick: bool) -> TaskPlan:
         lr_grid={"adamw": (1e-3, 3e-3, 1e-2), "sgdw": (0.1, 0.3, 1.0)},
         wd_default={"adamw": 0.1, "sgdw": 5e-4},
         wd_grid_sgdw=(0.0, 5e-4, 5e-3, 5e-2),
-        evals=5,
+        evals=2,
     )
 
 
@@ -134,7 +134,7 @@ def image_plan(quick: bool) -> TaskPlan:
         grad_clip=1.0,
         min_lr_frac=0.1,
     )
-    steps = 800
+    steps = 600
     if quick:
         base |= dict(dataset="digits", n_layer=1, n_embd=16, n_head=2, batch_size=32, eval_batch_size=500)
         steps = 20
@@ -147,7 +147,7 @@ def image_plan(quick: bool) -> TaskPlan:
         lr_grid={"adamw": (1e-3, 3e-3, 1e-2), "sgdw": (0.1, 0.3, 1.0)},
         wd_default={"adamw": 0.1, "sgdw": 5e-4},
         wd_grid_sgdw=(0.0, 5e-4, 5e-3, 5e-2),
-        evals=5,
+        evals=2,
     )
 
 
@@ -247,7 +247,7 @@ class Runner:
             return rec
         plan = self.plan
         long_run = steps > plan.steps
-        evals = 2 * plan.evals if long_run else plan.evals
+        evals = 8 if long_run else plan.evals
         work = self.out / "work" / key
         probe_steps = {max(1, round(f * steps)): f for f in FRACTIONS}
         cfg = TrainConfig(

@@ -12,7 +12,10 @@ calling thread* (``time.thread_time``; with one intra-op thread, forward, backwa
 run on it), so time spent descheduled by other jobs on the shared 2-core machine does not count; wall
 time is recorded as well. The reported value is the median over rounds (min also recorded). With more
 than one thread, only wall time is meaningful (``--threads 2`` switches the ratio to wall time).
-Peak memory is the resident-set peak above entry (``Measure``) of two warm-up steps per scheme.
+Peak memory is measured in a fresh process per (size, scheme, norm type) — in one long-lived process the
+allocator reuses the previous model's freed pages and later schemes would show ~0: the resident-set
+peak above the level after ``import torch`` (``Measure``) while building the model and running two
+AdamW training steps (weights, gradients, activations, AdamW state).
 
     python benchmarks/bench_dnt_step.py            # full run (~10 min at 1 thread)
     python benchmarks/bench_dnt_step.py --quick    # seconds; smoke test
@@ -21,6 +24,8 @@ Peak memory is the resident-set peak above entry (``Measure``) of two warm-up st
 from __future__ import annotations
 
 import argparse
+import json
+import multiprocessing
 import statistics
 import sys
 import time
@@ -31,6 +36,7 @@ import torch
 
 from structlearn.models import GPT, GPTConfig, ViT, ViTConfig
 from structlearn.nn import norms
+from structlearn.nn.norms import NORM_TYPES
 from structlearn.optim import make_optimizer, optimizer_state_bytes, param_groups
 from structlearn.utils.memory import Measure
 from structlearn.utils.report import markdown_table, write_report
@@ -118,16 +124,14 @@ def measure_size(
         model = build(size, norm, norm_type)
         opt = make_optimizer("adamw", param_groups(model, 0.1), lr=1e-4, weight_decay=0.1)
         step = make_step(model, opt, x, y)
-        with Measure() as m:
-            for _ in range(2):  # warm-up (allocates optimizer state) — also the memory probe
-                step()
+        for _ in range(2):  # warm-up (allocates optimizer state)
+            step()
         sgd = make_optimizer("sgdw", param_groups(model, 5e-4), lr=0.1, weight_decay=5e-4)
         make_step(model, sgd, x, y)()
         runs[norm] = {
             "step": step,
             "times": [],
             "wall": [],
-            "peak_mb": m.peak_mb,
             "params": sum(p.numel() for p in model.parameters()),
             "adamw_state_bytes": optimizer_state_bytes(opt),
             "sgdw_state_bytes": optimizer_state_bytes(sgd),
@@ -160,7 +164,6 @@ def measure_size(
                 "ratio_vs_first": med / base,
                 "throughput": size.items_per_step / med,
                 "unit": size.unit,
-                "peak_mb": r["peak_mb"],
                 "params": r["params"],
                 "adamw_state_bytes": r["adamw_state_bytes"],
                 "sgdw_state_bytes": r["sgdw_state_bytes"],
@@ -177,6 +180,40 @@ def measure_size(
     return rows
 
 
+def memory_probe(size: Size, norm: str, norm_type: str) -> float:
+    """Peak RSS (MiB) above entry of building the model and two AdamW steps (run in a fresh process)."""
+    torch.set_num_threads(1)
+    # Initialise the runtime (oneDNN/BLAS workspaces, autograd) on a tiny model first: ~85 MB that
+    # would otherwise be charged to whichever model runs first.
+    tiny = QUICK["gpt-tiny"] if size.kind == "gpt" else QUICK["vit-tiny"]
+    tx, ty = batch(tiny)
+    t_model = build(tiny, norm, norm_type)
+    make_step(t_model, make_optimizer("adamw", t_model.parameters(), lr=1e-4, weight_decay=0.0), tx, ty)()
+    del t_model
+    x, y = batch(size)
+    with Measure() as m:
+        model = build(size, norm, norm_type)
+        opt = make_optimizer("adamw", param_groups(model, 0.1), lr=1e-4, weight_decay=0.1)
+        step = make_step(model, opt, x, y)
+        for _ in range(2):
+            step()
+    return m.peak_mb
+
+
+def add_memory(rows: list[dict], sizes: dict[str, Size]) -> None:
+    """Fill ``peak_mb`` of every row from a fresh spawned process each."""
+    ctx = multiprocessing.get_context("spawn")
+    for r in rows:
+        if r["norm_type"] not in NORM_TYPES:  # the 'rms (torch)' rows share the rms memory figure
+            continue
+        with ctx.Pool(1) as pool:
+            r["peak_mb"] = pool.apply(memory_probe, (sizes[r["size"]], r["norm"], r["norm_type"]))
+        print(f"{r['size']:9s} {r['norm']:9s} {r['norm_type']:5s} peak {r['peak_mb']:.0f} MB", flush=True)
+    by_key = {(r["size"], r["norm"]): r.get("peak_mb") for r in rows if r["norm_type"] == "rms"}
+    for r in rows:
+        r.setdefault("peak_mb", by_key.get((r["size"], r["norm"]), float("nan")))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes, a few seconds")
@@ -191,13 +228,26 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also time RMSNorm through torch's composite F.rms_norm (the 'before' of the fast backward)",
     )
+    p.add_argument(
+        "--reuse-timings",
+        type=Path,
+        default=None,
+        help="take the timing rows from an earlier step_time.json and only (re)measure memory",
+    )
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
+    table_sizes = QUICK if args.quick else SIZES
     sizes = list(QUICK.values()) if args.quick else [SIZES[s] for s in args.sizes]
     steps, rounds = (2, 2) if args.quick else (args.steps, args.rounds)
 
     rows: list[dict] = []
-    for threads in args.threads:
+    reused = None
+    if args.reuse_timings is not None:
+        old = json.loads(args.reuse_timings.read_text())
+        rows = [{k: v for k, v in r.items() if k != "peak_mb"} for r in old["data"]["rows"]]
+        rounds = len(rows[0]["cpu_times_s"])
+        reused = f"{old['machine']['date']}, commit {old['machine']['commit']}"
+    for threads in [] if reused else args.threads:
         torch.set_num_threads(threads)
         for size in sizes:
             for norm_type in args.norm_types:
@@ -209,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                 finally:
                     norms.FAST_RMS_BACKWARD = True
 
+    add_memory(rows, table_sizes)
     table = markdown_table(
         ["size", "scheme", "norm", "threads", "ms/step (median)", "ms/step (min)", "× preln", "throughput",
          "peak MB", "params"],
@@ -232,12 +283,14 @@ def main(argv: list[str] | None = None) -> int:
         ],
     )  # fmt: skip
     body = (
-        f"One step = forward + backward + AdamW step, fp32, on random data; {rounds} interleaved rounds of "
+        (f"Timings reused from the run of {reused}; memory re-measured now.\n\n" if reused else "")
+        + f"One step = forward + backward + AdamW step, fp32, on random data; {rounds} interleaved rounds of "
         f"{steps} timed steps per scheme; median (and min) per-step time: thread CPU time at 1 thread "
         "(immune to being descheduled by other jobs on the shared machine), wall time at 2 threads. Wall "
         "medians at 1 thread are in the JSON (`ms_per_step_wall`). `× preln` = median step time "
         "relative to the first scheme of the same size, norm type and thread count. Peak MB = resident-set "
-        "peak above entry during two warm-up steps (model, activations and AdamW state of that scheme). "
+        "peak in a fresh process per row (after a tiny warm-up model initialised the runtime), while "
+        "building the model and running two AdamW steps (the `rms (torch)` rows repeat the `rms` figure). "
         "The machine is shared with other jobs, so absolute times are noisy; the ratios come from "
         "interleaved rounds.\n\n"
         "Sizes: gpt-d128 = 4 layers, d=128, 4 heads, context 128, batch 16, vocab 128 (the reproduction "
@@ -245,7 +298,8 @@ def main(argv: list[str] | None = None) -> int:
         "vit-d64 = 4 layers, d=64, 28×28 images, patch 7 (17 tokens), batch 128.\n\n"
         f"## Step time\n\n{table}\n\n## Optimizer state (per-parameter buffers)\n\n{state}\n"
     )
-    write_report(args.out, "step_time", "DNT norm overhead and optimizer state", body, {"rows": rows})
+    data = {"rows": rows, "steps": steps, "rounds": rounds, "timings_from": reused}
+    write_report(args.out, "step_time", "DNT norm overhead and optimizer state", body, data)
     print(f"wrote {args.out / 'step_time.md'}")
     return 0
 
