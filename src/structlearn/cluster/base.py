@@ -44,6 +44,23 @@ class ClusterEstimator(ClusterMixin, BaseEstimator):
             X, n_features=self.n_features_in_, dtype=dtype, reject_constant=False, estimator=name
         )
 
+    def _config_from_params(
+        self, config_cls: type, drop: tuple[str, ...] = ("random_state", "verbose")
+    ) -> Any:
+        """Build a validated dataclass config from ``get_params`` (``hidden_dims`` int → 1-tuple)."""
+        params = self.get_params(deep=False)
+        for key in drop:
+            params.pop(key, None)
+        if "hidden_dims" in params:
+            hd = params["hidden_dims"]
+            if isinstance(hd, int | np.integer) and not isinstance(hd, bool):
+                hd = (hd,)
+            try:
+                params["hidden_dims"] = tuple(hd)
+            except TypeError:
+                raise ValueError(f"hidden_dims must be a sequence of layer widths, got {hd!r}") from None
+        return config_cls(**params)
+
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False

@@ -21,6 +21,28 @@ from torch.nn import functional as F
 from structlearn.utils.validation import check_int
 
 
+def relu_mlp(
+    in_dim: int, hidden_dims: Sequence[int], out_dim: int, out_activation: nn.Module | None = None
+) -> nn.Sequential:
+    """D → hidden … (ReLU) → out [→ activation]; Kaiming-uniform hidden layers, Xavier-uniform output,
+    zero biases (the initialisation of SENet's query/key nets and NeuNcut's membership net)."""
+    layers: list[nn.Module] = []
+    prev = in_dim
+    for h in hidden_dims:
+        lin = nn.Linear(prev, h)
+        nn.init.kaiming_uniform_(lin.weight, nonlinearity="relu")
+        nn.init.zeros_(lin.bias)
+        layers += [lin, nn.ReLU()]
+        prev = h
+    out = nn.Linear(prev, out_dim)
+    nn.init.xavier_uniform_(out.weight)
+    nn.init.zeros_(out.bias)
+    layers.append(out)
+    if out_activation is not None:
+        layers.append(out_activation)
+    return nn.Sequential(*layers)
+
+
 class TwoHeadNet(nn.Module):
     """MLP trunk (Linear → [BatchNorm] → ReLU per hidden layer) and two normalised linear heads."""
 

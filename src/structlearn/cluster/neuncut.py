@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from structlearn.cluster.base import ClusterEstimator
 from structlearn.cluster.ncut import gaussian_affinity, ncut_loss
+from structlearn.cluster.networks import relu_mlp
 from structlearn.utils.seed import rng_seed, torch_generator
 from structlearn.utils.validation import check_float, check_int
 
@@ -77,20 +78,8 @@ class NeuNcutConfig:
 
 
 def membership_mlp(in_dim: int, hidden_dims: Sequence[int], n_clusters: int) -> nn.Sequential:
-    """D → hidden … (ReLU) → k logits; Kaiming-uniform hidden layers, Xavier-uniform output, zero biases."""
-    layers: list[nn.Module] = []
-    prev = in_dim
-    for h in hidden_dims:
-        lin = nn.Linear(prev, h)
-        nn.init.kaiming_uniform_(lin.weight, nonlinearity="relu")
-        nn.init.zeros_(lin.bias)
-        layers += [lin, nn.ReLU()]
-        prev = h
-    out = nn.Linear(prev, n_clusters)
-    nn.init.xavier_uniform_(out.weight)
-    nn.init.zeros_(out.bias)
-    layers.append(out)
-    return nn.Sequential(*layers)
+    """D → hidden … (ReLU) → k logits (see :func:`structlearn.cluster.networks.relu_mlp`)."""
+    return relu_mlp(in_dim, hidden_dims, n_clusters)
 
 
 class NeuNcut(ClusterEstimator):
@@ -131,17 +120,7 @@ class NeuNcut(ClusterEstimator):
         self.verbose = verbose
 
     def _config(self) -> NeuNcutConfig:
-        params = self.get_params(deep=False)
-        params.pop("random_state")
-        params.pop("verbose")
-        hd = params["hidden_dims"]
-        if isinstance(hd, int | np.integer) and not isinstance(hd, bool):
-            hd = (hd,)
-        try:
-            params["hidden_dims"] = tuple(hd)
-        except TypeError:
-            raise ValueError(f"hidden_dims must be a sequence of layer widths, got {hd!r}") from None
-        return NeuNcutConfig(**params)
+        return self._config_from_params(NeuNcutConfig)
 
     def _validate_params(self) -> None:
         super()._validate_params()

@@ -276,17 +276,7 @@ class PRODSC(TransformerMixin, ClusterEstimator):
 
     # ---------------------------------------------------------------- configuration
     def _config(self) -> PRODSCConfig:
-        params = self.get_params(deep=False)
-        params.pop("random_state")
-        params.pop("verbose")
-        hd = params["hidden_dims"]
-        if isinstance(hd, int | np.integer) and not isinstance(hd, bool):
-            hd = (hd,)
-        try:
-            params["hidden_dims"] = tuple(hd)
-        except TypeError:
-            raise ValueError(f"hidden_dims must be a sequence of layer widths, got {hd!r}") from None
-        return PRODSCConfig(**params)
+        return self._config_from_params(PRODSCConfig)
 
     def _validate_params(self) -> None:
         super()._validate_params()

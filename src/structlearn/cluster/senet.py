@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 
 from structlearn.cluster.affinity import affinity_from_coefficients, coefficient_vote, topk_blockwise
 from structlearn.cluster.base import ClusterEstimator
+from structlearn.cluster.networks import relu_mlp
 from structlearn.cluster.spectral import spectral_clustering
 from structlearn.utils.seed import rng_seed
 from structlearn.utils.validation import check_choice, check_float, check_int
@@ -55,19 +56,7 @@ class _MLP(nn.Module):
 
     def __init__(self, in_dim: int, hidden: Sequence[int], out_dim: int) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        prev = in_dim
-        for h in hidden:
-            lin = nn.Linear(prev, h)
-            nn.init.kaiming_uniform_(lin.weight, nonlinearity="relu")
-            nn.init.zeros_(lin.bias)
-            layers += [lin, nn.ReLU()]
-            prev = h
-        out = nn.Linear(prev, out_dim)
-        nn.init.xavier_uniform_(out.weight)
-        nn.init.zeros_(out.bias)
-        layers += [out, nn.Tanh()]
-        self.net = nn.Sequential(*layers)
+        self.net = relu_mlp(in_dim, hidden, out_dim, out_activation=nn.Tanh())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

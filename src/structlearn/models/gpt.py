@@ -11,8 +11,7 @@ weights, 0.02/√(2·n_layer) for the residual output projections W_o and W_2; n
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -21,11 +20,12 @@ from torch.nn import functional as F
 from structlearn.nn.block import ACTIVATIONS, resolve_scheme
 from structlearn.nn.norms import NORM_TYPES
 from structlearn.nn.transformer import Transformer, init_weights
+from structlearn.utils.config import DictConfig
 from structlearn.utils.validation import check_choice, check_float, check_int
 
 
 @dataclass(frozen=True)
-class GPTConfig:
+class GPTConfig(DictConfig):
     """GPT hyper-parameters. ``norm``: a scheme preset (``preln``, ``postln``, ``dnt``, ``dnt-full``,
     ``s2``, ``s3``) optionally with ``+switch`` modifiers; default ``dnt`` is the paper's S5."""
 
@@ -51,16 +51,6 @@ class GPTConfig:
         check_choice("norm_type", self.norm_type, NORM_TYPES)
         check_float("dropout", self.dropout, nonnegative=True, maximum=0.999)
         check_choice("activation", self.activation, ACTIVATIONS)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GPTConfig:
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown GPTConfig fields: {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 class GPT(nn.Module):

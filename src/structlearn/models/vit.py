@@ -15,8 +15,7 @@ linear weights, class token and positions; zero biases; norm gains 1.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -25,6 +24,7 @@ from torch.nn import functional as F
 from structlearn.nn.block import ACTIVATIONS, resolve_scheme
 from structlearn.nn.norms import NORM_TYPES
 from structlearn.nn.transformer import INIT_STD, Transformer, init_weights
+from structlearn.utils.config import DictConfig
 from structlearn.utils.validation import check_choice, check_float, check_int
 
 
@@ -38,7 +38,7 @@ def _pair(name: str, value: int | tuple[int, int] | list[int]) -> tuple[int, int
 
 
 @dataclass(frozen=True)
-class ViTConfig:
+class ViTConfig(DictConfig):
     """ViT hyper-parameters; ``image_size``/``patch_size`` are normalised to (height, width) pairs."""
 
     image_size: int | tuple[int, int] = 28
@@ -85,16 +85,6 @@ class ViTConfig:
     def n_patches(self) -> int:
         gh, gw = self.grid
         return gh * gw
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ViTConfig:
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown ViTConfig fields: {', '.join(sorted(unknown))}")
-        return cls(**d)
 
 
 class ViT(nn.Module):
