@@ -99,3 +99,25 @@ def test_bad_parameters(params: dict, match: str) -> None:
 def test_predict_feature_mismatch(fitted: SENet) -> None:
     with pytest.raises(ValueError, match="features"):
         fitted.predict(np.zeros((2, 5)))
+
+
+def test_dead_threshold_rows_fall_back_to_unthresholded_products(uos, monkeypatch) -> None:
+    """A threshold b above every |qᵀk| would leave C empty and the spectral step clustering noise."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    X, y = uos
+    original = SENet._train
+
+    def train_then_kill(self, Xt, gen):  # type: ignore[no-untyped-def]
+        original(self, Xt, gen)
+        self.net_.threshold.data.fill_(1e6)
+
+    ref = SENet(3, n_iter=200, max_train_samples=120, random_state=0, **SMALL).fit(X)
+    assert ref.n_empty_rows_ == 0
+    monkeypatch.setattr(SENet, "_train", train_then_kill)
+    with pytest.warns(ConvergenceWarning, match="zeroes every coefficient of 180 of 180 rows"):
+        est = SENet(3, n_iter=200, max_train_samples=120, random_state=0, **SMALL).fit(X)
+    C = est.representation_matrix_
+    assert est.n_empty_rows_ == 180
+    assert np.all(np.diff(C.indptr) == 20) and C.diagonal().sum() == 0
+    assert evaluate(y, est.labels_)["acc"] > 0.95

@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -100,7 +102,8 @@ class SENet(ClusterEstimator):
 
     Fitted: ``labels_``, ``representation_matrix_`` (N × N CSR, ``top_k`` per row, zero diagonal),
     ``affinity_matrix_`` (CSR), ``train_indices_``, ``loss_curve_`` (mean loss per logging window),
-    ``n_iter_``, ``threshold_`` (the learned b), ``timings_`` (seconds spent in train / coefficients /
+    ``n_iter_``, ``threshold_`` (the learned b), ``n_empty_rows_`` (rows b zeroes entirely; see
+    ``_fill_empty_rows``), ``timings_`` (seconds spent in train / coefficients /
     affinity / spectral).
     """
 
@@ -265,6 +268,46 @@ class SENet(ClusterEstimator):
         bar.close()
         return C
 
+    @torch.no_grad()
+    def _fill_empty_rows(self, C: sp.csr_matrix, Qe: torch.Tensor, k: int) -> sp.csr_matrix:
+        """Rows whose every coefficient the learned b thresholds to 0 get their top-k α·q_iᵀk_j.
+
+        Such rows are isolated vertices of the affinity graph: when b has grown past most products
+        (a dead threshold also stops b's own gradient), the spectral step would cluster noise.
+        Unthresholded products keep the learned geometry; the count is reported in
+        ``n_empty_rows_`` and a warning (a deviation from the paper, like ``predict``'s fallback).
+        """
+        empty = np.flatnonzero(np.diff(C.indptr) == 0)
+        self.n_empty_rows_ = int(empty.size)
+        if not empty.size:
+            return C
+        warnings.warn(
+            f"SENet: the learned threshold b={self.threshold_:.3g} zeroes every coefficient of "
+            f"{empty.size} of {C.shape[0]} rows; using their top-{k} unthresholded α·qᵀk instead "
+            "(train longer, or lower gamma / threshold_lr_scale)",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+        rows = torch.from_numpy(empty).to(Qe.device)
+        alpha = self.net_.alpha
+
+        def block(a: int, b: int) -> torch.Tensor:
+            S = Qe[rows[a:b]] @ self._keys.T
+            S[torch.arange(b - a, device=S.device), rows[a:b]] = 0.0  # no self-expression
+            return S
+
+        F = topk_blockwise(
+            block,
+            len(empty),
+            C.shape[1],
+            k,
+            block_size=self.block_size,
+            exclude_diagonal=False,
+            value_fn=lambda v: alpha * v,
+        ).tocoo()
+        fill = sp.csr_matrix((F.data, (empty[F.row], F.col)), shape=C.shape, dtype=C.dtype)
+        return (C + fill).tocsr()
+
     # ------------------------------------------------------------------ API
     def fit(self, X: Any, y: Any = None) -> SENet:
         self._validate_params()
@@ -296,6 +339,7 @@ class SENet(ClusterEstimator):
         C = self._sparse_coefficients(
             Qe, self._keys, min(self.top_k, N - 1), exclude_diagonal=True, desc="SENet C"
         )
+        C = self._fill_empty_rows(C, Qe, min(self.top_k, N - 1))
         self.representation_matrix_ = C
         t2 = time.perf_counter()
         self.affinity_matrix_ = affinity_from_coefficients(C, self.affinity, min(self.n_neighbors, N - 1))
