@@ -501,6 +501,7 @@ def run_task(plan: TaskPlan, out: Path, stages: set[str], log: Callable[[str], N
         "seeds": seeds,
         "long": long,
         "best_cells": best_cells,
+        "corpus": corpus_stats(plan),
         "wall_s": time.perf_counter() - t0,
     }
 
