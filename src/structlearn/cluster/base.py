@@ -7,7 +7,8 @@ input array. Fitted attributes end in ``_``: ``labels_``, ``n_features_in_``.
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClusterMixin
@@ -22,9 +23,14 @@ class ClusterEstimator(ClusterMixin, BaseEstimator):
     n_clusters: int
     random_state: Any
 
+    # A frozen dataclass whose __post_init__ validates the parameters it names (PRO-DSC, NeuNcut, TR2C).
+    _config_class: ClassVar[type | None] = None
+
     def _validate_params(self) -> None:
         """Check constructor arguments; subclasses extend this and call ``super()``."""
         check_int("n_clusters", self.n_clusters, minimum=1)
+        if self._config_class is not None:
+            self._config()
 
     def _validate_X(self, X: Any, *, reset: bool, dtype: type = np.float32) -> np.ndarray:
         """Validate features; on ``reset`` (fit) record ``n_features_in_``, else compare against it."""
@@ -44,13 +50,13 @@ class ClusterEstimator(ClusterMixin, BaseEstimator):
             X, n_features=self.n_features_in_, dtype=dtype, reject_constant=False, estimator=name
         )
 
-    def _config_from_params(
-        self, config_cls: type, drop: tuple[str, ...] = ("random_state", "verbose")
-    ) -> Any:
-        """Build a validated dataclass config from ``get_params`` (``hidden_dims`` int → 1-tuple)."""
-        params = self.get_params(deep=False)
-        for key in drop:
-            params.pop(key, None)
+    def _config(self) -> Any:
+        """The validated dataclass config built from the parameters named by ``_config_class``'s
+        fields (``hidden_dims``: an int becomes a 1-tuple)."""
+        cls = self._config_class
+        if cls is None:
+            raise TypeError(f"{type(self).__name__} has no _config_class")
+        params = {f.name: getattr(self, f.name) for f in dataclasses.fields(cls)}
         if "hidden_dims" in params:
             hd = params["hidden_dims"]
             if isinstance(hd, int | np.integer) and not isinstance(hd, bool):
@@ -59,7 +65,7 @@ class ClusterEstimator(ClusterMixin, BaseEstimator):
                 params["hidden_dims"] = tuple(hd)
             except TypeError:
                 raise ValueError(f"hidden_dims must be a sequence of layer widths, got {hd!r}") from None
-        return config_cls(**params)
+        return cls(**params)
 
     def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
         tags = super().__sklearn_tags__()

@@ -90,6 +90,8 @@ class NeuNcut(ClusterEstimator):
     ``train_seconds_`` (wall time of the optimisation loop).
     """
 
+    _config_class = NeuNcutConfig
+
     def __init__(
         self,
         n_clusters: int = 8,
@@ -119,17 +121,10 @@ class NeuNcut(ClusterEstimator):
         self.device = device
         self.verbose = verbose
 
-    def _config(self) -> NeuNcutConfig:
-        return self._config_from_params(NeuNcutConfig)
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        self._config()
-
     def fit(self, X: Any, y: Any = None) -> NeuNcut:
         """Train the membership network on mini-batch affinities of X; ``labels_`` = argmax on X."""
+        self._validate_params()
         cfg = self._config()
-        super()._validate_params()
         Xn = self._validate_X(X, reset=True)
         seed = rng_seed(self.random_state)
         device = torch.device(cfg.device)

@@ -201,6 +201,8 @@ class PRODSC(TransformerMixin, ClusterEstimator):
     optimisation loop).
     """
 
+    _config_class = PRODSCConfig
+
     def __init__(
         self,
         n_clusters: int = 8,
@@ -275,18 +277,11 @@ class PRODSC(TransformerMixin, ClusterEstimator):
         return tags
 
     # ---------------------------------------------------------------- configuration
-    def _config(self) -> PRODSCConfig:
-        return self._config_from_params(PRODSCConfig)
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        self._config()
-
     # ---------------------------------------------------------------- training
     def fit(self, X: Any, y: Any = None) -> PRODSC:
         """Train the network on X (mini-batches), then label X by spectral clustering on |YYᵀ|."""
+        self._validate_params()
         cfg = self._config()
-        super()._validate_params()
         Xn = self._validate_X(X, reset=True)
         seed = rng_seed(self.random_state)
         device = _check_device(cfg.device)

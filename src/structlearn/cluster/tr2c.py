@@ -41,7 +41,7 @@ Implementation choices (our inference where the paper is silent; see docs/tr2c.m
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -150,6 +150,8 @@ class TR2C(ClusterEstimator):
     ``n_iter_``, ``config_``.
     """
 
+    _config_class = TR2CConfig
+
     def __init__(
         self,
         n_clusters: int = 2,
@@ -206,15 +208,6 @@ class TR2C(ClusterEstimator):
         self.random_state = random_state
 
     # ------------------------------------------------------------------------------------ set-up
-
-    def _make_config(self) -> TR2CConfig:
-        params = {f.name: getattr(self, f.name) for f in fields(TR2CConfig)}
-        params["hidden_dims"] = tuple(params["hidden_dims"])
-        return TR2CConfig(**params)
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        self._make_config()
 
     def _prepare(self, X: Any, cfg: TR2CConfig) -> np.ndarray:
         Xa = self._validate_X(X, reset=True, dtype=np.float32)
@@ -348,7 +341,7 @@ class TR2C(ClusterEstimator):
     def fit(self, X: Any, y: Any = None) -> TR2C:
         """Learn the representation and membership of one sequence and segment its frames."""
         self._validate_params()
-        cfg = self._make_config()
+        cfg = self._config()
         Xa = self._prepare(X, cfg)
         seed = rng_seed(self.random_state)
         net = self._train(Xa, cfg, seed)

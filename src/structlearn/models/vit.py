@@ -21,11 +21,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from structlearn.nn.block import ACTIVATIONS, resolve_scheme
-from structlearn.nn.norms import NORM_TYPES
-from structlearn.nn.transformer import INIT_STD, Transformer, init_weights
+from structlearn.nn.transformer import INIT_STD, Transformer, check_transformer_fields, init_weights
 from structlearn.utils.config import DictConfig
-from structlearn.utils.validation import check_choice, check_float, check_int
+from structlearn.utils.validation import check_int
 
 
 def _pair(name: str, value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
@@ -66,15 +64,7 @@ class ViTConfig(DictConfig):
         object.__setattr__(self, "patch_size", (ph, pw))
         check_int("in_channels", self.in_channels, minimum=1)
         check_int("n_classes", self.n_classes, minimum=2)
-        check_int("n_layer", self.n_layer, minimum=1)
-        check_int("n_head", self.n_head, minimum=1)
-        check_int("n_embd", self.n_embd, minimum=1)
-        if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        resolve_scheme(self.norm)
-        check_choice("norm_type", self.norm_type, NORM_TYPES)
-        check_float("dropout", self.dropout, nonnegative=True, maximum=0.999)
-        check_choice("activation", self.activation, ACTIVATIONS)
+        check_transformer_fields(self)
 
     @property
     def grid(self) -> tuple[int, int]:

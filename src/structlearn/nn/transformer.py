@@ -12,15 +12,30 @@ optionally the nanoGPT scaling 0.02/√(2·n_layer) for the residual output proj
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 
-from structlearn.nn.block import Block, NormScheme, resolve_scheme
-from structlearn.nn.norms import DEFAULT_EPS, make_norm
-from structlearn.utils.validation import check_int
+from structlearn.nn.block import ACTIVATIONS, Block, NormScheme, resolve_scheme
+from structlearn.nn.norms import DEFAULT_EPS, NORM_TYPES, make_norm
+from structlearn.utils.validation import check_choice, check_float, check_int
 
 INIT_STD = 0.02
+
+
+def check_transformer_fields(cfg: Any) -> None:
+    """Validate the fields every model config shares: depth, width, heads, norm scheme and type,
+    dropout, activation (one-line ValueErrors; used by ``GPTConfig`` and ``ViTConfig``)."""
+    check_int("n_layer", cfg.n_layer, minimum=1)
+    check_int("n_head", cfg.n_head, minimum=1)
+    check_int("n_embd", cfg.n_embd, minimum=1)
+    if cfg.n_embd % cfg.n_head:
+        raise ValueError(f"n_embd ({cfg.n_embd}) must be divisible by n_head ({cfg.n_head})")
+    resolve_scheme(cfg.norm)
+    check_choice("norm_type", cfg.norm_type, NORM_TYPES)
+    check_float("dropout", cfg.dropout, nonnegative=True, maximum=0.999)
+    check_choice("activation", cfg.activation, ACTIVATIONS)
 
 
 class Transformer(nn.Module):
