@@ -38,6 +38,7 @@ from structlearn.models import GPT, GPTConfig, ViT, ViTConfig
 from structlearn.nn import norms
 from structlearn.nn.norms import NORM_TYPES
 from structlearn.optim import make_optimizer, optimizer_state_bytes, param_groups
+from structlearn.utils.allocator import tune_malloc
 from structlearn.utils.memory import Measure
 from structlearn.utils.report import markdown_table, write_report
 
@@ -180,8 +181,41 @@ def measure_size(
     return rows
 
 
-def memory_probe(size: Size, norm: str, norm_type: str) -> float:
+def time_all(
+    malloc: str,
+    threads_list: list[int],
+    sizes: list[Size],
+    schemes: list[str],
+    norm_types: list[str],
+    torch_rms: bool,
+    steps: int,
+    rounds: int,
+) -> list[dict]:
+    """Every timing row for one allocator mode (run in a fresh process)."""
+    if malloc == "tuned" and not tune_malloc():
+        raise SystemExit("--malloc tuned needs Linux with glibc")
+    print(f"allocator: {malloc}", flush=True)
+    rows: list[dict] = []
+    for threads in threads_list:
+        torch.set_num_threads(threads)
+        for size in sizes:
+            for norm_type in norm_types:
+                rows += measure_size(size, schemes, norm_type, steps, rounds)
+            if torch_rms and "rms" in norm_types:
+                norms.FAST_RMS_BACKWARD = False
+                try:
+                    rows += measure_size(size, schemes, "rms", steps, rounds, label="rms (torch)")
+                finally:
+                    norms.FAST_RMS_BACKWARD = True
+    for r in rows:
+        r["malloc"] = malloc
+    return rows
+
+
+def memory_probe(size: Size, norm: str, norm_type: str, malloc: str = "default") -> float:
     """Peak RSS (MiB) above entry of building the model and two AdamW steps (run in a fresh process)."""
+    if malloc == "tuned":
+        tune_malloc()
     torch.set_num_threads(1)
     # Initialise the runtime (oneDNN/BLAS workspaces, autograd) on a tiny model first: ~85 MB that
     # would otherwise be charged to whichever model runs first.
@@ -206,12 +240,17 @@ def add_memory(rows: list[dict], sizes: dict[str, Size]) -> None:
     for r in rows:
         if r["norm_type"] not in NORM_TYPES:  # the 'rms (torch)' rows share the rms memory figure
             continue
+        malloc = r.setdefault("malloc", "default")
         with ctx.Pool(1) as pool:
-            r["peak_mb"] = pool.apply(memory_probe, (sizes[r["size"]], r["norm"], r["norm_type"]))
-        print(f"{r['size']:9s} {r['norm']:9s} {r['norm_type']:5s} peak {r['peak_mb']:.0f} MB", flush=True)
-    by_key = {(r["size"], r["norm"]): r.get("peak_mb") for r in rows if r["norm_type"] == "rms"}
+            r["peak_mb"] = pool.apply(memory_probe, (sizes[r["size"]], r["norm"], r["norm_type"], malloc))
+        print(
+            f"{r['size']:9s} {r['norm']:9s} {r['norm_type']:5s} {malloc:7s} peak {r['peak_mb']:.0f} MB",
+            flush=True,
+        )
+    by_key = {(r["size"], r["norm"], r["malloc"]): r.get("peak_mb") for r in rows if r["norm_type"] == "rms"}
     for r in rows:
-        r.setdefault("peak_mb", by_key.get((r["size"], r["norm"]), float("nan")))
+        r.setdefault("malloc", "default")
+        r.setdefault("peak_mb", by_key.get((r["size"], r["norm"], r["malloc"]), float("nan")))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -234,6 +273,14 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="take the timing rows from an earlier step_time.json and only (re)measure memory",
     )
+    p.add_argument(
+        "--malloc",
+        nargs="+",
+        default=["default", "tuned"],
+        choices=["default", "tuned"],
+        help="glibc allocator settings to time under: as shipped, and/or structlearn's tune_malloc "
+        "(what `structlearn train` uses; see structlearn.utils.allocator)",
+    )
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     table_sizes = QUICK if args.quick else SIZES
@@ -247,24 +294,21 @@ def main(argv: list[str] | None = None) -> int:
         rows = [{k: v for k, v in r.items() if k != "peak_mb"} for r in old["data"]["rows"]]
         rounds = len(rows[0]["cpu_times_s"])
         reused = f"{old['machine']['date']}, commit {old['machine']['commit']}"
-    for threads in [] if reused else args.threads:
-        torch.set_num_threads(threads)
-        for size in sizes:
-            for norm_type in args.norm_types:
-                rows += measure_size(size, args.schemes, norm_type, steps, rounds)
-            if args.torch_rms and "rms" in args.norm_types:
-                norms.FAST_RMS_BACKWARD = False
-                try:
-                    rows += measure_size(size, args.schemes, "rms", steps, rounds, label="rms (torch)")
-                finally:
-                    norms.FAST_RMS_BACKWARD = True
+    ctx = multiprocessing.get_context("spawn")
+    for malloc in [] if reused else args.malloc:
+        # mallopt settings cannot be undone, so each allocator mode times in a fresh process.
+        with ctx.Pool(1) as pool:
+            rows += pool.apply(
+                time_all,
+                (malloc, args.threads, sizes, args.schemes, args.norm_types, args.torch_rms, steps, rounds),
+            )
 
     add_memory(rows, table_sizes)
     table = markdown_table(
-        ["size", "scheme", "norm", "threads", "ms/step (median)", "ms/step (min)", "× preln", "throughput",
-         "peak MB", "params"],
+        ["size", "scheme", "norm", "malloc", "threads", "ms/step (median)", "ms/step (min)", "× preln",
+         "throughput", "peak MB", "params"],
         [
-            [r["size"], r["norm"], r["norm_type"], r["threads"], f"{r['ms_per_step']:.1f}",
+            [r["size"], r["norm"], r["norm_type"], r["malloc"], r["threads"], f"{r['ms_per_step']:.1f}",
              f"{r['ms_per_step_min']:.1f}", f"{r['ratio_vs_first']:.3f}",
              f"{r['throughput']:.0f} {r['unit']}",
              f"{r['peak_mb']:.0f}", r["params"]]
@@ -288,7 +332,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{steps} timed steps per scheme; median (and min) per-step time: thread CPU time at 1 thread "
         "(immune to being descheduled by other jobs on the shared machine), wall time at 2 threads. Wall "
         "medians at 1 thread are in the JSON (`ms_per_step_wall`). `× preln` = median step time "
-        "relative to the first scheme of the same size, norm type and thread count. Peak MB = resident-set "
+        "relative to the first scheme of the same size, norm type, allocator mode and thread count. "
+        "`malloc`: `default` = glibc as shipped; `tuned` = `structlearn.utils.allocator.tune_malloc` (what "
+        "`structlearn train` does unless `--no-tune-malloc`): freed blocks stay in the heap, so steps do "
+        "not page-fault on fresh memory; each mode is timed in its own process. Peak MB = resident-set "
         "peak in a fresh process per row (after a tiny warm-up model initialised the runtime), while "
         "building the model and running two AdamW steps (the `rms (torch)` rows repeat the `rms` figure). "
         "The machine is shared with other jobs, so absolute times are noisy; the ratios come from "

@@ -242,3 +242,13 @@ def test_no_host_sync_per_step(corpus: Path, monkeypatch: pytest.MonkeyPatch) ->
         return counts["n"]
 
     assert syncs(4) == syncs(24)  # logs at step 1 and the last step, whatever the length
+
+
+@pytest.mark.parametrize("tune", [True, False])
+def test_tune_malloc_follows_the_config(tune: bool, corpus: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import structlearn.train.engine as engine
+
+    calls: list[int] = []
+    monkeypatch.setattr(engine, "tune_malloc", lambda: calls.append(1) or True)
+    Trainer(lm_config(corpus, None, steps=3, warmup_steps=0, tune_malloc=tune)).fit()
+    assert calls == ([1] if tune else [])

@@ -148,6 +148,10 @@ class TrainConfig:
     threads: int | None = field(
         default=None, metadata=_help("torch intra-op threads (default: torch's choice)")
     )
+    tune_malloc: bool = field(
+        default=True,
+        metadata=_help("keep freed memory in glibc's heap between steps (no per-step page faults; Linux)"),
+    )
     bf16: bool = field(default=False, metadata=_help("bfloat16 autocast for forward and loss"))
     device: str = field(default="cpu", metadata=_help("cpu, cuda, cuda:N or auto"))
     progress: bool = field(default=True, metadata=_help("show a tqdm progress bar"))

@@ -41,6 +41,7 @@ from structlearn.train.distributed import DistContext, init_distributed
 from structlearn.train.hooks import GradientStatsHook
 from structlearn.train.metrics_log import MetricsLog, clean_record
 from structlearn.train.tasks import Task, make_task
+from structlearn.utils.allocator import tune_malloc
 from structlearn.utils.io import write_json
 from structlearn.utils.memory import Measure
 from structlearn.utils.seed import seed_everything
@@ -55,6 +56,7 @@ RESUME_OVERRIDABLE = frozenset(
         "out_dir",
         "steps",
         "threads",
+        "tune_malloc",
         "device",
         "progress",
         "log_every",
@@ -214,6 +216,8 @@ class Trainer:
             )
         if cfg.threads is not None:
             torch.set_num_threads(cfg.threads)
+        if cfg.tune_malloc:
+            tune_malloc()
         seed_everything(cfg.seed)
         self.task: Task = make_task(cfg, self.ctx)
         model = self.components.model(cfg, self.task.model_info)
