@@ -253,6 +253,38 @@ def add_memory(rows: list[dict], sizes: dict[str, Size]) -> None:
         r.setdefault("peak_mb", by_key.get((r["size"], r["norm"], r["malloc"]), float("nan")))
 
 
+def summarise(rows: list[dict]) -> list[dict]:
+    """One row per (size, scheme, norm type, allocator, threads): medians over the repeated processes.
+
+    ``ratio_text`` is the median of the per-process ``× preln`` ratios, with their range when repeated.
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["size"], r["norm"], r["norm_type"], r["malloc"], r["threads"]), []).append(r)
+    out = []
+    for reps in groups.values():
+        first = reps[0]
+        ratios = [r["ratio_vs_first"] for r in reps]
+        med = statistics.median(r["ms_per_step"] for r in reps)
+        text = f"{statistics.median(ratios):.3f}"
+        if len(reps) > 1:
+            text += f" [{min(ratios):.3f}–{max(ratios):.3f}]"
+        peak = next((r["peak_mb"] for r in reps if "peak_mb" in r), float("nan"))
+        out.append(
+            {
+                **{k: first[k] for k in ("size", "norm", "norm_type", "malloc", "threads", "unit", "params")},
+                "ms_per_step": med,
+                "ms_per_step_min": min(r["ms_per_step_min"] for r in reps),
+                "ratio_median": statistics.median(ratios),
+                "ratios": ratios,
+                "ratio_text": text,
+                "throughput": reps[0]["throughput"] * reps[0]["ms_per_step"] / med,
+                "peak_mb": peak,
+            }
+        )
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny sizes, a few seconds")
@@ -281,6 +313,13 @@ def main(argv: list[str] | None = None) -> int:
         help="glibc allocator settings to time under: as shipped, and/or structlearn's tune_malloc "
         "(what `structlearn train` uses; see structlearn.utils.allocator)",
     )
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="time every allocator mode in this many fresh processes (alternating); the table gives the "
+        "median and range of the per-process ratios",
+    )
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     table_sizes = QUICK if args.quick else SIZES
@@ -295,24 +334,36 @@ def main(argv: list[str] | None = None) -> int:
         rounds = len(rows[0]["cpu_times_s"])
         reused = f"{old['machine']['date']}, commit {old['machine']['commit']}"
     ctx = multiprocessing.get_context("spawn")
-    for malloc in [] if reused else args.malloc:
-        # mallopt settings cannot be undone, so each allocator mode times in a fresh process.
-        with ctx.Pool(1) as pool:
-            rows += pool.apply(
-                time_all,
-                (malloc, args.threads, sizes, args.schemes, args.norm_types, args.torch_rms, steps, rounds),
-            )
+    for rep in range(0 if reused else args.repeats):
+        for malloc in args.malloc:
+            # mallopt settings cannot be undone, so each allocator mode times in a fresh process; the
+            # repeats alternate the modes so that drifting machine load hits both alike.
+            with ctx.Pool(1) as pool:
+                new = pool.apply(
+                    time_all,
+                    (
+                        malloc,
+                        args.threads,
+                        sizes,
+                        args.schemes,
+                        args.norm_types,
+                        args.torch_rms,
+                        steps,
+                        rounds,
+                    ),
+                )
+            rows += [{**r, "repeat": rep} for r in new]
 
-    add_memory(rows, table_sizes)
+    add_memory([r for r in rows if r.get("repeat", 0) == 0], table_sizes)
+    summary = summarise(rows)
     table = markdown_table(
         ["size", "scheme", "norm", "malloc", "threads", "ms/step (median)", "ms/step (min)", "× preln",
          "throughput", "peak MB", "params"],
         [
             [r["size"], r["norm"], r["norm_type"], r["malloc"], r["threads"], f"{r['ms_per_step']:.1f}",
-             f"{r['ms_per_step_min']:.1f}", f"{r['ratio_vs_first']:.3f}",
-             f"{r['throughput']:.0f} {r['unit']}",
+             f"{r['ms_per_step_min']:.1f}", r["ratio_text"], f"{r['throughput']:.0f} {r['unit']}",
              f"{r['peak_mb']:.0f}", r["params"]]
-            for r in rows
+            for r in summary
         ],
     )  # fmt: skip
     seen = {}
@@ -345,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
         "vit-d64 = 4 layers, d=64, 28×28 images, patch 7 (17 tokens), batch 128.\n\n"
         f"## Step time\n\n{table}\n\n## Optimizer state (per-parameter buffers)\n\n{state}\n"
     )
-    data = {"rows": rows, "steps": steps, "rounds": rounds, "timings_from": reused}
+    data = {"rows": rows, "summary": summary, "steps": steps, "rounds": rounds, "timings_from": reused}
     write_report(args.out, "step_time", "DNT norm overhead and optimizer state", body, data)
     print(f"wrote {args.out / 'step_time.md'}")
     return 0
