@@ -135,3 +135,33 @@ def test_dnt_block_is_invariant_to_the_scale_of_its_sublayer_weights():
         for lin in (block.attn.wv, block.attn.wo, block.ffn.w1, block.ffn.w2, block.attn.wq, block.attn.wk):
             lin.weight.mul_(10.0)
     torch.testing.assert_close(block(x), y, rtol=1e-4, atol=1e-4)
+
+
+def test_fused_midnorm_residual_matches_the_unfused_block(monkeypatch):
+    import structlearn.nn.block as block_mod
+    from structlearn.nn.norms import rms_norm
+
+    torch.manual_seed(0)
+    block = Block(D, H, "dnt", causal=True, dropout=0.3)
+    _randomise_gains(block)
+    x = 3.0 * torch.randn(2, 7, D)
+
+    def grads(module):
+        module.zero_grad()
+        xin = x.clone().requires_grad_()
+        out = module(xin)
+        out.backward(torch.ones_like(out))
+        return out.detach(), xin.grad, [p.grad.clone() for p in module.parameters()]
+
+    block.eval()  # dropout inactive: the fused path
+    fused = grads(block)
+    monkeypatch.setattr(block_mod, "add_rms_norm", lambda r, a, w, eps: r + rms_norm(a, w, eps))
+    unfused = grads(block)
+    for a, b in zip(fused[:2] + tuple(fused[2]), unfused[:2] + tuple(unfused[2]), strict=True):
+        torch.testing.assert_close(a, b)
+    # training with dropout takes the unfused path (dropout sits between MidNorm and the add)
+    calls = []
+    monkeypatch.setattr(block_mod, "add_rms_norm", lambda *a: calls.append(1))
+    block.train()
+    block(x)
+    assert calls == []

@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from structlearn.nn.norms import LayerNorm, QKNorm, RMSNorm, make_norm, rms_norm
+from structlearn.nn.norms import LayerNorm, QKNorm, RMSNorm, add_rms_norm, make_norm, rms_norm
 
 
 @pytest.mark.parametrize("shape", [(5, 16), (2, 3, 7, 8)])
@@ -72,3 +72,31 @@ def test_qknorm_is_scaled_l2_normalisation_with_gain():
     q = 100.0 * torch.randn(2, 4, 5, dh)
     expected = dh**0.5 * qn.weight * q / q.norm(dim=-1, keepdim=True)
     torch.testing.assert_close(qn(q), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_add_rms_norm_matches_the_unfused_sum_and_gradchecks():
+    torch.manual_seed(0)
+    res, x = torch.randn(3, 5, 8), torch.randn(3, 5, 8) * 3
+    w = torch.rand(8) + 0.5
+    ref_in = [t.clone().requires_grad_() for t in (res, x, w)]
+    fused_in = [t.clone().requires_grad_() for t in (res, x, w)]
+    ref = ref_in[0] + F.rms_norm(ref_in[1], (8,), ref_in[2], 1e-6)
+    out = add_rms_norm(*fused_in, 1e-6)
+    torch.testing.assert_close(out, ref)
+    g = torch.randn_like(out)
+    ref.backward(g)
+    out.backward(g)
+    for a, b in zip(fused_in, ref_in, strict=True):
+        torch.testing.assert_close(a.grad, b.grad)
+    d = [t.double().requires_grad_() for t in (res[:2, :2], x[:2, :2], w)]
+    assert torch.autograd.gradcheck(lambda r, a, b: add_rms_norm(r, a, b, 1e-6), d)
+
+
+def test_add_rms_norm_falls_back_when_it_cannot_fuse():
+    w = torch.ones(4)
+    x = torch.randn(2, 4)
+    # broadcast residual (shape differs) and a bf16 residual take the unfused sum
+    torch.testing.assert_close(add_rms_norm(torch.ones(4), x, w), 1 + rms_norm(x, w))
+    out = add_rms_norm(torch.zeros(2, 4, dtype=torch.bfloat16), x, w)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, rms_norm(x, w))

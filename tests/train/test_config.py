@@ -17,7 +17,7 @@ def test_roundtrip_through_dict() -> None:
     d = c.to_dict()
     assert d["betas"] == [0.8, 0.9]
     assert TrainConfig.from_dict(d) == c
-    with pytest.raises(ValueError, match="unknown fields: bogus"):
+    with pytest.raises(ValueError, match="unknown TrainConfig fields: bogus"):
         TrainConfig.from_dict({**d, "bogus": 1})
 
 

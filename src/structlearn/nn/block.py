@@ -41,7 +41,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from structlearn.nn.attention import MultiHeadAttention
-from structlearn.nn.norms import DEFAULT_EPS, make_norm
+from structlearn.nn.norms import DEFAULT_EPS, RMSNorm, add_rms_norm, make_norm
 from structlearn.utils.validation import check_choice, check_float, check_int
 
 ACTIVATIONS: tuple[str, ...] = ("gelu", "relu")
@@ -168,8 +168,14 @@ class Block(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.post_attn(x + self.drop(self.mid_attn(self.attn(self.pre_attn(x)))))
-        return self.post_ffn(x + self.drop(self.mid_ffn(self.ffn(self.pre_ffn(x)))))
+        x = self.post_attn(self._residual(x, self.attn(self.pre_attn(x)), self.mid_attn))
+        return self.post_ffn(self._residual(x, self.ffn(self.pre_ffn(x)), self.mid_ffn))
+
+    def _residual(self, x: torch.Tensor, branch: torch.Tensor, mid: nn.Module) -> torch.Tensor:
+        """x + Dropout(MidNorm(branch)); an RMS MidNorm without active dropout is fused with the add."""
+        if isinstance(mid, RMSNorm) and (self.drop.p == 0 or not self.training):
+            return add_rms_norm(x, branch, mid.weight, mid.eps)
+        return x + self.drop(mid(branch))
 
     def residual_projections(self) -> list[nn.Linear]:
         """The output projections that write into the residual stream (W_o, W_2)."""

@@ -11,7 +11,8 @@
 
 All three normalise over the last dimension. The RMSNorm backward is hand-written
 (:class:`_RMSNormFn`): torch's CPU RMSNorm has no fused backward kernel and its composite backward
-cost ~3× LayerNorm's, which made DNT's extra norms dominate its step-time overhead.
+cost ~3× LayerNorm's, which made DNT's extra norms dominate its step-time overhead. For the same
+reason :func:`add_rms_norm` fuses DNT's MidNorm with the residual add that follows it.
 """
 
 from __future__ import annotations
@@ -28,32 +29,60 @@ DEFAULT_EPS = 1e-6
 FAST_RMS_BACKWARD = True
 
 
-class _RMSNormFn(torch.autograd.Function):
-    """y = x·r·γ with r = 1/√(mean(x²) + ε); backward from the saved x̂ = x·r and r.
+def _rms_forward(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """x̂ = x·r and r = 1/√(mean(x²) + ε); ‖x‖ in one reduction (no x² temporary; not autocast)."""
+    r = torch.linalg.vector_norm(x, dim=-1, keepdim=True).square_().div_(x.shape[-1]).add_(eps).rsqrt_()
+    return x * r, r
 
-    dL/dx = r · (ĝ − x̂ · mean(ĝ ⊙ x̂)) with ĝ = γ ⊙ dL/dy ;  dL/dγ = Σ_tokens dL/dy ⊙ x̂.
-    """
+
+def _rms_backward(
+    grad: torch.Tensor, xhat: torch.Tensor, r: torch.Tensor, weight: torch.Tensor, need_x: bool, need_w: bool
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """dL/dx = r · (ĝ − x̂ · mean(ĝ ⊙ x̂)) with ĝ = γ ⊙ dL/dy ;  dL/dγ = Σ_tokens dL/dy ⊙ x̂."""
+    d = xhat.shape[-1]
+    gx = grad * xhat
+    dw = gx.reshape(-1, d).sum(0) if need_w else None
+    dx = None
+    if need_x:
+        # mean_j(γ_j g_j x̂_j) as a matrix-vector product: one fewer elementwise pass; dx then
+        # reuses gx's buffer (fresh large CPU allocations cost page faults).
+        s = (gx @ weight).unsqueeze(-1).div_(d)
+        dx = torch.mul(grad, weight, out=gx).addcmul_(xhat, s, value=-1).mul_(r)
+    return dx, dw
+
+
+class _RMSNormFn(torch.autograd.Function):
+    """y = γ ⊙ x̂; saves x̂ and r for :func:`_rms_backward`."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:  # type: ignore[override]
-        r = torch.rsqrt(x.square().mean(-1, keepdim=True).add_(eps))
-        xhat = x * r
+        xhat, r = _rms_forward(x, eps)
         ctx.save_for_backward(xhat, r, weight)
         return xhat * weight
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         xhat, r, weight = ctx.saved_tensors
-        d = xhat.shape[-1]
-        gx = grad * xhat
-        dw = gx.reshape(-1, d).sum(0) if ctx.needs_input_grad[1] else None
-        dx = None
-        if ctx.needs_input_grad[0]:
-            # mean_j(γ_j g_j x̂_j) as a matrix-vector product: one fewer elementwise pass; dx then
-            # reuses gx's buffer (fresh large CPU allocations cost page faults).
-            s = (gx @ weight).unsqueeze(-1).div_(d)
-            dx = torch.mul(grad, weight, out=gx).addcmul_(xhat, s, value=-1).mul_(r)
+        dx, dw = _rms_backward(grad, xhat, r, weight, ctx.needs_input_grad[0], ctx.needs_input_grad[1])
         return dx, dw, None
+
+
+class _AddRMSNormFn(torch.autograd.Function):
+    """out = residual + γ ⊙ x̂ in one pass (``addcmul``): DNT's MidNorm and the residual add fused."""
+
+    @staticmethod
+    def forward(
+        ctx, residual: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, eps: float
+    ) -> torch.Tensor:  # type: ignore[override]
+        xhat, r = _rms_forward(x, eps)
+        ctx.save_for_backward(xhat, r, weight)
+        return torch.addcmul(residual, xhat, weight)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        xhat, r, weight = ctx.saved_tensors
+        dx, dw = _rms_backward(grad, xhat, r, weight, ctx.needs_input_grad[1], ctx.needs_input_grad[2])
+        return grad if ctx.needs_input_grad[0] else None, dx, dw, None
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = DEFAULT_EPS) -> torch.Tensor:
@@ -65,6 +94,18 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = DEFAULT_EPS) ->
         # layer_norm, instead of reducing squares in bf16.
         x = x.to(weight.dtype)
     return _RMSNormFn.apply(x, weight, eps)
+
+
+def add_rms_norm(
+    residual: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, eps: float = DEFAULT_EPS
+) -> torch.Tensor:
+    """``residual + rms_norm(x, weight, eps)``, fused on CPU (one elementwise pass and tensor fewer)."""
+    fusable = x.device.type == "cpu" and residual.dtype == weight.dtype and residual.shape == x.shape
+    if not (fusable and FAST_RMS_BACKWARD):
+        return residual + rms_norm(x, weight, eps)
+    if x.dtype != weight.dtype:
+        x = x.to(weight.dtype)
+    return _AddRMSNormFn.apply(residual, x, weight, eps)
 
 
 class RMSNorm(nn.Module):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from structlearn.data.text import TOKENIZERS
+from structlearn.utils.config import DictConfig
 from structlearn.utils.validation import check_choice, check_float, check_int
 
 TASKS = ("lm", "image")
@@ -64,7 +65,7 @@ def _help(text: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(DictConfig):
     """A training run (language model or image classifier); see ``docs/training.md``."""
 
     task: str = field(default="lm", metadata=_help("lm: char/byte-level GPT; image: ViT classifier"))
@@ -221,23 +222,11 @@ class TrainConfig:
 
     # --- serialisation (checkpoints, config.json)
     def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
+        """Plain-JSON form (``betas`` as a list, as it reads back from JSON); ``from_dict`` inverts it,
+        refusing unknown keys (a checkpoint from another program); ``__post_init__`` re-tuples ``betas``."""
+        out = super().to_dict()
         out["betas"] = list(self.betas)
         return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Inverse of ``to_dict``; unknown keys are an error (a checkpoint from another program)."""
-        if not isinstance(data, dict):
-            raise ValueError("training config must be a mapping")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"training config has unknown fields: {', '.join(unknown)}")
-        kwargs = dict(data)
-        if "betas" in kwargs and isinstance(kwargs["betas"], list):
-            kwargs["betas"] = tuple(kwargs["betas"])
-        return cls(**kwargs)
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
