@@ -5,8 +5,8 @@ PyTorch's CPU allocator calls ``malloc``/``free`` directly. With glibc's default
 back to the OS once 128 KiB or more are free; the next training step then touches fresh pages and pays
 a minor page fault per 4 KiB page. On the 2-core benchmark machine this was 2,000–5,500 faults and
 4–10 ms of system time per ViT step (d = 64, batch 128), charged most to the models with the most
-intermediate tensors: the DNT/Pre-LN step-time ratio of that ViT was 1.112 (median of 4 processes,
-range 1.077–1.206) with glibc's defaults and 1.075 (1.032–1.102) tuned
+intermediate tensors: the DNT/Pre-LN step-time ratio of that ViT was 1.101 (median of 5 processes,
+range 1.031–1.106) with glibc's defaults and 1.078 (1.028–1.095) tuned
 (``benchmarks/results/dnt_step/step_time_repeats.md``). PyTorch's CPU tuning guide recommends
 jemalloc/tcmalloc for the same reason; :func:`tune_malloc` gets that effect from glibc itself through
 ``mallopt``: a fixed mmap
