@@ -397,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
         f"## Step time\n\n{table}\n\n## Optimizer state (per-parameter buffers)\n\n{state}\n"
     )
     data = {"rows": rows, "summary": summary, "steps": steps, "rounds": rounds, "timings_from": reused}
+    # The report header names torch's thread count: show the timing processes', not this parent's.
+    torch.set_num_threads(max(args.threads))
     write_report(args.out, "step_time", "DNT norm overhead and optimizer state", body, data)
     print(f"wrote {args.out / 'step_time.md'}")
     return 0
