@@ -31,7 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reference", type=Path, default=OUT / "dnt.json", help="the committed bench_dnt result")
     p.add_argument("--out", type=Path, default=RESULTS, help="runs are cached under OUT/runs")
     args = p.parse_args(argv)
-    ref = json.loads(args.reference.read_text())["data"]
+    try:
+        ref = json.loads(args.reference.read_text())["data"]
+        missing = [t for t in args.tasks if t not in ref]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        p.error(f"--reference {args.reference} is not a bench_dnt result: {e}")
+    if missing:
+        p.error(f"--reference {args.reference} has no results for task(s) {', '.join(missing)}")
     rows, data = [], {}
     for task in args.tasks:
         plan = lm_plan(False) if task == "lm" else image_plan(False)

@@ -40,7 +40,7 @@ from structlearn.nn.norms import NORM_TYPES
 from structlearn.optim import make_optimizer, optimizer_state_bytes, param_groups
 from structlearn.utils.allocator import tune_malloc
 from structlearn.utils.memory import Measure
-from structlearn.utils.report import markdown_table, write_report
+from structlearn.utils.report import machine_info, markdown_table, write_report
 
 OUT = Path(__file__).resolve().parent / "results" / "dnt_step"
 
@@ -322,6 +322,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
+    for name in ("repeats", "steps", "rounds"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if min(args.threads) < 1:
+        p.error(f"--threads must be at least 1, got {min(args.threads)}")
     table_sizes = QUICK if args.quick else SIZES
     sizes = list(QUICK.values()) if args.quick else [SIZES[s] for s in args.sizes]
     steps, rounds = (2, 2) if args.quick else (args.steps, args.rounds)
@@ -397,9 +402,9 @@ def main(argv: list[str] | None = None) -> int:
         f"## Step time\n\n{table}\n\n## Optimizer state (per-parameter buffers)\n\n{state}\n"
     )
     data = {"rows": rows, "summary": summary, "steps": steps, "rounds": rounds, "timings_from": reused}
-    # The report header names torch's thread count: show the timing processes', not this parent's.
-    torch.set_num_threads(max(args.threads))
-    write_report(args.out, "step_time", "DNT norm overhead and optimizer state", body, data)
+    # The header's thread count is the timing processes', not this parent's.
+    info = machine_info() | {"torch_threads": max(args.threads)}
+    write_report(args.out, "step_time", "DNT norm overhead and optimizer state", body, data, info)
     print(f"wrote {args.out / 'step_time.md'}")
     return 0
 

@@ -100,3 +100,20 @@ def test_add_rms_norm_falls_back_when_it_cannot_fuse():
     out = add_rms_norm(torch.zeros(2, 4, dtype=torch.bfloat16), x, w)
     assert out.dtype == torch.float32
     torch.testing.assert_close(out, rms_norm(x, w))
+
+
+@pytest.mark.parametrize(
+    ("residual", "weight", "match"),
+    [
+        (torch.zeros(2, 4), torch.ones(3), "gain has shape"),
+        (torch.zeros(2, 5), torch.ones(4), "residual of shape"),
+        (torch.zeros(3, 2, 4), torch.ones(4), "residual of shape"),
+    ],
+)
+def test_mismatched_shapes_are_a_one_line_value_error(residual, weight, match):
+    x = torch.randn(2, 4)
+    with pytest.raises(ValueError, match=match):
+        add_rms_norm(residual, x, weight)
+    if match == "gain has shape":
+        with pytest.raises(ValueError, match=match):
+            rms_norm(x, weight)

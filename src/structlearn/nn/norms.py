@@ -85,8 +85,24 @@ class _AddRMSNormFn(torch.autograd.Function):
         return grad if ctx.needs_input_grad[0] else None, dx, dw, None
 
 
+def _check_gain(x: torch.Tensor, weight: torch.Tensor) -> None:
+    if weight.shape != x.shape[-1:]:
+        raise ValueError(
+            f"RMSNorm gain has shape {tuple(weight.shape)}; the input's last dimension is {x.shape[-1]}"
+        )
+
+
+def _broadcasts_to(shape: torch.Size, target: torch.Size) -> bool:
+    """Whether ``shape`` broadcasts to exactly ``target`` (off the hot path: only for unequal shapes)."""
+    try:
+        return torch.broadcast_shapes(shape, target) == target
+    except RuntimeError:
+        return False
+
+
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = DEFAULT_EPS) -> torch.Tensor:
     """RMSNorm over the last dimension (same values as ``F.rms_norm``; faster backward on CPU)."""
+    _check_gain(x, weight)
     if x.device.type != "cpu" or not FAST_RMS_BACKWARD:
         return F.rms_norm(x, (x.shape[-1],), weight, eps)  # GPUs have a fused kernel
     if x.dtype != weight.dtype:
@@ -100,6 +116,9 @@ def add_rms_norm(
     residual: torch.Tensor, x: torch.Tensor, weight: torch.Tensor, eps: float = DEFAULT_EPS
 ) -> torch.Tensor:
     """``residual + rms_norm(x, weight, eps)``, fused on CPU (one elementwise pass and tensor fewer)."""
+    _check_gain(x, weight)
+    if residual.shape != x.shape and not _broadcasts_to(residual.shape, x.shape):
+        raise ValueError(f"residual of shape {tuple(residual.shape)} does not fit input {tuple(x.shape)}")
     fusable = x.device.type == "cpu" and residual.dtype == weight.dtype and residual.shape == x.shape
     if not (fusable and FAST_RMS_BACKWARD):
         return residual + rms_norm(x, weight, eps)
