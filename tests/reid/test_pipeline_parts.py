@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from structlearn.cluster import evaluate
 from structlearn.reid.jaccard import jaccard_distance
 from structlearn.reid.memory import ClusterMemory, InstanceMemory
-from structlearn.reid.pseudo_labels import assign_outliers, kth_neighbour_distance, pseudo_labels, select_eps
+from structlearn.reid.pseudo_labels import assign_outliers, pseudo_labels, select_eps
 from structlearn.reid.sampler import pk_epoch
 
 
@@ -25,16 +25,16 @@ def test_pseudo_labels_recover_identities_with_fixed_and_selected_eps() -> None:
     assert 0.05 <= eps2 <= 0.95 and evaluate(y, labels2)["ari"] > 0.95
 
 
-def test_select_eps_uses_the_knee_of_the_k_distance_curve() -> None:
-    X, _ = _ids()
+def test_select_eps_maximises_the_number_of_clusters() -> None:
+    from sklearn.cluster import DBSCAN
+
+    X, _ = _ids(n_id=12, noise=0.9)
     D = jaccard_distance(X, 20, 6)
-    kd = np.sort(kth_neighbour_distance(D, 3))
-    eps = select_eps(D, 4)
-    assert kd[0] <= eps <= kd[-1]
-    # Outliers added far from every identity push the tail of the curve up, not the knee.
-    noise = np.random.default_rng(1).normal(size=(15, X.shape[1])).astype(np.float32) * 5
-    eps_noisy = select_eps(jaccard_distance(np.vstack([X, noise]), 20, 6), 4)
-    assert abs(eps_noisy - eps) < 0.2
+    grid = (0.2, 0.4, 0.6, 0.8)
+    eps = select_eps(D, 4, grid)
+    counts = {e: DBSCAN(eps=e, min_samples=4, metric="precomputed").fit_predict(D).max() + 1 for e in grid}
+    assert counts[eps] == max(counts.values())
+    assert all(counts[e] < counts[eps] for e in grid if e > eps)
 
 
 def test_outliers_become_singletons_or_stay_dropped() -> None:

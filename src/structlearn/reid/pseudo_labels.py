@@ -5,13 +5,14 @@ d_J ≤ eps are stored, see :func:`~structlearn.reid.jaccard.jaccard_distance`).
 either become **singleton** classes kept in training (SpCL, CACL, SiCL) or are **dropped** (label −1,
 Cluster-Contrast).
 
-Choosing eps without labels. The public code bases hard-code eps = 0.6 for Market/Duke/MSMT; on other
-data the right value differs. :func:`select_eps` derives it from the *training* distances only, with
-the k-distance rule of DBSCAN's authors (Ester et al., KDD 1996, §4.2): sort every point's distance to
-its (min_samples − 1)-th nearest other point; the knee of that curve separates points inside dense
-regions from noise. The knee is the point of the sorted curve farthest from the chord joining its ends
-(the "kneedle" construction, Satopää et al. 2011). Points with no stored neighbour at that rank count as
-distance 1 (the Jaccard maximum).
+Choosing eps without labels. The public code bases hard-code eps = 0.6 for Market/Duke/MSMT with
+ImageNet-pretrained features; on other data and backbones the right value differs. :func:`select_eps`
+derives it from the *training* distances only: it runs DBSCAN over a grid of eps values (default
+0.30 … 0.70) and keeps the one giving the most clusters (the largest such eps on ties). Too small an eps
+leaves most points as noise, too large merges identities; the count of clusters peaks in between. We
+measured DBSCAN's own k-distance knee rule (Ester et al., KDD 1996) on the procedural pedestrians: on
+the features of a freshly initialised network it chose eps ≈ 0.68, which merged 1,200 images of 150
+identities into 2 clusters; the cluster-count rule chose 0.50 (63 clusters) there.
 """
 
 from __future__ import annotations
@@ -28,33 +29,22 @@ from structlearn.utils.validation import check_choice, check_float, check_int
 Outliers = Literal["singleton", "drop"]
 
 
-def kth_neighbour_distance(D: sp.csr_matrix, k: int) -> np.ndarray:
-    """Each row's k-th smallest stored off-diagonal distance (1.0 where fewer than k are stored)."""
-    k = check_int("k", k, minimum=1)
-    C = D.tocoo()
-    off = C.row != C.col
-    rows, vals = C.row[off], C.data[off]
-    order = np.lexsort((vals, rows))
-    rows, vals = rows[order], vals[order]
-    counts = np.bincount(rows, minlength=D.shape[0])
-    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    out = np.ones(D.shape[0])
-    has = counts >= k
-    out[has] = vals[start[has] + k - 1]
-    return out
+EPS_GRID = tuple(np.round(np.arange(0.30, 0.701, 0.025), 3))
 
 
-def select_eps(D: sp.csr_matrix, min_samples: int = 4, *, lo: float = 0.05, hi: float = 0.95) -> float:
-    """eps at the knee of the sorted (min_samples − 1)-distance curve, clipped to [lo, hi]."""
-    min_samples = check_int("min_samples", min_samples, minimum=2)
-    kd = np.sort(kth_neighbour_distance(D, min_samples - 1))
-    n = kd.size
-    if n < 3 or kd[-1] - kd[0] < 1e-12:
-        return float(np.clip(kd[-1] if n else hi, lo, hi))
-    x = np.linspace(0.0, 1.0, n)
-    y = (kd - kd[0]) / (kd[-1] - kd[0])
-    knee = int(np.argmax(x - y))  # convex increasing curve: largest gap below the chord y = x
-    return float(np.clip(kd[knee], lo, hi))
+def select_eps(D: sp.csr_matrix, min_samples: int = 4, grid: tuple[float, ...] = EPS_GRID) -> float:
+    """The eps of ``grid`` whose DBSCAN clustering of the precomputed distances ``D`` has the most
+    clusters (ties: the largest eps)."""
+    min_samples = check_int("min_samples", min_samples, minimum=1)
+    if len(grid) == 0:
+        raise ValueError("grid must hold at least one eps value")
+    counts = [
+        int(DBSCAN(eps=check_float("eps", e, positive=True), min_samples=min_samples, metric="precomputed")
+            .fit_predict(D).max()) + 1
+        for e in grid
+    ]  # fmt: skip
+    best = max(counts)
+    return float(max(e for e, c in zip(grid, counts, strict=True) if c == best))
 
 
 def assign_outliers(labels: np.ndarray, outliers: Outliers) -> np.ndarray:
@@ -90,6 +80,6 @@ def pseudo_labels(
         # With a fixed eps, pairs beyond it are never needed; the eps rule needs the full k-distances.
         D = jaccard_distance(features, k1, k2, max_distance=eps)
     if eps is None:
-        eps = select_eps(D, max(min_samples, 2))
+        eps = select_eps(D, min_samples)
     raw = DBSCAN(eps=eps, min_samples=min_samples, metric="precomputed").fit_predict(D)
     return assign_outliers(raw, outliers), float(eps), D
