@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 # Sub-command modules, in the order ``--help`` lists them. A module that is absent is skipped.
-COMMANDS: tuple[str, ...] = ("demo", "train", "cluster", "segment")
+COMMANDS: tuple[str, ...] = ("demo", "train", "cluster", "segment", "reid")
 
 
 class UsageError(ValueError):

@@ -1,8 +1,8 @@
 """One harness for clustering-based unsupervised ReID: SpCL-style, Cluster-Contrast and CACL.
 
 Each epoch (spec segmentation_reid.md §2.2–2.4, §3): features of every training image → sparse
-k-reciprocal Jaccard distance → DBSCAN pseudo-identities (eps from the training distances of the first
-epoch, :func:`~structlearn.reid.pseudo_labels.select_eps`, unless given) → ``iters_per_epoch`` steps on
+k-reciprocal Jaccard distance → DBSCAN pseudo-identities (eps from the training distances,
+:func:`~structlearn.reid.pseudo_labels.select_eps` at the first epoch, unless given) → ``iters_per_epoch`` steps on
 P×K batches against memory banks → evaluation on query/gallery (mAP, CMC, mINP) and pseudo-label
 NMI/ARI against the true identities (diagnostics only: nothing is selected on them; the last epoch is
 reported).
@@ -62,7 +62,8 @@ class ReIDConfig:
     temperature: float = 0.05
     momentum: float = 0.2
     focal_gamma: float | None = None  # None: 2 for CACL (paper), 0 (cross-entropy) otherwise
-    eps: float | None = None  # None: the k-distance knee of the first epoch's training distances
+    eps: float | None = None  # None: select_eps (most clusters) on the training distances
+    reselect_eps: bool = False  # with eps=None: True re-selects every epoch; False: once, at epoch 1
     eps_gap: float = 0.02
     min_samples: int = 4
     k1: int = 20
@@ -175,6 +176,8 @@ def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResul
     bar = tqdm(range(cfg.epochs), desc=f"reid {cfg.method}", disable=not cfg.progress)
     for epoch in bar:
         feats = net.embed(images) if cfg.method == "cluster-contrast" else mem1.features.clone()
+        if cfg.eps is None and cfg.reselect_eps:
+            eps = None
         labels, eps, stats = _cluster(feats, cfg, eps, drop_outliers=cfg.method == "cluster-contrast")
         lab_t = torch.from_numpy(labels)
         if cfg.method == "cluster-contrast":
