@@ -67,3 +67,38 @@ def test_trainer_runs_every_method_and_rejects_bad_config() -> None:
         ReIDConfig(method="byol")
     with pytest.raises(ValueError, match="eps"):
         ReIDConfig(eps=1.5)
+
+
+def test_hcl_instance_loss_and_agreement_weights() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from structlearn.reid.hcl import agreement_weights, instance_loss
+
+    torch.manual_seed(0)
+    mem = F.normalize(torch.randn(6, 3), dim=1)
+    labels = torch.tensor([0, 0, 0, 1, 1, 2])
+    x = torch.randn(2, 3)
+    rows = torch.tensor([0, 5])  # instance 5 is a singleton: no positive, no term
+    logits = F.normalize(x, dim=1) @ mem.T / 0.1
+    logits[0, 0] = float("-inf")
+    logp = F.log_softmax(logits, 1)
+    expect = -(logp[0, 1] + logp[0, 2]) / 2
+    torch.testing.assert_close(instance_loss(x, mem, rows, labels, 0.1), expect)
+    multi = torch.tensor([[0, 0, 1, 2, 2, -1], [0, 0, 0, 1, 1, -1]])  # two granularities
+    w = agreement_weights(multi, rows)
+    torch.testing.assert_close(w[0], torch.tensor([1.0, 1.0, 0.5, 0.0, 0.0, 0.0]))
+    weighted = instance_loss(x, mem, rows, labels, 0.1, w)
+    torch.testing.assert_close(weighted, -(logp[0, 1] * 1.0 + logp[0, 2] * 0.5) / 1.5)
+
+
+def test_mgce_hcl_trains() -> None:
+    import torch
+
+    from structlearn.data.reid import make_reid_dataset
+    from structlearn.reid.trainer import ReIDConfig, train_reid
+
+    torch.set_num_threads(1)
+    ds = make_reid_dataset(24, 6, 6, n_cameras=3, seed=0)
+    res = train_reid(ds, ReIDConfig(method="mgce-hcl", epochs=2, iters_per_epoch=3, k1=8, eps_shift=0.1))
+    assert len(res.history) == 2

@@ -1,17 +1,21 @@
-"""One harness for clustering-based unsupervised ReID: SpCL-style, Cluster-Contrast and CACL.
+"""One harness for clustering-based unsupervised ReID: SpCL-style, Cluster-Contrast, HCL and CACL.
 
 Each epoch (spec segmentation_reid.md §2.2–2.4, §3): features of every training image → sparse
-k-reciprocal Jaccard distance → DBSCAN pseudo-identities (eps from the training distances,
-:func:`~structlearn.reid.pseudo_labels.select_eps` at the first epoch, unless given) → ``iters_per_epoch`` steps on
-P×K batches against memory banks → evaluation on query/gallery (mAP, CMC, mINP) and pseudo-label
-NMI/ARI against the true identities (diagnostics only: nothing is selected on them; the last epoch is
-reported).
+k-reciprocal Jaccard distance → DBSCAN pseudo-identities (eps from the training distances by
+:func:`~structlearn.reid.pseudo_labels.select_eps` at the first epoch, unless given) →
+``iters_per_epoch`` steps on P×K batches against memory banks → evaluation on query/gallery (mAP, CMC,
+mINP) and pseudo-label NMI/ARI against the true identities (diagnostics only: nothing is selected on
+them; the last epoch is reported).
 
 Methods (``method``):
 - ``spcl`` — one branch; instance (hybrid) memory; outliers kept as singletons; the memory's features
   are the clustering input (SpCL, arXiv 2006.02713).
 - ``cluster-contrast`` — one branch; centroid memory rebuilt from features re-extracted every epoch;
   outliers dropped; GeM pooling by default (Cluster-Contrast, arXiv 2103.11568).
+- ``hcl`` / ``mgce-hcl`` — one branch; hybrid loss L_clu + L_ins on the instance memory; MGCE-HCL weighs
+  instance positives by the agreement of DBSCAN at five eps around the base one
+  (:mod:`structlearn.reid.hcl`, arXiv 2201.11995, reconstruction). ``eps_shift`` makes eps deliberately
+  loose (label noise) for the robustness test.
 - ``cacl`` — CACL (arXiv 2106.07846): branch F on the RGB view, branch F′ on the grayscale view, a
   predictor G on F; losses L = focal(x; M) + focal(x̃; M̃) − cos(z, sg(x̃)) − cos(z, sg(ũ_ω)) (spec §3.2,
   paper form; ``focal_gamma`` 2 = paper, 4 = code); pseudo-labels from M; refinement with a tight
@@ -38,6 +42,7 @@ from tqdm.auto import tqdm
 from structlearn.data.reid import ReIDDataset, ReIDSplit
 from structlearn.reid.backbone import Predictor, ReIDNet, ReIDNetConfig, to_gray
 from structlearn.reid.evaluation import evaluate_retrieval
+from structlearn.reid.hcl import agreement_weights, granularity_labels, instance_loss
 from structlearn.reid.jaccard import jaccard_distance
 from structlearn.reid.memory import ClusterMemory, InstanceMemory
 from structlearn.reid.pseudo_labels import assign_outliers, select_eps
@@ -47,7 +52,9 @@ from structlearn.train.augment import random_shift
 from structlearn.utils.seed import seed_everything, torch_generator
 from structlearn.utils.validation import check_choice, check_float, check_int
 
-METHODS = ("spcl", "cluster-contrast", "cacl")
+METHODS = ("spcl", "cluster-contrast", "cacl", "hcl", "mgce-hcl")
+# MGCE-HCL granularities: eps offsets around the base eps (spec §4.2: 0.5 … 0.7 around 0.6).
+GRANULARITY_OFFSETS = (-0.1, -0.05, 0.0, 0.05, 0.1)
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,7 @@ class ReIDConfig:
     momentum: float = 0.2
     focal_gamma: float | None = None  # None: 2 for CACL (paper), 0 (cross-entropy) otherwise
     eps: float | None = None  # None: select_eps (most clusters) on the training distances
+    eps_shift: float = 0.0  # added to the (selected) eps: a deliberately loose eps injects label noise
     reselect_eps: bool = False  # with eps=None: True re-selects every epoch; False: once, at epoch 1
     eps_gap: float = 0.02
     min_samples: int = 4
@@ -90,6 +98,8 @@ class ReIDConfig:
         if self.eps is not None:
             check_float("eps", self.eps, positive=True, maximum=1.0)
         check_float("eps_gap", self.eps_gap, nonnegative=True)
+        if abs(check_float("eps_shift", self.eps_shift)) > 0.5:
+            raise ValueError(f"eps_shift must lie in [-0.5, 0.5], got {self.eps_shift}")
         check_int("augment_shift", self.augment_shift, minimum=0)
         check_int("seed", self.seed, minimum=0)
         if not isinstance(self.backbone, ReIDNetConfig):
@@ -124,10 +134,14 @@ def _augment(x: torch.Tensor, cfg: ReIDConfig, g: torch.Generator) -> torch.Tens
 
 def _cluster(
     feats: torch.Tensor, cfg: ReIDConfig, eps: float | None, drop_outliers: bool
-) -> tuple[np.ndarray, float, dict[str, float]]:
+) -> tuple[np.ndarray, float, dict[str, float], np.ndarray | None]:
     D = jaccard_distance(feats.numpy(), cfg.k1, cfg.k2)
     if eps is None:
-        eps = select_eps(D, cfg.min_samples)
+        eps = float(np.clip(select_eps(D, cfg.min_samples) + cfg.eps_shift, 0.01, 0.99))
+    multi = None
+    if cfg.method == "mgce-hcl":
+        grid = tuple(float(np.clip(eps + o, 0.01, 0.99)) for o in GRANULARITY_OFFSETS)
+        multi = granularity_labels(D, grid, cfg.min_samples)
     loose = DBSCAN(eps=eps, min_samples=cfg.min_samples, metric="precomputed").fit_predict(D)
     stats = {"n_clusters": float(loose.max() + 1), "outlier_frac": float((loose < 0).mean())}
     if cfg.method == "cacl" and cfg.refinement:
@@ -137,7 +151,7 @@ def _cluster(
         stats["refined_frac"] = float(((loose >= 0) & (labels > loose.max())).mean())
     else:
         labels = loose if drop_outliers else assign_outliers(loose, "singleton")
-    return labels, eps, stats
+    return labels, eps, stats, multi
 
 
 def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResult:
@@ -178,8 +192,9 @@ def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResul
         feats = net.embed(images) if cfg.method == "cluster-contrast" else mem1.features.clone()
         if cfg.eps is None and cfg.reselect_eps:
             eps = None
-        labels, eps, stats = _cluster(feats, cfg, eps, drop_outliers=cfg.method == "cluster-contrast")
+        labels, eps, stats, multi = _cluster(feats, cfg, eps, drop_outliers=cfg.method == "cluster-contrast")
         lab_t = torch.from_numpy(labels)
+        multi_t = None if multi is None else torch.from_numpy(multi)
         if cfg.method == "cluster-contrast":
             cmem = ClusterMemory.from_features(
                 feats, lab_t, temperature=cfg.temperature, momentum=cfg.momentum
@@ -200,6 +215,9 @@ def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResul
                 loss = cmem(feat, lab_t[idx])
             else:
                 loss = mem1(feat, idx)
+            if cfg.method in ("hcl", "mgce-hcl"):
+                w = None if multi_t is None else agreement_weights(multi_t, idx)
+                loss = loss + instance_loss(feat, mem1.features, idx, lab_t, cfg.temperature, w)
             if net2 is not None and mem2 is not None and pred is not None:
                 view2 = to_gray(x) if cfg.gray_branch else x
                 _, feat2 = net2(view2)
