@@ -1,4 +1,5 @@
-"""Unsupervised ReID on procedural pedestrians: CACL against SpCL-style and Cluster-Contrast (issue 14).
+"""Unsupervised ReID on procedural pedestrians: CACL against SpCL-style and Cluster-Contrast (issue 14);
+HCL vs MGCE-HCL under label noise (issue 15).
 
 Writes benchmarks/results/reid/: reid.md + reid.json, gain_vs_shortcut.png, and one JSON per run in
 runs/ (a re-run reuses them; ``--fresh`` ignores them).
@@ -9,7 +10,9 @@ runs/ (a re-run reuses them; ``--fresh`` ignores them).
    epoch (no model selection on the test split), mean ± std over seeds; wall time per run.
 2. The paper's claim: CACL's gain over the single branch grows with the strength of the colour shortcut
    (``--shortcuts``), mAP of both at every strength.
-3. Jaccard + DBSCAN scaling: time and peak memory of the sparse k-reciprocal distance against a dense
+3. HCL vs MGCE-HCL with the selected eps and with eps + 0.1 (looser clusters, noisier positives), and
+   the premise of MGCE: pseudo-positive pair precision against the number of agreeing granularities.
+4. Jaccard + DBSCAN scaling: time and peak memory of the sparse k-reciprocal distance against a dense
    implementation (N × N arrays) in the same run, N from 1k to 50k (dense only where it fits).
 
 Data: :func:`structlearn.data.reid.make_reid_dataset` (150 train identities × 8 images, 6 cameras; 50
@@ -54,7 +57,13 @@ ARMS: dict[str, dict[str, Any]] = {
     "CACL − gray branch": {"method": "cacl", "gray_branch": False},
     "CACL − inter-branch terms": {"method": "cacl", "inter_branch": False},
     "CACL − refinement": {"method": "cacl", "refinement": False},
+    "HCL": {"method": "hcl"},
+    "MGCE-HCL": {"method": "mgce-hcl"},
+    "HCL, loose eps (+0.1)": {"method": "hcl", "eps_shift": 0.1},
+    "MGCE-HCL, loose eps (+0.1)": {"method": "mgce-hcl", "eps_shift": 0.1},
 }
+MAIN_ARMS = tuple(list(ARMS)[:7])
+HCL_ARMS = tuple(list(ARMS)[7:])
 ARMS_KEYS = {arm: f"arm{i}" for i, arm in enumerate(ARMS)}  # file names of the cached runs
 METRICS = ("mAP", "R1", "R5", "mINP", "pseudo_nmi", "pseudo_ari")
 
@@ -113,6 +122,32 @@ def dense_jaccard(X: np.ndarray, k1: int, k2: int) -> np.ndarray:
     return 1 - m / (2 - m)
 
 
+def premise(seeds: list[int]) -> list[list[Any]]:
+    """Pair precision vs number of agreeing granularities (spec §4.2's premise check)."""
+    from structlearn.reid.hcl import granularity_labels
+
+    eps_list = (0.5, 0.55, 0.6, 0.65, 0.7)
+    prec: dict[int, list[float]] = {g: [] for g in range(1, 6)}
+    count: dict[int, int] = dict.fromkeys(range(1, 6), 0)
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        centres = rng.normal(size=(100, 64))
+        y = np.repeat(np.arange(100), 10)
+        cam = rng.integers(0, 4, y.size)
+        offsets = 0.8 * rng.normal(size=(4, 64))
+        X = centres[y] + offsets[cam] + 1.1 * rng.normal(size=(y.size, 64))
+        multi = granularity_labels(jaccard_distance(X, 20, 6), eps_list, 4)
+        i, j = np.triu_indices(y.size, 1)
+        agree = ((multi[:, i] == multi[:, j]) & (multi[:, i] >= 0)).sum(0)
+        same = y[i] == y[j]
+        for g in range(1, 6):
+            m = agree == g
+            count[g] += int(m.sum())
+            if m.any():
+                prec[g].append(float(same[m].mean()))
+    return [[g, mean_std(prec[g]), count[g]] for g in range(1, 6)]
+
+
 def scaling(sizes: list[int], dense_max: int) -> list[dict[str, Any]]:
     rows = []
     rng = np.random.default_rng(0)
@@ -145,7 +180,7 @@ def main() -> None:
     ap.add_argument("--shortcuts", type=float, nargs="+", default=[0.0, 0.4, 0.7, 1.0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 20000, 50000])
     ap.add_argument("--dense-max", type=int, default=5000)
-    ap.add_argument("--parts", nargs="+", default=["main", "shortcut", "scaling"])
+    ap.add_argument("--parts", nargs="+", default=["main", "shortcut", "hcl", "scaling"])
     ap.add_argument("--fresh", action="store_true", help="ignore cached runs")
     args = ap.parse_args()
     if min(args.seeds, default=-1) < 0 or args.epochs < 1 or args.dense_max < 0:
@@ -154,7 +189,7 @@ def main() -> None:
     sections, data = [], {}
     if "main" in args.parts:
         rows, runs = [], {}
-        for arm in ARMS:
+        for arm in MAIN_ARMS:
             rs = [run_one(arm, DEFAULT_SHORTCUT, s, args.epochs, args.fresh) for s in args.seeds]
             runs[arm] = rs
             rows.append(
@@ -198,6 +233,23 @@ def main() -> None:
         ax.set_ylabel("mAP (last epoch)")
         ax.legend()
         save_figure(fig, RESULTS / "gain_vs_shortcut.png")
+    if "hcl" in args.parts:
+        rows, runs_h = [], {}
+        for arm in HCL_ARMS:
+            rs = [run_one(arm, DEFAULT_SHORTCUT, s, args.epochs, args.fresh) for s in args.seeds]
+            runs_h[arm] = rs
+            rows.append([arm] + [mean_std([r["final"][m] for r in rs]) for m in METRICS])
+            print(rows[-1], flush=True)
+        prem = premise(args.seeds)
+        sections.append(
+            "## HCL vs MGCE-HCL, with the base eps and with a deliberately loose eps (+0.1)\n\n"
+            + markdown_table(["method", *METRICS], rows)
+            + "\n\nPremise: precision of pseudo-positive pairs against the number of DBSCAN granularities"
+            " (of 5, eps ∈ {0.5, …, 0.7}) that put the pair together (100 Gaussian identities × 10 samples,"
+            " 64-d, camera offsets; mean ± std over seeds):\n\n"
+            + markdown_table(["agreeing granularities", "pair precision", "pairs"], prem)
+        )
+        data["hcl"] = {a: [r["final"] for r in rs] for a, rs in runs_h.items()}
     if "scaling" in args.parts:
         rows_s = scaling(args.sizes, args.dense_max)
         sections.append(
