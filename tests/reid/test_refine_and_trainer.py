@@ -102,3 +102,24 @@ def test_mgce_hcl_trains() -> None:
     ds = make_reid_dataset(24, 6, 6, n_cameras=3, seed=0)
     res = train_reid(ds, ReIDConfig(method="mgce-hcl", epochs=2, iters_per_epoch=3, k1=8, eps_shift=0.1))
     assert len(res.history) == 2
+
+
+def test_sicl_trains_on_clothes_change_data_and_reports_both_protocols() -> None:
+    import torch
+
+    from structlearn.data.reid import make_reid_dataset
+    from structlearn.reid.trainer import ReIDConfig, neighbour_clusters, train_reid
+
+    torch.set_num_threads(1)
+    ds = make_reid_dataset(24, 8, 6, n_cameras=3, outfits_per_id=2, seed=0)
+    assert ds.train.silhouettes is not None and set(np.unique(ds.train.silhouettes)) <= {0.0, 1.0}
+    res = train_reid(ds, ReIDConfig(method="sicl", epochs=2, iters_per_epoch=3, k1=8, allknn=2))
+    assert {"cc_mAP", "pseudo_nmi_outfit"} <= set(res.final)
+    idx, _ = neighbour_clusters(torch.eye(3) + 0.1, 1)
+    assert idx.shape == (3, 1) and not bool((idx[:, 0] == torch.arange(3)).any())
+    import dataclasses
+
+    ds1 = make_reid_dataset(24, 8, 6, n_cameras=3, seed=0)
+    no_sil = dataclasses.replace(ds1, train=dataclasses.replace(ds1.train, silhouettes=None))
+    with pytest.raises(ValueError, match="silhouettes"):
+        train_reid(no_sil, ReIDConfig(method="sicl", epochs=1, iters_per_epoch=1))

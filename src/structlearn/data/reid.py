@@ -2,7 +2,8 @@
 
 Procedural pedestrians (spec segmentation_reid.md §9.2 (a); our design). Each identity has
 colour-invariant cues — body shape (head size, shoulder width, torso and leg lengths, leg gap) and a torso
-texture (stripe frequency and orientation) — and an outfit (torso and leg colours). The **colour
+texture (stripe frequency and orientation, which belongs to the outfit when an identity has several) —
+and an outfit (torso and leg colours). The **colour
 shortcut**: outfits are drawn from a small palette shared by groups of about three identities, so colour
 alone confuses identities; per-camera colour casts change every identity's colours between cameras.
 ``shortcut`` ∈ [0, 1] scales the colour saturation against the luminance pattern that carries the
@@ -13,7 +14,9 @@ in [0, 1], H × W = 32 × 16 by default.
 Splits (``make_reid_dataset``): ``train`` identities with ``images_per_id`` images spread over
 ``n_cameras`` cameras; disjoint ``test`` identities whose images are split into a query set (one image
 per identity in each of two cameras) and the gallery (the rest). Labels: ``pids``, ``cams`` and, for
-the clothes-change variant (``outfits_per_id`` > 1), ``clothes``.
+the clothes-change variant (``outfits_per_id`` > 1: outfits change colour and texture, the body shape
+stays), ``clothes``. Every image comes with its exact binary silhouette (``silhouettes``), standing in
+for a human parser's mask (noise-free, which flatters silhouette-based methods).
 
 Folder loader (``load_reid_folder``): Market-1501 naming ``<pid>_c<cam>…`` (e.g. ``0002_c1s1_000451_03.jpg``);
 pid −1 (junk) dropped, pid 0 (distractors) kept in the gallery, as open-reid does. Images are resized
@@ -44,6 +47,7 @@ class ReIDSplit:
     pids: np.ndarray
     cams: np.ndarray
     clothes: np.ndarray
+    silhouettes: np.ndarray | None = None  # (N, 1, H, W) {0, 1} person masks, where known
 
     def __len__(self) -> int:
         return len(self.pids)
@@ -70,8 +74,8 @@ def _identities(n: int, shortcut: float, outfits: int, rng: np.random.Generator)
         "shoulder": rng.uniform(0.55, 0.95, n),  # torso width (fraction of width)
         "torso": rng.uniform(0.28, 0.42, n),  # torso length
         "gap": rng.uniform(0.05, 0.30, n),  # leg gap (fraction of width)
-        "freq": rng.uniform(1.5, 5.0, n),  # stripes per torso
-        "angle": rng.uniform(0.0, np.pi, n),  # stripe orientation
+        "freq": rng.uniform(1.5, 5.0, (n, outfits)),  # stripes per torso: part of the outfit
+        "angle": rng.uniform(0.0, np.pi, (n, outfits)),  # stripe orientation
         "lum": rng.uniform(0.35, 0.75, n),  # base luminance of the outfit
         "colours": colours,
     }
@@ -85,8 +89,9 @@ def render_pedestrians(
     rng: np.random.Generator,
     size: tuple[int, int] = (32, 16),
     noise: float = 0.05,
-) -> np.ndarray:
-    """Render one image per entry of ``who`` (identity index) with its ``outfit`` and camera cast (N, 3)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Render one image per entry of ``who`` (identity index) with its ``outfit`` and camera cast (N, 3);
+    returns the images (N, 3, H, W) and the exact silhouettes (N, 1, H, W)."""
     H, W = size
     n = who.size
     y = (np.arange(H)[None, :, None] + 0.5) / H  # (1, H, 1)
@@ -97,15 +102,19 @@ def render_pedestrians(
     yy, xx = (y - 0.5 - dy) / s + 0.5, (x - 0.5 - dx) / s + 0.5
 
     def p(name: str) -> np.ndarray:
-        return ids[name][who][:, None, None]
+        v = ids[name][who]
+        return (v[np.arange(n), outfit] if v.ndim == 2 else v)[:, None, None]
+
+    pose = rng.normal(0, 0.03, (2, n))[:, :, None, None]  # per-image pose: shoulder and stride jitter
 
     head_r = p("head")
     head_cy = 0.05 + head_r
     head = ((yy - head_cy) ** 2 * 4 + (xx - 0.5) ** 2) <= head_r**2
     torso_top = head_cy + head_r
     torso_bot = torso_top + p("torso")
-    torso = (yy >= torso_top) & (yy < torso_bot) & (np.abs(xx - 0.5) <= p("shoulder") / 2)
-    legs = (yy >= torso_bot) & (yy < 0.97) & (np.abs(xx - 0.5) <= 0.3) & (np.abs(xx - 0.5) >= p("gap") / 2)
+    torso = (yy >= torso_top) & (yy < torso_bot) & (np.abs(xx - 0.5) <= p("shoulder") / 2 + pose[0])
+    gap = np.maximum(p("gap") + pose[1], 0.0)
+    legs = (yy >= torso_bot) & (yy < 0.97) & (np.abs(xx - 0.5) <= 0.3) & (np.abs(xx - 0.5) >= gap / 2)
     ang = p("angle")
     phase = rng.uniform(0, 2 * np.pi, n)[:, None, None]
     stripes = 0.5 + 0.5 * np.sin(
@@ -121,7 +130,8 @@ def render_pedestrians(
     img = np.where(head[:, None], 0.8, img)
     img = img * cam_cast[:, :, None, None]
     img = img + rng.normal(0, noise, img.shape)
-    return np.clip(img, 0.0, 1.0).astype(np.float32)
+    silhouette = (head | torso | legs)[:, None].astype(np.float32)
+    return np.clip(img, 0.0, 1.0).astype(np.float32), silhouette
 
 
 def make_reid_dataset(
@@ -154,11 +164,13 @@ def make_reid_dataset(
         np.tile(np.arange(images_per_id), n_ids) + rng.integers(0, n_cameras, n_ids).repeat(images_per_id)
     ) % n_cameras
     outfit = rng.integers(0, outfits_per_id, who.size)
-    images = render_pedestrians(ids, who, outfit, casts[cam], rng, (H, W))
+    images, sil = render_pedestrians(ids, who, outfit, casts[cam], rng, (H, W))
     clothes = who * outfits_per_id + outfit
 
     def split(mask: np.ndarray) -> ReIDSplit:
-        return ReIDSplit(images[mask], who[mask].astype(np.int64), cam[mask].astype(np.int64), clothes[mask])
+        return ReIDSplit(
+            images[mask], who[mask].astype(np.int64), cam[mask].astype(np.int64), clothes[mask], sil[mask]
+        )
 
     train = split(who < n_train_ids)
     test = who >= n_train_ids
