@@ -12,7 +12,9 @@ runs/ (a re-run reuses them; ``--fresh`` ignores them).
    (``--shortcuts``), mAP of both at every strength.
 3. HCL vs MGCE-HCL with the selected eps and with eps + 0.1 (looser clusters, noisier positives), and
    the premise of MGCE: pseudo-positive pair precision against the number of agreeing granularities.
-4. Jaccard + DBSCAN scaling: time and peak memory of the sparse k-reciprocal distance against a dense
+4. Clothes change (issue 15): RGB-only SpCL-style, Cluster-Contrast and CACL against SiCL and its
+   ablations on identities with three outfits, under the standard and the clothes-change protocols.
+5. Jaccard + DBSCAN scaling: time and peak memory of the sparse k-reciprocal distance against a dense
    implementation (N × N arrays) in the same run, N from 1k to 50k (dense only where it fits).
 
 Data: :func:`structlearn.data.reid.make_reid_dataset` (150 train identities × 8 images, 6 cameras; 50
@@ -62,23 +64,37 @@ ARMS: dict[str, dict[str, Any]] = {
     "HCL, loose eps (+0.1)": {"method": "hcl", "eps_shift": 0.1},
     "MGCE-HCL, loose eps (+0.1)": {"method": "mgce-hcl", "eps_shift": 0.1},
 }
+CC_ARMS: dict[str, dict[str, Any]] = {
+    "SpCL-style (RGB)": {"method": "spcl"},
+    "Cluster-Contrast (RGB)": {"method": "cluster-contrast"},
+    "CACL (RGB + gray)": {"method": "cacl"},
+    "SiCL": {"method": "sicl"},
+    "SiCL − neighbour clusters": {"method": "sicl", "allknn": 0},
+    "SiCL − cross-view terms": {"method": "sicl", "inter_branch": False},
+}
 MAIN_ARMS = tuple(list(ARMS)[:7])
 HCL_ARMS = tuple(list(ARMS)[7:])
+CC_OUTFITS = 3
 ARMS_KEYS = {arm: f"arm{i}" for i, arm in enumerate(ARMS)}  # file names of the cached runs
 METRICS = ("mAP", "R1", "R5", "mINP", "pseudo_nmi", "pseudo_ari")
 
 
-def run_one(arm: str, shortcut: float, seed: int, epochs: int, fresh: bool) -> dict[str, Any]:
-    path = RESULTS / "runs" / f"{ARMS_KEYS[arm]}_s{shortcut}_seed{seed}_e{epochs}.json"
+def run_one(
+    arm: str, shortcut: float, seed: int, epochs: int, fresh: bool, outfits: int = 1
+) -> dict[str, Any]:
+    arms = ARMS if outfits == 1 else CC_ARMS
+    key = ARMS_KEYS[arm] if outfits == 1 else f"cc{list(CC_ARMS).index(arm)}"
+    path = RESULTS / "runs" / f"{key}_s{shortcut}_o{outfits}_seed{seed}_e{epochs}.json"
     if path.exists() and not fresh:
         return json.loads(path.read_text())
-    data = make_reid_dataset(shortcut=shortcut, seed=seed)
-    cfg = ReIDConfig(epochs=epochs, seed=seed, **ARMS[arm])
+    data = make_reid_dataset(shortcut=shortcut, outfits_per_id=outfits, seed=seed)
+    cfg = ReIDConfig(epochs=epochs, seed=seed, **arms[arm])
     with Measure() as mem:
         res = train_reid(data, cfg)
     out = {
         "arm": arm,
         "shortcut": shortcut,
+        "outfits_per_id": outfits,
         "seed": seed,
         "config": {k: v for k, v in asdict(cfg).items() if k != "backbone"},
         "final": res.final,
@@ -180,7 +196,7 @@ def main() -> None:
     ap.add_argument("--shortcuts", type=float, nargs="+", default=[0.0, 0.4, 0.7, 1.0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 20000, 50000])
     ap.add_argument("--dense-max", type=int, default=5000)
-    ap.add_argument("--parts", nargs="+", default=["main", "shortcut", "hcl", "scaling"])
+    ap.add_argument("--parts", nargs="+", default=["main", "shortcut", "hcl", "cc", "scaling"])
     ap.add_argument("--fresh", action="store_true", help="ignore cached runs")
     args = ap.parse_args()
     if min(args.seeds, default=-1) < 0 or args.epochs < 1 or args.dense_max < 0:
@@ -250,6 +266,22 @@ def main() -> None:
             + markdown_table(["agreeing granularities", "pair precision", "pairs"], prem)
         )
         data["hcl"] = {a: [r["final"] for r in rs] for a, rs in runs_h.items()}
+    if "cc" in args.parts:
+        cc_metrics = ("mAP", "R1", "R10", "cc_mAP", "cc_R1", "cc_R10", "pseudo_nmi", "pseudo_nmi_outfit")
+        rows, runs_c = [], {}
+        for arm in CC_ARMS:
+            rs = [run_one(arm, DEFAULT_SHORTCUT, s, args.epochs, args.fresh, CC_OUTFITS) for s in args.seeds]
+            runs_c[arm] = rs
+            rows.append([arm] + [mean_std([r["final"].get(m, float("nan")) for r in rs]) for m in cc_metrics])
+            print(rows[-1], flush=True)
+        sections.append(
+            f"## Clothes change ({CC_OUTFITS} outfits per identity): RGB-only methods vs SiCL\n\n"
+            "Standard protocol (same identity and camera removed) and clothes-change protocol (`cc_`: same"
+            " identity and same outfit removed too); pseudo-label NMI against identities and against"
+            " outfits. The silhouettes are exact (noise-free), which flatters SiCL.\n\n"
+            + markdown_table(["method", *cc_metrics], rows)
+        )
+        data["cc"] = {a: [r["final"] for r in rs] for a, rs in runs_c.items()}
     if "scaling" in args.parts:
         rows_s = scaling(args.sizes, args.dense_max)
         sections.append(
