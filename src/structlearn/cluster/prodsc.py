@@ -56,6 +56,7 @@ Optimiser: SGD with momentum 0.9 (official) with two parameter groups — trunk 
 
 from __future__ import annotations
 
+import copy
 import time
 import typing
 import warnings
@@ -142,6 +143,8 @@ class PRODSCConfig:
     weight_decay_c: float = 5e-3
     tcr_weight: float = 1.0
     bd_refresh: int = 1
+    select_every: int | None = None
+    select_sample: int = 1000
     affinity: str = "auto"
     affinity_top_k: int | None = None
     eigen_solver: str = "auto"
@@ -177,6 +180,9 @@ class PRODSCConfig:
         check_float("weight_decay_c", self.weight_decay_c, nonnegative=True)
         check_float("tcr_weight", self.tcr_weight, nonnegative=True)
         check_int("bd_refresh", self.bd_refresh, minimum=1)
+        if self.select_every is not None:
+            check_int("select_every", self.select_every, minimum=1)
+        check_int("select_sample", self.select_sample, minimum=2)
         check_choice("affinity", self.affinity, AFFINITIES)
         if self.affinity_top_k is not None:
             check_int("affinity_top_k", self.affinity_top_k, minimum=1)
@@ -339,7 +345,15 @@ class PRODSC(TransformerMixin, ClusterEstimator):
     repair; 1 for the complete dense and ``"gram_sq"`` affinities), ``subspace_bases_`` (per-cluster bases of
     the cluster-head features), ``history_`` (per-step losses), ``net_`` (the trained network),
     ``n_features_in_``, ``n_iter_`` (optimisation steps), ``train_seconds_`` (wall time of the
-    optimisation loop).
+    optimisation loop), ``selected_step_`` and ``selection_scores_`` ((step, eigengap) rows).
+
+    ``select_every`` (label-free checkpoint selection, our addition): every this many steps after the
+    warm-up (and at its end) the network is scored by the eigengap λ_k − λ_{k+1} of the normalised
+    |YYᵀ| of a fixed sample of ``select_sample`` training rows (von Luxburg 2007, §8.3), and the
+    best-scored state is restored after the last step (``selected_step_``, ``selection_scores_``).
+    Long runs of the PRO-DSC objective split each cluster's features into tighter sub-groups: the
+    eigengap falls and so does accuracy (UoS 2k, 600 → 3,000 steps: ACC 1.00 → 0.54; wine, 100 →
+    1,000 steps: 0.88 → 0.66), while the objective keeps decreasing.
 
     ``affinity`` picks the evaluation affinity ("auto", "gram", "gram_sq", "topk"; module docstring) and
     ``affinity_top_k`` the neighbours of the "topk" graph. ``eigen_solver`` ("auto", "dense", "arpack",
@@ -372,6 +386,8 @@ class PRODSC(TransformerMixin, ClusterEstimator):
         weight_decay_c: float = 5e-3,
         tcr_weight: float = 1.0,
         bd_refresh: int = 1,
+        select_every: int | None = None,
+        select_sample: int = 1000,
         affinity: str = "auto",
         affinity_top_k: int | None = None,
         eigen_solver: str = "auto",
@@ -403,6 +419,8 @@ class PRODSC(TransformerMixin, ClusterEstimator):
         self.weight_decay_c = weight_decay_c
         self.tcr_weight = tcr_weight
         self.bd_refresh = bd_refresh
+        self.select_every = select_every
+        self.select_sample = select_sample
         self.affinity = affinity
         self.affinity_top_k = affinity_top_k
         self.eigen_solver = eigen_solver
@@ -454,6 +472,11 @@ class PRODSC(TransformerMixin, ClusterEstimator):
         full_batch = n == B
         if warmup == 0:
             net.copy_feature_head()
+        # Label-free checkpoint selection: a fixed sample of training rows scored by the eigengap.
+        sel = torch.from_numpy(np.sort(np.random.default_rng(seed).permutation(n)[: cfg.select_sample]))
+        x_sel = Xt[sel.to(device)]
+        scores: list[tuple[int, float]] = []
+        best: tuple[float, int, dict[str, torch.Tensor]] | None = None
         net.train()
         bar = tqdm(total=total, desc="PRO-DSC train", disable=not self.verbose, leave=False)
         log_every = max(1, total // 50)
@@ -481,7 +504,17 @@ class PRODSC(TransformerMixin, ClusterEstimator):
                     bar.set_postfix(loss=f"{float(terms[0]):.4g}")  # host sync only when verbose
                 if step == warmup:
                     net.copy_feature_head()
+                every = cfg.select_every
+                if every is not None and step >= warmup and ((step - warmup) % every == 0 or step == total):
+                    gap = self._eigengap(net, x_sel, cfg.n_clusters)
+                    scores.append((step, gap))
+                    if best is None or gap > best[0]:
+                        best = (gap, step, copy.deepcopy(net.state_dict()))
         bar.close()
+        if best is not None:
+            net.load_state_dict(best[2])
+        self.selected_step_ = step if best is None else best[1]
+        self.selection_scores_ = np.array(scores, dtype=np.float64).reshape(-1, 2)
         self.train_seconds_ = time.perf_counter() - t0
         net.eval()
         self.net_ = net
@@ -498,6 +531,22 @@ class PRODSC(TransformerMixin, ClusterEstimator):
         self.n_components_ = lab.n_components
         self._fit_predictor(Y, cfg)
         return self
+
+    @staticmethod
+    @torch.no_grad()
+    def _eigengap(net: TwoHeadNet, x: torch.Tensor, k: int) -> float:
+        """λ_k − λ_{k+1} of D^{-1/2}|YYᵀ|D^{-1/2} on the rows x (eigenvalues in decreasing order).
+
+        The eigengap heuristic (von Luxburg 2007, §8.3): large when the affinity has k well-separated
+        groups; it falls when training splits the cluster features into more, tighter groups.
+        """
+        net.eval()
+        _, Y = net(x)
+        net.train()
+        G = (Y @ Y.T).abs_().double()
+        r = G.sum(dim=1).clamp_min_(torch.finfo(torch.float64).tiny).rsqrt_()
+        lam = torch.linalg.eigvalsh(G * r[:, None] * r[None, :])
+        return float(lam[-k] - lam[-k - 1]) if lam.numel() > k else 0.0
 
     @staticmethod
     def _label(Y: torch.Tensor, cfg: PRODSCConfig, seed: int) -> Labelling:
