@@ -23,7 +23,8 @@ component, on M_c with D^{1/2}1_c projected out (so no solver ever faces the str
 The global top ``n_components`` are then chosen among all candidates by eigenvalue. If the graph has
 more connected components (with edges) than ``n_components``, the top eigenspace is not unique: the
 largest components are kept and a :class:`DisconnectedGraphWarning` says so; an estimator should make
-its affinity connected (see :mod:`structlearn.cluster.connectivity`) rather than rely on that choice.
+its affinity connected (:func:`structlearn.cluster.connectivity.connect_components`) rather than rely
+on that choice.
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ from typing import Any, Literal
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, eigsh, lobpcg
 from sklearn.cluster import KMeans
 
+from structlearn.cluster.connectivity import DisconnectedGraphWarning, component_labels
 from structlearn.utils.seed import rng_seed
 from structlearn.utils.validation import check_choice, check_int
 
@@ -47,10 +48,6 @@ Solver = Literal["auto", "dense", "arpack", "lobpcg", "amg"]
 EIGEN_SOLVERS: tuple[str, ...] = ("auto", "dense", "arpack", "lobpcg", "amg")
 # Largest accepted residual ‖M u − λ u‖ of a unit eigenvector before the fallback solver is tried.
 RESIDUAL_TOL = 1e-4
-
-
-class DisconnectedGraphWarning(UserWarning):
-    """The affinity has more connected components than requested eigenvectors."""
 
 
 class EigenSolverWarning(UserWarning):
@@ -95,13 +92,6 @@ def normalized_adjacency(A: sp.csr_matrix) -> tuple[sp.csr_matrix, np.ndarray]:
     np.divide(1.0, np.sqrt(deg), out=inv_sqrt, where=deg > 0)
     Dm = sp.diags(inv_sqrt)
     return (Dm @ A @ Dm).tocsr(), deg
-
-
-def graph_components(A: Any) -> tuple[int, np.ndarray]:
-    """Number of connected components of an affinity graph and each node's component label."""
-    As = A if sp.issparse(A) else sp.csr_matrix(np.asarray(A))
-    n_comp, comp = connected_components(As, directed=False)
-    return int(n_comp), comp.astype(np.int64)
 
 
 def _has_pyamg() -> bool:
@@ -212,7 +202,7 @@ def spectral_embedding(
     M, deg = normalized_adjacency(As)
     rng = np.random.default_rng(rng_seed(random_state))
 
-    n_comp, comp = graph_components(As)
+    n_comp, comp = component_labels(As)
     sizes = np.bincount(comp, minlength=n_comp)
     has_edges = np.bincount(comp, weights=(deg > 0).astype(np.float64), minlength=n_comp) > 0
     # Trivial eigenvectors (eigenvalue exactly 1): √deg on each component with edges, normalised.
