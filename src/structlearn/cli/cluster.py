@@ -24,7 +24,7 @@ from tqdm import tqdm
 from structlearn.cluster.metrics import evaluate
 from structlearn.cluster.registry import available_methods, make_estimator, parse_param
 from structlearn.data.features import load_features, load_labels
-from structlearn.utils.io import save_npy, write_json
+from structlearn.utils.io import check_output_path, publish_together, save_npy, write_json
 from structlearn.utils.validation import check_features, check_int, check_labels
 
 
@@ -61,9 +61,7 @@ def _check_out(path: str | None, suffix: str, flag: str) -> Path | None:
     p = Path(path)
     if p.suffix.lower() != suffix:
         raise ValueError(f"{flag} must end in {suffix}, got {p.name!r}")
-    if p.is_dir():
-        raise ValueError(f"{flag} {p} is a directory")
-    return p
+    return check_output_path(p, flag)  # writable, right kind: checked before any work
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
     out = _check_out(args.out, ".npy", "--out")
     metrics_out = _check_out(args.metrics_out, ".json", "--metrics-out")
     plots = Path(args.plots) if args.plots else None
-    if plots is not None and plots.exists() and not plots.is_dir():
-        raise ValueError(f"--plots {plots} exists and is not a directory")
+    if plots is not None:
+        check_output_path(plots, "--plots", directory=True)
     params = dict(parse_param(t) for t in args.param)
     label_col: int | str | None = args.label_column
     if isinstance(label_col, str) and label_col.lstrip("-").isdigit():
@@ -116,20 +114,23 @@ def run(args: argparse.Namespace) -> int:
         bar.set_postfix_str("metrics")
         report["metrics"] = evaluate(y, labels)
         bar.update(1)
-    if plots is not None:
-        from structlearn.cluster.plots import plot_affinity, plot_embedding_2d
+    with publish_together():  # plots, labels and metrics: all written or none
+        if plots is not None:
+            from structlearn.cluster.plots import plot_affinity, plot_embedding_2d
 
-        bar.set_postfix_str("plots")
-        plot_embedding_2d(X, labels, plots / f"{args.method}_projection.png", title=f"{args.method}: 2-D PCA")
-        A = getattr(est, "affinity_matrix_", None)
-        if A is not None:
-            plot_affinity(A, labels, plots / f"{args.method}_affinity.png", title=f"{args.method} affinity")
-        bar.update(1)
-    bar.close()
-    if out is not None:
-        save_npy(out, labels)
-    if metrics_out is not None:
-        write_json(metrics_out, report)
+            bar.set_postfix_str("plots")
+            title = f"{args.method}: 2-D PCA"
+            plot_embedding_2d(X, labels, plots / f"{args.method}_projection.png", title=title)
+            A = getattr(est, "affinity_matrix_", None)
+            if A is not None:
+                title = f"{args.method} affinity"
+                plot_affinity(A, labels, plots / f"{args.method}_affinity.png", title=title)
+            bar.update(1)
+        bar.close()
+        if out is not None:
+            save_npy(out, labels)
+        if metrics_out is not None:
+            write_json(metrics_out, report)
 
     line = (
         f"{args.method}: {X.shape[0]} samples, {report['n_clusters_found']} clusters, fit {fit_seconds:.2f} s"

@@ -6,14 +6,20 @@ A crash or a raised error never leaves a half-written file at the destination pa
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
 import tempfile
 from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+
+# Writes staged by an enclosing ``publish_together`` block (None: publish each file at once).
+_BATCH: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("structlearn_output_batch", default=None)
 
 
 @contextlib.contextmanager
@@ -24,21 +30,148 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     raises, the temporary file is removed and ``path`` is left untouched.
     """
     dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    except OSError as exc:
+        raise output_error(dest, exc) from None
     os.close(fd)
     tmp_path = Path(tmp)
-    # mkstemp creates 0600 files; published outputs get the usual permissions (0666 minus umask).
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp_path.chmod(0o666 & ~umask)
     try:
         yield tmp_path
-        os.replace(tmp_path, dest)
-    except BaseException:
+        # mkstemp creates 0600 files and some writers (safetensors) recreate the file; published
+        # outputs get the usual permissions (0666 minus umask), like any other file the user creates.
+        tmp_path.chmod(0o666 & ~current_umask())
+        batch = _BATCH.get()
+        if batch is None:
+            os.replace(tmp_path, dest)
+        else:
+            batch.append((tmp_path, dest))
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | IsADirectoryError):
+            # Name the destination, never the internal temporary file.
+            raise output_error(dest, exc) from None
         raise
+
+
+def current_umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+class OutputError(OSError):
+    """An output could not be written: ``str()`` is one line naming the path and the cause."""
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
+def output_error(path: str | os.PathLike[str], exc: OSError) -> OutputError:
+    """``exc`` re-labelled with the user-visible ``path`` (never a temporary name)."""
+    code = exc.errno if exc.errno is not None else errno.EIO
+    reason = exc.strerror or os.strerror(code)
+    return OutputError(code, reason, str(path))
+
+
+def check_output_path(path: str | os.PathLike[str], flag: str, *, directory: bool = False) -> Path:
+    """Check, before any work, that ``path`` (a file, or a folder if ``directory``) can be written.
+
+    Nothing is created: the path must not be of the wrong kind, the nearest existing ancestor must be a
+    folder, and a probe file must be creatable there (``os.access`` is not enough: root passes it on a
+    read-only mount's files but not on writes). Raises ``ValueError`` (wrong kind) or ``OutputError``.
+    """
+    p = Path(path)
+    if directory and p.exists() and not p.is_dir():
+        raise ValueError(f"{flag} {p} exists and is not a directory")
+    if not directory and p.is_dir():
+        raise ValueError(f"{flag} {p} is a directory")
+    parent = p if directory and p.is_dir() else p.parent
+    while not parent.exists():
+        if parent == parent.parent:
+            break
+        parent = parent.parent
+    if parent.exists() and not parent.is_dir():
+        raise ValueError(f"{flag} {p}: {parent} is not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".structlearn-probe.", suffix=".tmp", dir=parent)
+    except OSError as exc:
+        raise output_error(p, exc) from None
+    os.close(fd)
+    Path(probe).unlink()
+    return p
+
+
+def clean_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
+    """Remove temporary files left in ``folder`` by an interrupted atomic write (``.<name>.*.tmp``).
+
+    Call it only while holding the folder's lock (:func:`lock_folder`), so no live writer is hit.
+    """
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        if tmp.is_file():
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
+LOCK_NAME = ".structlearn.lock"
+
+
+def lock_folder(folder: str | os.PathLike[str], what: str = "--out") -> IO[Any]:
+    """Take an exclusive, non-blocking ``flock`` on ``folder/.structlearn.lock``; return the open handle.
+
+    The lock lives as long as the handle (the kernel releases it when the process dies, even on
+    ``kill -9``), so a second run on the same folder fails at once instead of mixing outputs.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fh = open(folder / LOCK_NAME, "a+")  # noqa: SIM115 - returned to the caller, who closes it
+    except OSError as exc:
+        raise output_error(folder, exc) from None
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise ValueError(f"{what} {folder} is in use by another structlearn run (locked)") from None
+    return fh
+
+
+@contextlib.contextmanager
+def publish_together() -> Iterator[None]:
+    """Publish every :func:`atomic_path` write made inside the block as one unit: all or none.
+
+    Inside the block each write stays in its temporary file; on a clean exit all are renamed onto their
+    destinations (renames within a folder need no space, so they do not fail half-way for lack of it),
+    on any error all temporary files are removed and no destination is touched.
+    """
+    staged: list[tuple[Path, Path]] = []
+    token = _BATCH.set(staged)
+    try:
+        yield
+    except BaseException:
+        _discard(staged)
+        raise
+    finally:
+        _BATCH.reset(token)
+    done = 0
+    try:
+        for tmp, dest in staged:
+            os.replace(tmp, dest)
+            done += 1
+    except OSError as exc:
+        _discard(staged[done:])
+        raise output_error(staged[done][1], exc) from None
+
+
+def _discard(staged: list[tuple[Path, Path]]) -> None:
+    for tmp, _ in staged:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
 
 
 @contextlib.contextmanager
