@@ -52,7 +52,13 @@ from structlearn.train.hooks import GradientStatsHook
 from structlearn.train.metrics_log import MetricsLog, clean_record
 from structlearn.train.tasks import Task, make_task
 from structlearn.utils.allocator import tune_malloc
-from structlearn.utils.io import check_output_path, clean_stale_temps, lock_folder, write_json
+from structlearn.utils.io import (
+    check_output_path,
+    clean_stale_temps,
+    lock_folder,
+    output_error,
+    write_json,
+)
 from structlearn.utils.memory import Measure
 from structlearn.utils.seed import seed_everything
 
@@ -573,7 +579,10 @@ class Trainer:
     def _emit(self, record: dict[str, Any]) -> None:
         self.history.append(record)
         if self.is_main and self.out_dir is not None:
-            self.metrics.write(record)
+            try:
+                self.metrics.write(record)
+            except OSError as exc:  # e.g. a full disk: name the file, not just the cause
+                raise output_error(self.metrics.path, exc) from None
 
     def _diverged_message(self, first_bad: int | None, step: int, what: str = "training loss") -> str:
         at = f"at step {first_bad}" if first_bad is not None else f"by step {step}"
