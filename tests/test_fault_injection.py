@@ -272,6 +272,47 @@ def test_full_disk_in_save_checkpoint_names_the_destination(small_fs: Path) -> N
     assert _temps(small_fs) == []
 
 
+def test_full_disk_is_refused_before_any_work(
+    small_fs: Path, corpus: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _fill(small_fs, leave=0)
+    assert main(lm_args(corpus, small_fs / "run")) == 2
+    assert "No space left on device" in _one_error_line(capsys.readouterr().err, "train")
+    demo = [
+        "demo",
+        "--quick",
+        "--task",
+        "image",
+        "--jobs",
+        "1",
+        "--no-progress",
+        "--out",
+        str(small_fs / "d"),
+    ]
+    assert main(demo) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in _one_error_line(err, "demo")  # was: all arms trained first
+    assert sorted(p.name for p in small_fs.iterdir()) == ["filler"]  # was: empty run/ and d/ left
+
+
+def test_failed_run_removes_the_folder_it_created(
+    tmp_path: Path, corpus: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import structlearn.train.engine as engine
+
+    def no_space(path: object, obj: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(engine, "write_json", no_space)  # config.json is the first file a run writes
+    assert main(lm_args(corpus, tmp_path / "new" / "run")) == 2
+    _one_error_line(capsys.readouterr().err, "train")
+    assert not (tmp_path / "new").exists()  # no empty folder or lock file left behind
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    assert main(lm_args(corpus, kept)) == 2
+    assert kept.is_dir()  # a folder the user made stays
+
+
 # --------------------------------------------------------------------------- two runs on one folder
 def test_second_run_on_a_busy_folder_is_refused(
     tmp_path: Path, corpus: Path, capsys: pytest.CaptureFixture[str]

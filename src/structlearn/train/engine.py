@@ -399,6 +399,7 @@ class Trainer:
             check_output_path(self.config.out_dir, "output folder", directory=True)  # before any work
         self._t_start = time.perf_counter()
         previous: dict[int, Any] = {}
+        failed = True
         try:
             with Measure() as mem:
                 ckpt = self._setup()
@@ -420,14 +421,16 @@ class Trainer:
                 if self.is_main and self.config.progress:
                     print(self._data_line(), file=sys.stderr, flush=True)
                 status, message = self._train(stop_after)
-            return self._finish(status, message, self._elapsed(), mem)
+            result = self._finish(status, message, self._elapsed(), mem)
+            failed = False
+            return result
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             if getattr(self, "metrics", None) is not None:
                 self.metrics.close()
             if self._lock is not None:
-                self._lock.close()  # releases the folder's flock
+                self._lock.release(failed=failed)  # a refused run removes the folder it created
                 self._lock = None
             self.ctx.close()
 

@@ -19,7 +19,8 @@ from typing import IO, Any
 import numpy as np
 
 # Writes staged by an enclosing ``publish_together`` block (None: publish each file at once).
-_BATCH: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("structlearn_output_batch", default=None)
+_Staged = list[tuple[Path, Path, list[Path]]]  # (temporary file, destination, folders created for it)
+_BATCH: ContextVar[_Staged | None] = ContextVar("structlearn_output_batch", default=None)
 
 
 @contextlib.contextmanager
@@ -30,10 +31,12 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     raises, the temporary file is removed and ``path`` is left untouched.
     """
     dest = Path(path)
+    created: list[Path] = []
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        created = make_dirs(dest.parent)
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
     except OSError as exc:
+        remove_empty_dirs(created)
         raise output_error(dest, exc) from None
     os.close(fd)
     tmp_path = Path(tmp)
@@ -46,14 +49,41 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         if batch is None:
             os.replace(tmp_path, dest)
         else:
-            batch.append((tmp_path, dest))
+            batch.append((tmp_path, dest, created))
     except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        remove_empty_dirs(created)  # a failed write leaves no empty folders behind either
         if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | IsADirectoryError):
             # Name the destination, never the internal temporary file.
             raise output_error(dest, exc) from None
         raise
+
+
+def make_dirs(folder: Path) -> list[Path]:
+    """``mkdir -p folder``; the folders it created, outermost first (for :func:`remove_empty_dirs`)."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    created = []
+    for d in reversed(missing):
+        try:
+            d.mkdir()
+        except FileExistsError:
+            continue
+        except OSError:
+            remove_empty_dirs(created)
+            raise
+        created.append(d)
+    return created
+
+
+def remove_empty_dirs(created: list[Path]) -> None:
+    """Undo :func:`make_dirs` (innermost first), keeping any folder something else wrote into."""
+    for d in reversed(created):
+        with contextlib.suppress(OSError):
+            d.rmdir()
 
 
 def current_umask() -> int:
@@ -101,6 +131,8 @@ def check_output_path(path: str | os.PathLike[str], flag: str, *, directory: boo
         raise output_error(p, exc) from None
     os.close(fd)
     Path(probe).unlink()
+    if os.statvfs(parent).f_bavail == 0:  # an empty probe file fits on a full disk; the outputs would not
+        raise OutputError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(p))
     return p
 
 
@@ -121,24 +153,43 @@ def clean_stale_temps(folder: str | os.PathLike[str]) -> list[Path]:
 LOCK_NAME = ".structlearn.lock"
 
 
-def lock_folder(folder: str | os.PathLike[str], what: str = "--out") -> IO[Any]:
-    """Take an exclusive, non-blocking ``flock`` on ``folder/.structlearn.lock``; return the open handle.
+class FolderLock:
+    """An exclusive, non-blocking ``flock`` on ``folder/.structlearn.lock`` (see :func:`lock_folder`)."""
 
-    The lock lives as long as the handle (the kernel releases it when the process dies, even on
-    ``kill -9``), so a second run on the same folder fails at once instead of mixing outputs.
+    def __init__(self, folder: Path, handle: IO[Any], created: list[Path]) -> None:
+        self.folder, self._handle, self._created = folder, handle, created
+
+    def release(self, failed: bool = False) -> None:
+        """Unlock. After a failed run in a folder this lock created and nothing else was written to,
+        remove the lock file and the folder too, so a refused run leaves nothing behind."""
+        if self._handle.closed:
+            return
+        if failed and self._created and [p.name for p in self.folder.iterdir()] == [LOCK_NAME]:
+            (self.folder / LOCK_NAME).unlink(missing_ok=True)
+            remove_empty_dirs(self._created)
+        self._handle.close()  # the kernel drops the flock with the last descriptor
+
+
+def lock_folder(folder: str | os.PathLike[str], what: str = "--out") -> FolderLock:
+    """Create ``folder`` if needed and lock it exclusively (``ValueError`` if another process holds it).
+
+    The lock lives as long as the returned object (the kernel also releases it when the process dies,
+    even on ``kill -9``), so a second run on the same folder fails at once instead of mixing outputs.
     """
     folder = Path(folder)
+    created: list[Path] = []
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fh = open(folder / LOCK_NAME, "a+")  # noqa: SIM115 - returned to the caller, who closes it
+        created = make_dirs(folder)
+        fh = open(folder / LOCK_NAME, "a+")  # noqa: SIM115 - owned by the FolderLock
     except OSError as exc:
+        remove_empty_dirs(created)
         raise output_error(folder, exc) from None
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         fh.close()
         raise ValueError(f"{what} {folder} is in use by another structlearn run (locked)") from None
-    return fh
+    return FolderLock(folder, fh, created)
 
 
 @contextlib.contextmanager
@@ -149,7 +200,7 @@ def publish_together() -> Iterator[None]:
     destinations (renames within a folder need no space, so they do not fail half-way for lack of it),
     on any error all temporary files are removed and no destination is touched.
     """
-    staged: list[tuple[Path, Path]] = []
+    staged: _Staged = []
     token = _BATCH.set(staged)
     try:
         yield
@@ -160,7 +211,7 @@ def publish_together() -> Iterator[None]:
         _BATCH.reset(token)
     done = 0
     try:
-        for tmp, dest in staged:
+        for tmp, dest, _ in staged:
             os.replace(tmp, dest)
             done += 1
     except OSError as exc:
@@ -168,10 +219,12 @@ def publish_together() -> Iterator[None]:
         raise output_error(staged[done][1], exc) from None
 
 
-def _discard(staged: list[tuple[Path, Path]]) -> None:
-    for tmp, _ in staged:
+def _discard(staged: _Staged) -> None:
+    for tmp, _, _ in staged:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+    for _, _, created in reversed(staged):
+        remove_empty_dirs(created)
 
 
 @contextlib.contextmanager
