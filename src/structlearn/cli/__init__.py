@@ -14,10 +14,17 @@ writes ``result.json`` with status ``interrupted`` first).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
+
+# Commands whose outputs are published as one unit when the command succeeds (all or nothing).
+# Not ``train``: its checkpoints and metrics must reach the disk while it runs.
+ONE_UNIT: frozenset[str] = frozenset(
+    {"structlearn.cli.cluster", "structlearn.cli.segment", "structlearn.cli.demo"}
+)
 
 # Sub-command modules, in the order ``--help`` lists them. A module that is absent is skipped.
 COMMANDS: tuple[str, ...] = ("demo", "train", "cluster", "segment")
@@ -79,8 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from structlearn.utils.io import publish_together
+
+    one_unit = getattr(args.func, "__module__", "") in ONE_UNIT
     try:
-        return int(args.func(args) or 0)
+        with publish_together() if one_unit else contextlib.nullcontext():
+            return int(args.func(args) or 0)
     except ValueError as exc:
         msg = one_line(str(exc)) or type(exc).__name__
         print(f"structlearn {args.command}: error: {msg}", file=sys.stderr)

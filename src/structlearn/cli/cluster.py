@@ -24,7 +24,7 @@ from tqdm import tqdm
 from structlearn.cluster.metrics import evaluate
 from structlearn.cluster.registry import available_methods, make_estimator, parse_param
 from structlearn.data.features import load_features, load_labels
-from structlearn.utils.io import check_output_path, publish_together, save_npy, write_json
+from structlearn.utils.io import check_output_path, save_npy, write_json
 from structlearn.utils.validation import check_features, check_int, check_labels
 
 
@@ -114,23 +114,20 @@ def run(args: argparse.Namespace) -> int:
         bar.set_postfix_str("metrics")
         report["metrics"] = evaluate(y, labels)
         bar.update(1)
-    with publish_together():  # plots, labels and metrics: all written or none
-        if plots is not None:
-            from structlearn.cluster.plots import plot_affinity, plot_embedding_2d
+    if plots is not None:
+        from structlearn.cluster.plots import plot_affinity, plot_embedding_2d
 
-            bar.set_postfix_str("plots")
-            title = f"{args.method}: 2-D PCA"
-            plot_embedding_2d(X, labels, plots / f"{args.method}_projection.png", title=title)
-            A = getattr(est, "affinity_matrix_", None)
-            if A is not None:
-                title = f"{args.method} affinity"
-                plot_affinity(A, labels, plots / f"{args.method}_affinity.png", title=title)
-            bar.update(1)
-        bar.close()
-        if out is not None:
-            save_npy(out, labels)
-        if metrics_out is not None:
-            write_json(metrics_out, report)
+        bar.set_postfix_str("plots")
+        plot_embedding_2d(X, labels, plots / f"{args.method}_projection.png", title=f"{args.method}: 2-D PCA")
+        A = getattr(est, "affinity_matrix_", None)
+        if A is not None:
+            plot_affinity(A, labels, plots / f"{args.method}_affinity.png", title=f"{args.method} affinity")
+        bar.update(1)
+    bar.close()
+    if out is not None:
+        save_npy(out, labels)
+    if metrics_out is not None:
+        write_json(metrics_out, report)
 
     line = (
         f"{args.method}: {X.shape[0]} samples, {report['n_clusters_found']} clusters, fit {fit_seconds:.2f} s"

@@ -200,6 +200,9 @@ def publish_together() -> Iterator[None]:
     destinations (renames within a folder need no space, so they do not fail half-way for lack of it),
     on any error all temporary files are removed and no destination is touched.
     """
+    if _BATCH.get() is not None:  # nested: part of the enclosing unit
+        yield
+        return
     staged: _Staged = []
     token = _BATCH.set(staged)
     try:
