@@ -83,14 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _output_unit(args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:
+    """All-or-nothing publication of the command's outputs (``ONE_UNIT`` commands only)."""
+    from structlearn.utils.io import publish_together
+
+    return (
+        publish_together() if getattr(args.func, "__module__", "") in ONE_UNIT else contextlib.nullcontext()
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from structlearn.utils.io import publish_together
-
-    one_unit = getattr(args.func, "__module__", "") in ONE_UNIT
     try:
-        with publish_together() if one_unit else contextlib.nullcontext():
+        with _output_unit(args):
             return int(args.func(args) or 0)
     except ValueError as exc:
         msg = one_line(str(exc)) or type(exc).__name__
