@@ -59,6 +59,15 @@ def os_error_message(exc: OSError) -> str:
     return f"{exc.filename}: {reason}" if exc.filename else reason
 
 
+def _output_unit(args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:
+    """All-or-nothing publication of the command's outputs (``ONE_UNIT`` commands only)."""
+    from structlearn.utils.io import publish_together
+
+    return (
+        publish_together() if getattr(args.func, "__module__", "") in ONE_UNIT else contextlib.nullcontext()
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="structlearn",
@@ -81,15 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
     for sub_parser in sub.choices.values():
         sub_parser.error = one_line_error(sub_parser)  # type: ignore[method-assign]
     return parser
-
-
-def _output_unit(args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:
-    """All-or-nothing publication of the command's outputs (``ONE_UNIT`` commands only)."""
-    from structlearn.utils.io import publish_together
-
-    return (
-        publish_together() if getattr(args.func, "__module__", "") in ONE_UNIT else contextlib.nullcontext()
-    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
