@@ -445,3 +445,13 @@ def test_multi_line_value_error_becomes_one_line(
     assert main(["cluster", str(blobs), "--n-clusters", "2", "--quiet", "--param", "foo=1"]) == 2
     line = _one_error_line(capsys.readouterr().err, "cluster")
     assert "Invalid parameter 'foo'" in line and "Valid parameters are" in line  # both halves kept
+
+
+def test_output_check_creates_nothing(tmp_path: Path) -> None:
+    from structlearn.utils.io import check_output_path
+
+    assert check_output_path(tmp_path / "a" / "b" / "x.npy", "--out") == tmp_path / "a" / "b" / "x.npy"
+    assert check_output_path(tmp_path / "a" / "run", "--out", directory=True) == tmp_path / "a" / "run"
+    assert list(tmp_path.iterdir()) == []  # no folders, no probe file
+    with pytest.raises(ValueError, match="is a directory"):
+        check_output_path(tmp_path, "--out")
