@@ -24,7 +24,7 @@ from tqdm import tqdm
 from structlearn.cluster.metrics import evaluate
 from structlearn.cluster.registry import available_methods, make_estimator, parse_param
 from structlearn.data.features import load_features, load_labels
-from structlearn.utils.io import save_npy, write_json
+from structlearn.utils.io import check_output_path, save_npy, write_json
 from structlearn.utils.validation import check_features, check_int, check_labels
 
 
@@ -61,9 +61,7 @@ def _check_out(path: str | None, suffix: str, flag: str) -> Path | None:
     p = Path(path)
     if p.suffix.lower() != suffix:
         raise ValueError(f"{flag} must end in {suffix}, got {p.name!r}")
-    if p.is_dir():
-        raise ValueError(f"{flag} {p} is a directory")
-    return p
+    return check_output_path(p, flag)  # writable, right kind: checked before any work
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
     out = _check_out(args.out, ".npy", "--out")
     metrics_out = _check_out(args.metrics_out, ".json", "--metrics-out")
     plots = Path(args.plots) if args.plots else None
-    if plots is not None and plots.exists() and not plots.is_dir():
-        raise ValueError(f"--plots {plots} exists and is not a directory")
+    if plots is not None:
+        check_output_path(plots, "--plots", directory=True)
     params = dict(parse_param(t) for t in args.param)
     label_col: int | str | None = args.label_column
     if isinstance(label_col, str) and label_col.lstrip("-").isdigit():

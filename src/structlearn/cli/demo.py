@@ -19,7 +19,6 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from pathlib import Path
 from typing import Any
 
 from structlearn.train.config import TrainConfig
@@ -142,6 +141,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 def run_demo(args: argparse.Namespace) -> int:
     from structlearn.diagnostics.curves import plot_panels
+    from structlearn.utils.io import check_output_path, publish_together
     from structlearn.utils.report import markdown_table, write_report
     from structlearn.utils.validation import check_int
 
@@ -151,7 +151,7 @@ def run_demo(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {"seed": args.seed, "threads": args.threads, "progress": progress}
     if args.steps is not None:
         overrides["steps"] = args.steps
-    out = Path(args.out)
+    out = check_output_path(args.out, "--out", directory=True)  # before training any arm
     # Validate every arm before training any (bad flags → one line, exit 2, nothing written).
     arms = [
         (task, norm, opt, arm_config(task, norm, opt, quick=args.quick, **overrides))
@@ -217,16 +217,18 @@ def run_demo(args: argparse.Namespace) -> int:
     for task in tasks:
         keys = ("train_loss", "val_loss") if task == "lm" else ("train_loss", "test_acc")
         panels += [(f"{task}: {key}", histories[task], key) for key in keys]
-    plot_path = plot_panels(
-        panels, out / "demo_curves.png", ncols=2, title="DNT demo: {preln, dnt} × {adamw, sgdw}"
-    )
-    body = (
-        f"{table}\n\nSingle seed ({args.seed}), fixed learning rates, {args.jobs} parallel job(s) × "
-        f"{args.threads} thread(s), total wall time {total:.0f} s. A short illustration; `make bench-dnt` "
-        "sweeps learning rates and reports several seeds.\n\n"
-        f"![curves]({plot_path.name})\n"
-    )
-    write_report(out, "demo", "structlearn demo: DNT grid", body, {"arms": data, "total_wall_s": total})
+    with publish_together():  # curves, demo.md and demo.json: all written or none
+        plot_path = plot_panels(
+            panels, out / "demo_curves.png", ncols=2, title="DNT demo: {preln, dnt} × {adamw, sgdw}"
+        )
+        body = (
+            f"{table}\n\nSingle seed ({args.seed}), fixed learning rates, {args.jobs} parallel job(s) × "
+            f"{args.threads} thread(s), total wall time {total:.0f} s. A short illustration; "
+            "`make bench-dnt` sweeps learning rates and reports several seeds.\n\n"
+            f"![curves]({plot_path.name})\n"
+        )
+        data_out = {"arms": data, "total_wall_s": total}
+        write_report(out, "demo", "structlearn demo: DNT grid", body, data_out)
     print(table)
     print(f"\ntotal wall time {total:.0f} s; curves: {plot_path}; report: {out / 'demo.md'}")
     return 0  # a diverged arm is a result to report, not a failure of the demo

@@ -21,7 +21,7 @@ from structlearn.cluster.segmentation import plot_segmentation, remove_short_seg
 from structlearn.cluster.tr2c import TR2C
 from structlearn.cluster.tsc import TSC
 from structlearn.data.sequences import load_feature_sequence, segments_from_labels
-from structlearn.utils.io import save_npy
+from structlearn.utils.io import check_output_path, publish_together, save_npy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -83,6 +83,8 @@ def make_segmenter(args: argparse.Namespace) -> TR2C | TSC:
 def _check_suffix(path: str | None, suffix: str, flag: str) -> None:
     if path is not None and Path(path).suffix.lower() != suffix:
         raise ValueError(f"{flag} must name a {suffix} file, got {path!r}")
+    if path is not None:
+        check_output_path(path, flag)  # writable, not a folder: checked before any work
 
 
 def run(args: argparse.Namespace) -> int:
@@ -126,13 +128,16 @@ def run(args: argparse.Namespace) -> int:
             line += f", ACC {m['acc']:.4f}  NMI {m['nmi']:.4f}  ARI {m['ari']:.4f}"
         print(line)
     final = post if post is not None else raw
+    with publish_together():  # labels and figure: both written or neither
+        if args.out:
+            save_npy(args.out, final)
+        if args.plot:
+            rows = ([("true", y)] if y is not None else []) + [(args.method, raw)]
+            if post is not None:
+                rows.append((f"{args.method} ≥{args.min_segment}", post))
+            plot_segmentation(rows, args.plot, title=f"{Path(args.features).name}: K={K}")
     if args.out:
-        save_npy(args.out, final)
         print(f"labels written to {args.out}")
     if args.plot:
-        rows = ([("true", y)] if y is not None else []) + [(args.method, raw)]
-        if post is not None:
-            rows.append((f"{args.method} ≥{args.min_segment}", post))
-        plot_segmentation(rows, args.plot, title=f"{Path(args.features).name}: K={K}")
         print(f"figure written to {args.plot}")
     return 0

@@ -7,7 +7,11 @@ the configuration comes from the checkpoint, and flags given explicitly may only
 alter the trajectory (output folder, steps, threads, device, logging/eval/checkpoint intervals).
 
 Exit codes: 0 done, 1 training diverged (non-finite loss; the last good checkpoint is kept), 2 bad input
-(one line on stderr, nothing written). DDP: ``torchrun --standalone --nproc_per_node=2 -m structlearn.cli
+or an OS error such as an unwritable --out or a full disk (one line on stderr naming the path and the
+cause; nothing written, or the previous checkpoint kept), 130 / 143 stopped by SIGINT / SIGTERM (after
+the current step: a checkpoint is saved, result.json has status "interrupted", and the message says
+where to --resume from or that no checkpoint was saved). A second run on an --out folder in use exits 2.
+DDP: ``torchrun --standalone --nproc_per_node=2 -m structlearn.cli
 train ...`` (gloo on CPU, NCCL on CUDA); rank 0 alone prints and writes.
 """
 
@@ -16,8 +20,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
+from structlearn.cli import one_line_error
 from structlearn.train.config import TrainConfig, norm_schemes, optimizer_names
 from structlearn.train.extensions import extension_hooks, extensions
 
@@ -79,14 +84,6 @@ def cli_fields() -> list[dataclasses.Field[Any]]:
     return [f for f in dataclasses.fields(TrainConfig) if f.metadata.get("cli", True)]
 
 
-def _one_line_error(parser: argparse.ArgumentParser) -> Any:
-    def error(message: str) -> NoReturn:
-        print(f"{parser.prog}: error: {message.splitlines()[0]}", file=sys.stderr)
-        sys.exit(2)
-
-    return error
-
-
 def register(subparsers: Any) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         "train",
@@ -97,7 +94,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
             "under --out."
         ),
     )
-    parser.error = _one_line_error(parser)  # type: ignore[method-assign] - one-line errors, exit 2
+    parser.error = one_line_error(parser)  # type: ignore[method-assign] - one-line errors, exit 2
     groups = {
         "task": parser.add_argument_group("task and data"),
         "block_size": parser.add_argument_group("model"),
@@ -185,9 +182,11 @@ def run_train(args: argparse.Namespace) -> int:
 
     config, ckpt = config_from_args(args)
     trainer = Trainer(config, hooks=extension_hooks(config), resume=args.resume if ckpt is not None else None)
-    result = trainer.fit(stop_after=args.stop_after)
+    result = trainer.fit(stop_after=args.stop_after, handle_signals=True)
     if trainer.is_main:
         out = sys.stdout if result.ok else sys.stderr
         for line in summary_lines(config, result):
             print(line, file=out)
+    if result.status == "interrupted":
+        return 128 + int(trainer.interrupted_by or 15)  # 130 SIGINT, 143 SIGTERM (shell convention)
     return 0 if result.ok else 1

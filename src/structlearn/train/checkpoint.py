@@ -12,8 +12,10 @@ previous checkpoint intact.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +85,10 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path
     skeleton = _flatten(state, tensors, {}, "")
     meta = {"format": FORMAT, "state": json.dumps(skeleton, allow_nan=True)}
     with atomic_path(dest) as tmp:
-        save_file(tensors, str(tmp), metadata=meta)
+        try:
+            save_file(tensors, str(tmp), metadata=meta)
+        except SafetensorError as exc:  # e.g. a full disk: safetensors reports "(os error 28)"
+            raise _as_os_error(exc) from None
     readable = {k: v for k, v in skeleton.items() if k in ("config", "step", "meta", "train_config")}
     write_json(dest.with_suffix(".json"), _strip_tensors(readable))
     return dest
@@ -109,6 +114,13 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         return _unflatten(skeleton, tensors)
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ValueError(f"checkpoint {src} has a corrupt state header ({exc})") from None
+
+
+def _as_os_error(exc: Exception) -> OSError:
+    """safetensors' I/O failure as an ``OSError`` (``atomic_path`` then names the destination)."""
+    found = re.search(r"os error (\d+)", str(exc))
+    code = int(found.group(1)) if found else errno.EIO
+    return OSError(code, os.strerror(code))
 
 
 def _strip_tensors(obj: Any) -> Any:

@@ -8,7 +8,14 @@ loop also detects a non-finite loss and stops.
 
 Outputs under ``out_dir`` (rank 0 only; nothing is written before every input has been validated):
 ``config.json`` (resolved config, data fingerprint), ``metrics.jsonl`` (one record per logged step),
-``curves.png``, ``checkpoint.safetensors`` (+ ``.json``) and ``result.json``.
+``curves.png``, ``checkpoint.safetensors`` (+ ``.json``) and ``result.json``. The folder is checked to
+be writable before any work, and held under an exclusive lock (``.structlearn.lock``, ``flock``) for the
+whole run, so a second run on the same folder fails at once instead of mixing the two runs' files;
+temporary files left by an interrupted write are removed once the lock is held.
+
+``fit(handle_signals=True)`` (the CLI) turns SIGTERM/SIGINT into a clean stop at the end of the current
+step: a checkpoint is saved (when there is an output folder and the weights are finite) and the result
+has status ``interrupted``; ``Trainer.interrupted_by`` holds the signal number.
 
 Checkpoints hold the model, optimizer and scheduler states, the step, every RNG state (Python, NumPy,
 torch CPU/CUDA, per process), the data stream's state (generator, epoch permutation), hook states, the
@@ -21,8 +28,11 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -42,7 +52,13 @@ from structlearn.train.hooks import GradientStatsHook
 from structlearn.train.metrics_log import MetricsLog, clean_record
 from structlearn.train.tasks import Task, make_task
 from structlearn.utils.allocator import tune_malloc
-from structlearn.utils.io import write_json
+from structlearn.utils.io import (
+    check_output_path,
+    clean_stale_temps,
+    lock_folder,
+    output_error,
+    write_json,
+)
 from structlearn.utils.memory import Measure
 from structlearn.utils.seed import seed_everything
 
@@ -70,7 +86,8 @@ RESUME_OVERRIDABLE = frozenset(
 
 @dataclass
 class TrainResult:
-    """Outcome of ``Trainer.fit``. ``status``: completed | stopped (``stop_after``) | diverged."""
+    """Outcome of ``Trainer.fit``. ``status``: completed | stopped (``stop_after``) | diverged |
+    interrupted (SIGTERM/SIGINT with ``fit(handle_signals=True)``)."""
 
     status: str
     message: str
@@ -97,7 +114,7 @@ class TrainResult:
 
     @property
     def ok(self) -> bool:
-        return self.status != "diverged"
+        return self.status in ("completed", "stopped")
 
     @property
     def tokens_per_s(self) -> float | None:
@@ -153,6 +170,8 @@ class Trainer:
         self.checkpoint_path: Path | None = None
         self.checkpoint_step: int | None = None
         self.ctx = DistContext()
+        self.interrupted_by: int | None = None  # signal number that stopped fit(handle_signals=True)
+        self._lock: Any = None
 
     # ----------------------------------------------------------------------------------------- helpers
     @property
@@ -269,7 +288,8 @@ class Trainer:
         self.out_dir = Path(cfg.out_dir)
         if not self.is_main:
             return
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = lock_folder(self.out_dir, "output folder")
+        clean_stale_temps(self.out_dir)  # a killed write's leftovers; safe: no other run holds the lock
         if not resumed:  # a fresh run replaces a previous run's files in the same folder
             for name in (CHECKPOINT_NAME, Path(CHECKPOINT_NAME).with_suffix(".json").name, "result.json"):
                 (self.out_dir / name).unlink(missing_ok=True)
@@ -365,26 +385,72 @@ class Trainer:
         return target
 
     # ---------------------------------------------------------------------------------------------- fit
-    def fit(self, stop_after: int | None = None) -> TrainResult:
-        """Train to ``config.steps`` (or stop after step ``stop_after``, checkpointing, to resume later)."""
+    def fit(self, stop_after: int | None = None, *, handle_signals: bool = False) -> TrainResult:
+        """Train to ``config.steps`` (or stop after step ``stop_after``, checkpointing, to resume later).
+
+        ``handle_signals``: SIGTERM/SIGINT stop the run cleanly after the current step (see the module
+        docstring); a second SIGINT raises ``KeyboardInterrupt`` at once.
+        """
         if stop_after is not None and stop_after <= 0:
             raise ValueError(f"stop_after must be > 0, got {stop_after}")
         if hasattr(self, "_t_start"):
             raise ValueError("a Trainer runs once; create a new one (with resume=...) to continue")
+        if self.config.out_dir is not None and os.environ.get("RANK", "0") == "0":
+            check_output_path(self.config.out_dir, "output folder", directory=True)  # before any work
         self._t_start = time.perf_counter()
+        previous: dict[int, Any] = {}
+        failed = True
         try:
             with Measure() as mem:
                 ckpt = self._setup()
+                if stop_after is not None and stop_after <= self.step:
+                    raise ValueError(
+                        f"stop_after {stop_after} is not after the checkpoint's step {self.step}: "
+                        "nothing to train (give a larger --stop-after)"
+                    )
+                if (
+                    handle_signals
+                    and not self.ctx.enabled
+                    and threading.current_thread() is threading.main_thread()
+                ):
+                    previous = {
+                        sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGTERM, signal.SIGINT)
+                    }
                 self._start_step = self.step
                 self._prepare_outputs(resumed=ckpt is not None)
                 if self.is_main and self.config.progress:
                     print(self._data_line(), file=sys.stderr, flush=True)
                 status, message = self._train(stop_after)
-            return self._finish(status, message, self._elapsed(), mem)
+            result = self._finish(status, message, self._elapsed(), mem)
+            failed = False
+            return result
         finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
             if getattr(self, "metrics", None) is not None:
                 self.metrics.close()
+            if self._lock is not None:
+                self._lock.release(failed=failed)  # a refused run removes the folder it created
+                self._lock = None
             self.ctx.close()
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.interrupted_by is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+        self.interrupted_by = signum  # checked by the loop after the current step
+
+    def _interrupted(self) -> tuple[str, str]:
+        """Checkpoint (when possible) after a SIGTERM/SIGINT; the ``interrupted`` status and message."""
+        name = signal.Signals(self.interrupted_by or signal.SIGTERM).name
+        saved: Path | None = None
+        if self.out_dir is not None:
+            saved = self.checkpoint_path if self.checkpoint_step == self.step else self.save()
+        if saved is not None:
+            keep = f"checkpoint of step {self.step} saved to {saved} (continue with --resume {saved})"
+        else:
+            why = "no output folder" if self.out_dir is None else "a weight is non-finite"
+            keep = f"no checkpoint was saved ({why})"
+        return "interrupted", f"interrupted by {name} after step {self.step} of {self.config.steps}; {keep}"
 
     def _train(self, stop_after: int | None) -> tuple[str, str]:
         cfg = self.config
@@ -442,6 +508,8 @@ class Trainer:
                     out = h.after_step(self, step)
                     if out:
                         extra.update(out)
+                if self.interrupted_by is not None:
+                    return self._interrupted()
                 do_eval = step == cfg.steps or (cfg.eval_every > 0 and step % cfg.eval_every == 0)
                 periodic = cfg.checkpoint_every > 0 and step % cfg.checkpoint_every == 0
                 do_ckpt = periodic or (step == end and (cfg.final_checkpoint or step < cfg.steps))
@@ -514,7 +582,10 @@ class Trainer:
     def _emit(self, record: dict[str, Any]) -> None:
         self.history.append(record)
         if self.is_main and self.out_dir is not None:
-            self.metrics.write(record)
+            try:
+                self.metrics.write(record)
+            except OSError as exc:  # e.g. a full disk: name the file, not just the cause
+                raise output_error(self.metrics.path, exc) from None
 
     def _diverged_message(self, first_bad: int | None, step: int, what: str = "training loss") -> str:
         at = f"at step {first_bad}" if first_bad is not None else f"by step {step}"
