@@ -9,9 +9,12 @@ P ∈ R^{B×k} (rows on the simplex):
     loss            tr(Hᵀ L H) + (γ/2) · ‖Hᵀ D H − I_k‖_F / k
 
 With one-hot P the spectral term is exactly Ncut = Σ_j cut(V_j, V̄_j)/vol(V_j) and Hᵀ D H = I, so the
-penalty pushes soft memberships towards hard ones (spec clustering.md §4.2).
+penalty pushes soft memberships towards hard ones (spec clustering.md §4.2). W may be sparse (the
+training-set kNN graph NeuNcut uses by default): the loss then costs O(nnz(W)·k). :func:`hard_ncut`
+scores hard labels on a scipy sparse graph (NeuNcut's label-free selection among runs).
 
-Affinity (spec §4.4): the official code uses W_ij = exp(−‖x_i − x_j‖²/(2σ²)) with σ = 3 on unit-norm
+Per-batch affinity (``NeuNcut(affinity="batch")``, spec §4.4): the official code uses
+W_ij = exp(−‖x_i − x_j‖²/(2σ²)) with σ = 3 on unit-norm
 rows, where every entry lies in [e^{−2/9}, 1] — nearly flat. The default here takes σ from the data
 (median pairwise distance inside the batch) and keeps only each point's ``n_neighbors`` nearest
 neighbours in the batch, symmetrised ½(K + Kᵀ); ``sigma=3.0, n_neighbors=None`` is the faithful
