@@ -9,9 +9,12 @@ P ∈ R^{B×k} (rows on the simplex):
     loss            tr(Hᵀ L H) + (γ/2) · ‖Hᵀ D H − I_k‖_F / k
 
 With one-hot P the spectral term is exactly Ncut = Σ_j cut(V_j, V̄_j)/vol(V_j) and Hᵀ D H = I, so the
-penalty pushes soft memberships towards hard ones (spec clustering.md §4.2).
+penalty pushes soft memberships towards hard ones (spec clustering.md §4.2). W may be sparse (the
+training-set kNN graph NeuNcut uses by default): the loss then costs O(nnz(W)·k). :func:`hard_ncut`
+scores hard labels on a scipy sparse graph (NeuNcut's label-free selection among runs).
 
-Affinity (spec §4.4): the official code uses W_ij = exp(−‖x_i − x_j‖²/(2σ²)) with σ = 3 on unit-norm
+Per-batch affinity (``NeuNcut(affinity="batch")``, spec §4.4): the official code uses
+W_ij = exp(−‖x_i − x_j‖²/(2σ²)) with σ = 3 on unit-norm
 rows, where every entry lies in [e^{−2/9}, 1] — nearly flat. The default here takes σ from the data
 (median pairwise distance inside the batch) and keeps only each point's ``n_neighbors`` nearest
 neighbours in the batch, symmetrised ½(K + Kᵀ); ``sigma=3.0, n_neighbors=None`` is the faithful
@@ -22,6 +25,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 
 from structlearn.utils.validation import check_float, check_int
@@ -38,23 +43,47 @@ class NcutLoss(NamedTuple):
 
 
 def ncut_loss(W: torch.Tensor, P: torch.Tensor, gamma: float = 80.0) -> NcutLoss:
-    """tr(HᵀLH) + (γ/2)·‖HᵀDH − I‖_F/k for affinity ``W`` (B, B) and memberships ``P`` (B, k)."""
+    """tr(HᵀLH) + (γ/2)·‖HᵀDH − I‖_F/k for affinity ``W`` (B, B) and memberships ``P`` (B, k).
+
+    ``W`` may be a dense or a sparse (COO/CSR) torch tensor; a sparse one costs O(nnz(W)·k), so a kNN
+    graph over many points can be used without a dense B×B matrix.
+    """
     gamma = check_float("gamma", gamma, nonnegative=True)
     if W.ndim != 2 or W.shape[0] != W.shape[1]:
         raise ValueError(f"W must be square, got shape {tuple(W.shape)}")
     if P.ndim != 2 or P.shape[0] != W.shape[0]:
         raise ValueError(f"P must have shape (B, k) with B = {W.shape[0]}, got {tuple(P.shape)}")
     k = P.shape[1]
-    d = W.sum(dim=1)
+    sparse = W.layout != torch.strided
+    d = torch.sparse.sum(W, dim=1).to_dense() if sparse else W.sum(dim=1)
     vol = d @ P  # (k,)
     H = P * torch.rsqrt(vol + VOL_EPS)
     DH = d[:, None] * H
     HtDH = H.T @ DH
     # tr(HᵀLH) = tr(HᵀDH) − tr(HᵀWH): no B×B Laplacian is formed.
-    spectral = torch.diagonal(HtDH).sum() - (H * (W @ H)).sum()
+    WH = torch.sparse.mm(W, H) if sparse else W @ H
+    spectral = torch.diagonal(HtDH).sum() - (H * WH).sum()
     eye = torch.eye(k, dtype=P.dtype, device=P.device)
     orth = torch.linalg.matrix_norm(HtDH - eye) / k
     return NcutLoss(spectral + 0.5 * gamma * orth, spectral, orth)
+
+
+def hard_ncut(A: sp.spmatrix, labels: np.ndarray, n_clusters: int) -> float:
+    """Ncut = Σ_j cut(V_j, V̄_j)/vol(V_j) of hard labels on a sparse affinity (O(nnz(A))).
+
+    An empty cluster counts 1 (the largest value a cluster's term can take), so that using fewer than
+    ``n_clusters`` clusters — which always lowers the plain sum — is not rewarded when runs are compared.
+    """
+    A = sp.csr_matrix(A)
+    lab = np.asarray(labels, dtype=np.int64)
+    d = np.asarray(A.sum(axis=1)).ravel()
+    vol = np.bincount(lab, weights=d, minlength=n_clusters)
+    coo = A.tocoo()
+    same = lab[coo.row] == lab[coo.col]
+    assoc = np.bincount(lab[coo.row[same]], weights=coo.data[same], minlength=n_clusters)
+    terms = np.ones(n_clusters)
+    np.divide(vol - assoc, vol, out=terms, where=vol > 0)
+    return float(terms.sum())
 
 
 def median_distance(X: torch.Tensor) -> torch.Tensor:
