@@ -5,7 +5,8 @@ Self-expressive coefficients are produced by a network instead of being N² free
 
     c_ij = f(x_i, x_j; Θ) = α · T_b(q(x_i)ᵀ k(x_j)),   T_b(u) = sign(u)·max(|u| − b, 0),
 
-with query/key MLPs q, k ending in tanh, α = 1/out_dim and a learnable scalar threshold b (init 0).
+with query/key MLPs q, k ending in tanh, α = 1/out_dim (paper; ``alpha_scale``/out_dim here) and a
+learnable scalar threshold b (init 0).
 Training minimises the elastic-net self-expression loss (eq. 6), per query i (row convention):
 
     ℓ_i = (γ/2)‖x_i − Σ_{j≠i} c_ij x_j‖² + λ Σ_{j≠i} |c_ij| + (1 − λ)/2 Σ_{j≠i} c_ij²,
