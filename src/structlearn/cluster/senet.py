@@ -5,7 +5,8 @@ Self-expressive coefficients are produced by a network instead of being N² free
 
     c_ij = f(x_i, x_j; Θ) = α · T_b(q(x_i)ᵀ k(x_j)),   T_b(u) = sign(u)·max(|u| − b, 0),
 
-with query/key MLPs q, k ending in tanh, α = 1/out_dim and a learnable scalar threshold b (init 0).
+with query/key MLPs q, k ending in tanh, α = 1/out_dim (paper; ``alpha_scale``/out_dim here) and a
+learnable scalar threshold b (init 0).
 Training minimises the elastic-net self-expression loss (eq. 6), per query i (row convention):
 
     ℓ_i = (γ/2)‖x_i − Σ_{j≠i} c_ij x_j‖² + λ Σ_{j≠i} |c_ij| + (1 − λ)/2 Σ_{j≠i} c_ij²,
@@ -52,6 +53,18 @@ from structlearn.cluster.spectral import spectral_clustering
 from structlearn.utils.seed import rng_seed
 from structlearn.utils.validation import check_choice, check_float, check_int
 
+# Label-free recipe for data that is a union of linear subspaces (issue 10, defect 4; docs/clustering.md
+# "SENet on subspace data"). The training knobs lower the elastic-net objective SENet approximates (no
+# labels needed to compare them); the affinity and n_components match EnSC's own spectral step. Use as
+# SENet(k, **SUBSPACE_RECIPE, n_components=k).
+SUBSPACE_RECIPE: dict[str, Any] = {
+    "gamma": 50.0,
+    "alpha_scale": 8.0,
+    "threshold_lr_scale": 10.0,
+    "n_iter": 20_000,
+    "affinity": "symmetric",
+}
+
 
 class _MLP(nn.Module):
     """D → hidden… (ReLU) → out (tanh); Kaiming-uniform hidden layers, Xavier output, zero biases."""
@@ -67,12 +80,12 @@ class _MLP(nn.Module):
 class SelfExpressiveNet(nn.Module):
     """Query and key networks plus the shared soft-threshold b: c_ij = α·T_b(q(x_i)ᵀ k(x_j))."""
 
-    def __init__(self, in_dim: int, hidden: Sequence[int], out_dim: int) -> None:
+    def __init__(self, in_dim: int, hidden: Sequence[int], out_dim: int, alpha_scale: float = 1.0) -> None:
         super().__init__()
         self.query = _MLP(in_dim, hidden, out_dim)
         self.key = _MLP(in_dim, hidden, out_dim)
         self.threshold = nn.Parameter(torch.zeros(()))
-        self.alpha = 1.0 / out_dim
+        self.alpha = float(alpha_scale) / out_dim
 
     def coefficients(self, Q: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
         """α·T_b(Q Kᵀ) for query embeddings Q (m × h) and key embeddings K (n × h)."""
@@ -98,7 +111,13 @@ class SENet(ClusterEstimator):
 
     Parameters beyond the paper: ``max_train_samples`` trains on a random subset and then clusters
     every point of ``X``; ``n_fresh_keys`` / ``key_refresh`` control the key cache (module docstring);
-    ``block_size`` bounds inference memory to ``block_size × N`` values.
+    ``block_size`` bounds inference memory to ``block_size × N`` values; ``alpha_scale`` sets
+    α = alpha_scale / out_dim (paper: 1) and ``threshold_lr_scale`` multiplies b's learning rate
+    (paper: 1), both so that the learned c_ij can reach EnSC-sized values and exact zeros within a CPU
+    budget; ``eigen_solver`` is handed unchanged to the shared spectral step (which validates it).
+    ``SUBSPACE_RECIPE`` (module level) is the label-free setting for linear-subspace data (issue 10);
+    ``self_expression_loss()`` gives the per-point training objective to compare settings without
+    labels.
 
     Fitted: ``labels_``, ``representation_matrix_`` (N × N CSR, ``top_k`` per row, zero diagonal),
     ``affinity_matrix_`` (CSR), ``train_indices_``, ``loss_curve_`` (mean loss per logging window),
@@ -120,6 +139,7 @@ class SENet(ClusterEstimator):
         lr: float = 1e-3,
         grad_clip: float = 1e-3,
         threshold_lr_scale: float = 1.0,
+        alpha_scale: float = 1.0,
         max_train_samples: int | None = None,
         n_fresh_keys: int = 2000,
         key_refresh: int = 10,
@@ -128,6 +148,7 @@ class SENet(ClusterEstimator):
         n_neighbors: int = 3,
         n_components: int | None = None,
         n_init: int = 20,
+        eigen_solver: str = "auto",
         block_size: int = 1024,
         device: str = "cpu",
         verbose: bool = False,
@@ -143,6 +164,7 @@ class SENet(ClusterEstimator):
         self.lr = lr
         self.grad_clip = grad_clip
         self.threshold_lr_scale = threshold_lr_scale
+        self.alpha_scale = alpha_scale
         self.max_train_samples = max_train_samples
         self.n_fresh_keys = n_fresh_keys
         self.key_refresh = key_refresh
@@ -151,6 +173,7 @@ class SENet(ClusterEstimator):
         self.n_neighbors = n_neighbors
         self.n_components = n_components
         self.n_init = n_init
+        self.eigen_solver = eigen_solver
         self.block_size = block_size
         self.device = device
         self.verbose = verbose
@@ -172,6 +195,7 @@ class SENet(ClusterEstimator):
         check_float("lr", self.lr, positive=True)
         check_float("grad_clip", self.grad_clip, positive=True)
         check_float("threshold_lr_scale", self.threshold_lr_scale, positive=True)
+        check_float("alpha_scale", self.alpha_scale, positive=True)
         if self.max_train_samples is not None:
             check_int("max_train_samples", self.max_train_samples, minimum=2)
         check_int("n_fresh_keys", self.n_fresh_keys, minimum=1)
@@ -318,7 +342,9 @@ class SENet(ClusterEstimator):
         gen = torch.Generator(device="cpu").manual_seed(seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            self.net_ = SelfExpressiveNet(Xa.shape[1], tuple(self.hidden_dims), self.out_dim).to(dev)
+            self.net_ = SelfExpressiveNet(
+                Xa.shape[1], tuple(self.hidden_dims), self.out_dim, self.alpha_scale
+            ).to(dev)
         Xt = torch.from_numpy(Xa).to(dev)
         if self.max_train_samples is not None and self.max_train_samples < N:
             train_idx = torch.randperm(N, generator=gen)[: self.max_train_samples].sort().values
@@ -335,6 +361,7 @@ class SENet(ClusterEstimator):
 
         # Cluster every point: coefficients of all N against all N, top-k, affinity, spectral step.
         self._keys = self._embed(self.net_.key, Xt)
+        self._X_fit = Xt
         Qe = self._embed(self.net_.query, Xt)
         C = self._sparse_coefficients(
             Qe, self._keys, min(self.top_k, N - 1), exclude_diagonal=True, desc="SENet C"
@@ -347,11 +374,40 @@ class SENet(ClusterEstimator):
         k = self.n_clusters
         nc = math.ceil(1.5 * k) if self.n_components is None else self.n_components
         self.labels_ = spectral_clustering(
-            self.affinity_matrix_, k, n_components=min(nc, N), n_init=self.n_init, random_state=seed
+            self.affinity_matrix_,
+            k,
+            n_components=min(nc, N),
+            n_init=self.n_init,
+            # Validated by spectral_clustering itself, so new solvers there need no change here.
+            solver=self.eigen_solver,  # type: ignore[arg-type]
+            random_state=seed,
         )
         t4 = time.perf_counter()
         self.timings_ = {"train": t1 - t0, "coefficients": t2 - t1, "affinity": t3 - t2, "spectral": t4 - t3}
         return self
+
+    @torch.no_grad()
+    def self_expression_loss(self) -> np.ndarray:
+        """Per fitted point i, the training objective (eq. 6) of its full coefficient row (no top-k):
+
+            (γ/2)‖x_i − Σ_{j≠i} c_ij x_j‖² + λ‖c_i‖₁ + (1 − λ)/2 ‖c_i‖²,
+
+        over all N fitted points as the dictionary, rows in blocks of ``block_size`` (memory
+        O(block_size·N)). Label-free: the value SENet approximates EnSC's minimum of, so it compares
+        training settings without ground truth (issue 10: the hard-UoS gap is an optimisation gap).
+        """
+        if not hasattr(self, "_X_fit"):
+            raise ValueError("SENet is not fitted; call fit first")
+        Xt, K, net = self._X_fit, self._keys, self.net_
+        gamma, lmbda = float(self.gamma), float(self.lmbda)
+        out = []
+        for a in range(0, Xt.shape[0], self.block_size):
+            b = min(a + self.block_size, Xt.shape[0])
+            C = net.coefficients(net.query(Xt[a:b]), K)
+            C[torch.arange(b - a, device=C.device), torch.arange(a, b, device=C.device)] = 0.0
+            R = Xt[a:b] - C @ Xt
+            out.append(0.5 * gamma * (R * R).sum(dim=1) + _elastic_net(C, lmbda))
+        return torch.cat(out).double().cpu().numpy()
 
     @torch.no_grad()
     def coefficients(self, X: Any) -> sp.csr_matrix:
