@@ -76,12 +76,34 @@ class GPT(nn.Module):
         n = sum(p.numel() for p in self.parameters())
         return n - self.wpe.weight.numel() if non_embedding else n
 
+    def _check_tokens(self, t: torch.Tensor, name: str, ignore: int | None = None) -> torch.Tensor:
+        """Token ids of any integer dtype (the byte corpora are uint8) as int64, each in [0, vocab_size)
+        (or ``ignore``): otherwise a one-line ValueError instead of an IndexError from inside torch."""
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor of token ids, got {type(t).__name__}")
+        if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+            raise ValueError(f"{name} must hold integer token ids, got dtype {t.dtype}")
+        if t.dim() != 2:
+            raise ValueError(f"{name} must be 2-D (batch, time), got shape {tuple(t.shape)}")
+        t = t.long()
+        if t.numel():
+            V = self.config.vocab_size
+            ok = (t >= 0) & (t < V)
+            if ignore is not None:
+                ok |= t == ignore
+            # One device sync per call; cheap next to the forward pass it guards.
+            if not bool(ok.all()):
+                bad = t[~ok]
+                raise ValueError(
+                    f"{name} holds token ids outside [0, vocab_size={V}) (e.g. {int(bad[0])}; {bad.numel()} entries)"
+                )
+        return t
+
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``idx`` (B, T) token ids → logits (B, T, vocab) and the mean next-token loss if ``targets``."""
-        if idx.dim() != 2:
-            raise ValueError(f"idx must be 2-D (batch, time), got shape {tuple(idx.shape)}")
+        idx = self._check_tokens(idx, "idx")
         T = idx.shape[1]
         if not 0 < T <= self.config.block_size:
             raise ValueError(f"sequence length {T} must be in [1, block_size={self.config.block_size}]")
@@ -89,8 +111,10 @@ class GPT(nn.Module):
         logits = self.lm_head(self.transformer(self.wte(idx) + self.wpe(pos)))
         loss = None
         if targets is not None:
-            if targets.shape != idx.shape:
-                raise ValueError(f"targets shape {tuple(targets.shape)} != idx shape {tuple(idx.shape)}")
+            if not isinstance(targets, torch.Tensor) or targets.shape != idx.shape:
+                shape = tuple(targets.shape) if isinstance(targets, torch.Tensor) else type(targets).__name__
+                raise ValueError(f"targets shape {shape} != idx shape {tuple(idx.shape)}")
+            targets = self._check_tokens(targets, "targets", ignore=-1)
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
         return logits, loss
 

@@ -142,3 +142,16 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     if value not in options:
         raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(map(str, options))}")
     return str(value)
+
+
+def check_adam_args(lr: Any, betas: Any, eps: Any, weight_decay: Any) -> None:
+    """Adam-family hyper-parameters: lr >= 0, betas a pair in [0, 1), eps >= 0, weight_decay >= 0."""
+    check_float("lr", lr, nonnegative=True)
+    if isinstance(betas, str | bytes) or not hasattr(betas, "__len__") or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    for i, b in enumerate(betas):
+        v = check_float(f"betas[{i}]", b, nonnegative=True)
+        if v >= 1.0:
+            raise ValueError(f"betas[{i}] must be < 1, got {v}")
+    check_float("eps", eps, nonnegative=True)
+    check_float("weight_decay", weight_decay, nonnegative=True)
