@@ -7,6 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from structlearn.cli import main
+from structlearn.data.features import load_features, load_labels
+from structlearn.data.sequences import load_feature_sequence
 from structlearn.models.gpt import GPT, GPTConfig
 from structlearn.optim.spectral_bound import AdamW2
 
@@ -62,3 +65,44 @@ def test_adamw2_betas(betas: object) -> None:
 def test_adamw2_valid_betas() -> None:
     p = torch.nn.Parameter(torch.zeros(2, 2))
     AdamW2([p], betas=(0.0, 0.95))
+
+
+# ---------------------------------------------------------------- 11.7 / 11.10 empty, corrupt, folder files
+@pytest.fixture
+def bad_files(tmp_path):  # type: ignore[no-untyped-def]
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    rng = np.random.default_rng(0)
+    (tmp_path / "rand.npy").write_bytes(rng.bytes(300))
+    (tmp_path / "rand.npz").write_bytes(rng.bytes(300))
+    (tmp_path / "dir.npy").mkdir()
+    np.save(tmp_path / "ok.npy", rng.normal(size=(20, 3)).astype(np.float32))
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    ("name", "match"),
+    [
+        ("empty.npy", "empty"),
+        ("empty.npz", "empty"),
+        ("rand.npy", "not a readable .npy file"),
+        ("rand.npz", "not a readable .npz file"),
+        ("dir.npy", "directory"),
+    ],
+)
+def test_bad_feature_files_one_line(bad_files, name: str, match: str) -> None:  # type: ignore[no-untyped-def]
+    for loader in (load_features, load_feature_sequence):
+        with pytest.raises(ValueError, match=match) as exc:
+            loader(bad_files / name)
+        assert "pickle" not in _one_line(exc)
+    if name.endswith(".npy"):
+        with pytest.raises(ValueError, match=match):
+            load_labels(bad_files / name)
+
+
+@pytest.mark.parametrize("argv", [["{d}/empty.npy"], ["{d}/ok.npy", "--labels", "{d}/empty.npy"]])
+def test_segment_empty_npy_exit_2(bad_files, capsys, argv: list[str]) -> None:  # type: ignore[no-untyped-def]
+    args = ["segment", *[a.format(d=bad_files) for a in argv], "-k", "2", "--iters", "2"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "empty" in err and "\n" not in err

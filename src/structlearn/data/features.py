@@ -51,6 +51,52 @@ def _existing(path: str | os.PathLike[str]) -> Path:
     return p
 
 
+def read_npy(path: str | os.PathLike[str], what: str = "file") -> np.ndarray:
+    """A ``.npy`` array, never unpickled; every problem is one line naming ``path``.
+
+    np.load alone calls any file without the NumPy magic "pickled data" and suggests allow_pickle,
+    and raises EOFError on an empty file; both are misleading for a user's corrupt/empty file.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{what} {p} is a directory, expected a .npy file")
+    if not p.exists():
+        raise FileNotFoundError(f"{what} not found: {p}")
+    try:
+        with open(p, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as exc:
+        raise ValueError(f"{what} {p} cannot be read ({exc.strerror or exc})") from None
+    if not magic:
+        raise ValueError(f"{what} {p} is empty (0 bytes)")
+    if magic != b"\x93NUMPY":
+        raise ValueError(f"{what} {p} is not a readable .npy file (no NumPy header)")
+    try:
+        return np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "pickle" in first:
+            first = "it holds Python objects, not numbers"
+        raise ValueError(f"{what} {p} is not a readable .npy file ({first})") from None
+
+
+def check_npz(path: str | os.PathLike[str], what: str = "file") -> Path:
+    """Fail in one line when ``path`` is empty or not a zip archive (np.load would call it pickled data)."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            magic = fh.read(4)
+    except IsADirectoryError:
+        raise ValueError(f"{what} {p} is a directory, expected a .npz file") from None
+    except OSError as exc:
+        raise ValueError(f"{what} {p} cannot be read ({exc.strerror or exc})") from None
+    if not magic:
+        raise ValueError(f"{what} {p} is empty (0 bytes)")
+    if magic != b"PK\x03\x04":
+        raise ValueError(f"{what} {p} is not a readable .npz file (not a zip archive)")
+    return p
+
+
 def _numeric(arr: Any, what: str, path: Path) -> np.ndarray:
     a = np.asarray(arr)
     if a.dtype.kind not in "biuf":
@@ -94,14 +140,11 @@ def load_features(
     if suffix == ".npy":
         if label_column is not None:
             raise ValueError("label_column applies to .csv files only")
-        try:
-            X = np.load(p, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise ValueError(f"{p} is not a readable .npy file ({str(exc).splitlines()[0]})") from None
-        X = _numeric(X, "the array", p)
+        X = _numeric(read_npy(p, "feature file"), "the array", p)
     elif suffix == ".npz":
         if label_column is not None:
             raise ValueError("label_column applies to .csv files only")
+        check_npz(p, "feature file")
         try:
             z = np.load(p, allow_pickle=False)
             if not isinstance(z, np.lib.npyio.NpzFile):
@@ -153,11 +196,7 @@ def load_labels(path: str | os.PathLike[str]) -> np.ndarray:
             raise ValueError(f"{p} has no array named 'y'")
         return y
     if suffix == ".npy":
-        try:
-            y = np.load(p, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise ValueError(f"{p} is not a readable .npy file ({str(exc).splitlines()[0]})") from None
-        return _as_int_labels(_numeric(y, "labels", p), p)
+        return _as_int_labels(_numeric(read_npy(p, "label file"), "labels", p), p)
     if suffix in (".csv", ".txt"):
         _, body = _read_csv(p)
         if body.shape[1] != 1:

@@ -95,7 +95,8 @@ class GPT(nn.Module):
             if not bool(ok.all()):
                 bad = t[~ok]
                 raise ValueError(
-                    f"{name} holds token ids outside [0, vocab_size={V}) (e.g. {int(bad[0])}; {bad.numel()} entries)"
+                    f"{name} holds token ids outside [0, vocab_size={V}) "
+                    f"(e.g. {int(bad[0])}; {bad.numel()} entries)"
                 )
         return t
 
