@@ -106,3 +106,29 @@ def test_segment_empty_npy_exit_2(bad_files, capsys, argv: list[str]) -> None:  
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert "empty" in err and "\n" not in err
+
+
+# ---------------------------------------------------------------- 11.5 checkpoint metadata
+@pytest.mark.parametrize(
+    ("step", "match"), [(-3, "negative step"), (2.5, "non-integer"), ("7", "non-integer")]
+)
+def test_checkpoint_bad_step(tmp_path, step: object, match: str) -> None:  # type: ignore[no-untyped-def]
+    from structlearn.train.checkpoint import load_checkpoint, save_checkpoint
+
+    path = save_checkpoint(tmp_path / "c.safetensors", {"step": step, "w": torch.ones(2)})
+    with pytest.raises(ValueError, match=match) as exc:
+        load_checkpoint(path)
+    _one_line(exc)
+
+
+def test_checkpoint_shape_mismatch_names_tensor(gpt: GPT) -> None:
+    from structlearn.train.checkpoint import check_state_shapes
+
+    other = GPT(GPTConfig(vocab_size=16, block_size=8, n_layer=1, n_head=2, n_embd=32))
+    with pytest.raises(ValueError, match=r"wte.weight has shape \(16, 32\) there but \(16, 16\)") as exc:
+        check_state_shapes(gpt.state_dict(), other.state_dict())
+    _one_line(exc)
+    deeper = GPT(GPTConfig(vocab_size=16, block_size=8, n_layer=2, n_head=2, n_embd=16))
+    with pytest.raises(ValueError, match="unexpected"):
+        check_state_shapes(gpt.state_dict(), deeper.state_dict())
+    check_state_shapes(gpt.state_dict(), gpt.state_dict())
