@@ -132,3 +132,30 @@ def test_checkpoint_shape_mismatch_names_tensor(gpt: GPT) -> None:
     with pytest.raises(ValueError, match="unexpected"):
         check_state_shapes(gpt.state_dict(), deeper.state_dict())
     check_state_shapes(gpt.state_dict(), gpt.state_dict())
+
+
+# ---------------------------------------------------------------- 11.4 huge / tiny finite values
+def _blobs() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    return np.concatenate([rng.normal(c, 0.3, (20, 2)) for c in ([0, 0], [3, 0], [0, 3])])
+
+
+@pytest.mark.parametrize("factor", [1e30, 1e299, 1e-300, 1e16])
+def test_out_of_range_values_refused(factor: float) -> None:
+    from structlearn.cluster.baselines import EnSC, KMeansClustering
+
+    for est in (KMeansClustering(3, random_state=0), EnSC(3, random_state=0)):
+        with pytest.raises(ValueError, match="outside the supported range") as exc:
+            est.fit(_blobs() * factor)
+        assert "NaN" not in _one_line(exc) and "identical" not in str(exc.value)
+
+
+@pytest.mark.parametrize("factor", [1e14, 1e-14])
+def test_in_range_scaled_values_cluster_correctly(factor: float) -> None:
+    from structlearn.cluster.baselines import KMeansClustering
+    from structlearn.cluster.metrics import evaluate
+
+    X = _blobs()
+    y = np.repeat(np.arange(3), 20)
+    labels = KMeansClustering(3, random_state=0).fit(X * factor).labels_
+    assert evaluate(y, labels)["acc"] == 1.0
