@@ -159,3 +159,22 @@ def test_in_range_scaled_values_cluster_correctly(factor: float) -> None:
     y = np.repeat(np.arange(3), 20)
     labels = KMeansClustering(3, random_state=0).fit(X * factor).labels_
     assert evaluate(y, labels)["acc"] == 1.0
+
+
+# ---------------------------------------------------------------- 11.9 --augment-shift larger than the image
+def test_augment_shift_larger_than_image() -> None:
+    from structlearn.train.config import TrainConfig
+    from structlearn.train.distributed import DistContext
+    from structlearn.train.tasks import ImageTask
+
+    cfg = TrainConfig(task="image", dataset="digits", batch_size=16, train_subset=100, augment_shift=40)
+    with pytest.raises(ValueError, match=r"augment_shift 40 is too large for 8×8 images.*at most 4") as exc:
+        ImageTask(cfg, DistContext())
+    _one_line(exc)
+    assert ImageTask(cfg.replace(augment_shift=4), DistContext()).shift == 4
+
+
+def test_train_cli_augment_shift_exit_2(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    argv = ["train", "--task", "image", "--dataset", "digits", "--augment-shift", "40", "--steps", "1"]
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 2
+    assert "too large" in capsys.readouterr().err
