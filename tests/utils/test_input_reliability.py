@@ -178,3 +178,27 @@ def test_train_cli_augment_shift_exit_2(tmp_path, capsys) -> None:  # type: igno
     argv = ["train", "--task", "image", "--dataset", "digits", "--augment-shift", "40", "--steps", "1"]
     assert main([*argv, "--out", str(tmp_path / "run")]) == 2
     assert "too large" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- 10.5 one source of defaults (segment CLI)
+@pytest.mark.parametrize("method", ["tr2c", "tsc"])
+def test_segment_cli_uses_estimator_defaults(bad_files, monkeypatch, method: str) -> None:  # type: ignore[no-untyped-def]
+    from structlearn.cluster.tr2c import TR2C
+    from structlearn.cluster.tsc import TSC
+
+    cls = {"tr2c": TR2C, "tsc": TSC}[method]
+    seen: dict[str, object] = {}
+
+    def fake_fit(self, X, y=None):  # type: ignore[no-untyped-def]
+        seen.update(self.get_params(deep=False))
+        self.labels_ = np.arange(len(X)) % self.n_clusters
+        return self
+
+    monkeypatch.setattr(cls, "fit", fake_fit)
+    assert main(["segment", str(bad_files / "ok.npy"), "-k", "2", "--method", method]) == 0
+    defaults = cls(2).get_params(deep=False)
+    for p in ("window", "lambda1", "lambda2", "n_iters"):
+        if p in defaults:
+            assert seen[p] == defaults[p], p
+    assert main(["segment", str(bad_files / "ok.npy"), "-k", "2", "--method", method, "--lambda2", "3"]) == 0
+    assert seen["lambda2"] == 3.0

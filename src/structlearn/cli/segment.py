@@ -13,8 +13,10 @@ suffixes) is reported in one line with exit code 2 before anything is written.
 from __future__ import annotations
 
 import argparse
+import inspect
 import time
 from pathlib import Path
+from typing import Any
 
 from structlearn.cluster.metrics import evaluate
 from structlearn.cluster.segmentation import plot_segmentation, remove_short_segments
@@ -22,6 +24,20 @@ from structlearn.cluster.tr2c import TR2C
 from structlearn.cluster.tsc import TSC
 from structlearn.data.sequences import load_feature_sequence, segments_from_labels
 from structlearn.utils.io import save_npy
+
+METHODS: dict[str, type] = {"tr2c": TR2C, "tsc": TSC}
+# CLI flag → estimator parameter; unset flags are not passed, so each estimator keeps its default.
+FLAG_PARAMS = {"window": "window", "lambda1": "lambda1", "lambda2": "lambda2", "iters": "n_iters"}
+
+
+def _defaults(param: str) -> str:
+    """'default: TR2C 10.0, TSC 1.0', read from the estimators' signatures."""
+    shown = []
+    for cls in METHODS.values():
+        par = inspect.signature(cls.__init__).parameters.get(param)
+        if par is not None:
+            shown.append(f"{cls.__name__} {par.default}")
+    return "default: " + ", ".join(shown)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,15 +52,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", help="per-frame ground-truth labels (.npy, length T) for metrics")
     p.add_argument("--out", help="write the predicted per-frame labels here (.npy)")
     p.add_argument("--plot", help="write true vs predicted segments as coloured bars (.png)")
-    p.add_argument("--window", type=int, default=2, help="temporal window s (default 2)")
+    # Estimator parameters: no literals here, the defaults shown and used are the estimators' own
+    # (issue 10.5: the CLI once defaulted lambda2 to 1.0 while TR2C defaults to 10.0).
+    p.add_argument("--window", type=int, default=None, help=f"temporal window s ({_defaults('window')})")
     p.add_argument("--min-segment", type=int, default=0, help="merge segments shorter than N frames (0: off)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
-        "--method", choices=["tr2c", "tsc"], default="tr2c", help="tr2c (default) or the TSC baseline"
+        "--method", choices=sorted(METHODS), default="tr2c", help="tr2c (default) or the TSC baseline"
     )
-    p.add_argument("--iters", type=int, default=500, help="TR2C training iterations (default 500)")
-    p.add_argument("--lambda1", type=float, default=1.0, help="TR2C weight of the compression term ρ^c")
-    p.add_argument("--lambda2", type=float, default=1.0, help="weight of the temporal term")
+    p.add_argument(
+        "--iters", type=int, default=None, help=f"TR2C training iterations ({_defaults('n_iters')})"
+    )
+    p.add_argument(
+        "--lambda1", type=float, default=None, help=f"weight of the compression term ({_defaults('lambda1')})"
+    )
+    p.add_argument(
+        "--lambda2", type=float, default=None, help=f"weight of the temporal term ({_defaults('lambda2')})"
+    )
     p.set_defaults(func=run)
 
 
@@ -58,9 +82,20 @@ def run(args: argparse.Namespace) -> int:
     _check_suffix(args.plot, ".png", "--plot")
     if args.min_segment < 0:
         raise ValueError(f"--min-segment must be >= 0, got {args.min_segment}")
+    cls = METHODS[args.method]
+    accepted = inspect.signature(cls.__init__).parameters
+    kwargs: dict[str, Any] = {}
+    for flag, param in FLAG_PARAMS.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if param not in accepted:
+            raise ValueError(f"--{flag} does not apply to --method {args.method}")
+        kwargs[param] = value
     X, y = load_feature_sequence(args.features, args.labels)
     T, D = X.shape
-    K, s = args.n_clusters, args.window
+    K = args.n_clusters
+    s = kwargs.get("window", accepted["window"].default)
     if K < 1:
         raise ValueError(f"--n-clusters must be >= 1, got {K}")
     if K > T:
@@ -69,18 +104,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--window must be >= 1, got {s}")
     if s >= T:
         raise ValueError(f"the sequence has {T} frames, not more than the window {s}")
-
-    if args.method == "tr2c":
-        est = TR2C(
-            K,
-            window=s,
-            lambda1=args.lambda1,
-            lambda2=args.lambda2,
-            n_iters=args.iters,
-            random_state=args.seed,
-        )
-    else:
-        est = TSC(K, window=s, lambda2=args.lambda2, random_state=args.seed)
+    est = cls(K, random_state=args.seed, **kwargs)
     t0 = time.perf_counter()
     raw = est.fit(X).labels_
     seconds = time.perf_counter() - t0
