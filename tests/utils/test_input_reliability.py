@@ -3,6 +3,8 @@ ValueErrors (exit 2 in the CLI) or correct answers, never tracebacks from deep i
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -202,3 +204,31 @@ def test_segment_cli_uses_estimator_defaults(bad_files, monkeypatch, method: str
             assert seen[p] == defaults[p], p
     assert main(["segment", str(bad_files / "ok.npy"), "-k", "2", "--method", method, "--lambda2", "3"]) == 0
     assert seen["lambda2"] == 3.0
+
+
+# ---------------------------------------------------------------- 10.6 CSV label column not named
+def _csv_with_labels(path, header: str | None) -> None:  # type: ignore[no-untyped-def]
+    X = _blobs()
+    y = np.repeat(np.arange(3), 20)
+    np.savetxt(path, np.hstack([X, y[:, None]]), delimiter=",", header=header or "", comments="")
+
+
+def test_csv_header_label_column_refused(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    _csv_with_labels(tmp_path / "h.csv", "a,b,label")
+    with pytest.raises(ValueError, match="column named 'label'") as exc:
+        load_features(tmp_path / "h.csv")
+    _one_line(exc)
+    X, y = load_features(tmp_path / "h.csv", label_column="label")
+    assert X.shape == (60, 2) and y is not None and set(y) == {0, 1, 2}
+    assert main(["cluster", str(tmp_path / "h.csv"), "--n-clusters", "3", "--quiet"]) == 2
+    assert "--label-column label" in capsys.readouterr().err
+
+
+def test_csv_integer_column_warns(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    _csv_with_labels(tmp_path / "n.csv", None)
+    with pytest.warns(UserWarning, match="column 2 holds 3 distinct small integers"):
+        load_features(tmp_path / "n.csv")
+    np.savetxt(tmp_path / "real.csv", _blobs(), delimiter=",")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_features(tmp_path / "real.csv")

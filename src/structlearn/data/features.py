@@ -26,6 +26,7 @@ unseen images with the same projection.
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -171,10 +172,46 @@ def load_features(
             y = body[:, col]
             X = np.delete(body, col % body.shape[1], axis=1)
         else:
+            _check_no_label_column(header, body, p)
             X = body
     if y is not None:
         y = _as_int_labels(y, p)
     return X.astype(np.float32, copy=False), y
+
+
+LABEL_NAMES = ("label", "labels", "y", "target", "class", "cluster")
+
+
+def _check_no_label_column(header: list[str] | None, body: np.ndarray, path: Path) -> None:
+    """Issue 10.6: a CSV whose label column was not named would silently be clustered on the label.
+
+    A header cell named like a label column is refused; otherwise a column of small non-negative
+    integers among non-integer columns draws a warning (it may be a legitimate count feature).
+    """
+    if header is not None:
+        named = [h for h in header if h.strip().strip("\"'").lower() in LABEL_NAMES]
+        if named:
+            raise ValueError(
+                f"{path} has a column named {named[0]!r}: pass label_column={named[0]!r} "
+                f"(--label-column {named[0]}) to use it as labels, or remove it"
+            )
+    if body.shape[1] < 2 or body.shape[0] < 4:
+        return
+    integral = np.all(body == np.round(body), axis=0)
+    if integral.all() or not integral.any():
+        return
+    for j in np.flatnonzero(integral):
+        col = body[:, j]
+        n_values = np.unique(col).size
+        if col.min() >= 0 and 1 < n_values <= max(2, int(np.sqrt(body.shape[0]))):
+            name = f"{header[j]!r}" if header is not None and j < len(header) else f"{j}"
+            warnings.warn(
+                f"{path}: column {name} holds {n_values} distinct small integers among real-valued "
+                f"columns; if it is a label, pass label_column={j} (--label-column {j})",
+                UserWarning,
+                stacklevel=3,
+            )
+            return
 
 
 def _as_int_labels(y: np.ndarray, path: Path) -> np.ndarray:
