@@ -232,3 +232,16 @@ def test_csv_integer_column_warns(tmp_path) -> None:  # type: ignore[no-untyped-
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_features(tmp_path / "real.csv")
+
+
+# ---------------------------------------------------------------- 11.14 README and predict
+def test_readme_predict_claim_matches_estimators() -> None:
+    from pathlib import Path
+
+    from structlearn.cluster.tr2c import TR2C
+    from structlearn.cluster.tsc import TSC
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert "`fit`, `fit_predict`, `predict`, `labels_`" not in readme
+    assert not hasattr(TR2C, "predict") and not hasattr(TSC, "predict")
+    assert "TR2C and TSC" in readme

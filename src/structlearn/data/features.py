@@ -5,7 +5,9 @@ Files (:func:`load_features`, :func:`load_labels`):
 - ``.npy``: a 2-D numeric array (no pickled objects);
 - ``.npz``: key ``X`` (features) and optional key ``y`` (labels);
 - ``.csv`` / ``.txt``: comma-separated numbers, an optional header row (detected when the first row is
-  not numeric), an optional label column (``label_column``: index or header name).
+  not numeric), an optional label column (``label_column``: index or header name). Without
+  ``label_column``, a header cell named like a label (``label``, ``y``, ``class``, ...) is refused and a
+  column of small integers among real-valued ones draws a warning (issue 10.6).
 
 Every problem (missing file, unreadable or non-numeric content, wrong shape) is a one-line ValueError /
 FileNotFoundError. Content checks (NaN, constant columns, too few samples) are done by the estimators.
