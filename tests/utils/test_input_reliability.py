@@ -245,3 +245,30 @@ def test_readme_predict_claim_matches_estimators() -> None:
     assert "`fit`, `fit_predict`, `predict`, `labels_`" not in readme
     assert not hasattr(TR2C, "predict") and not hasattr(TSC, "predict")
     assert "TR2C and TSC" in readme
+
+
+# ---------------------------------------------------------------- 10.7 plots with true labels
+def test_plots_use_true_labels(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import scipy.sparse as sp
+
+    from structlearn.cluster import plots
+
+    figs: list = []
+    real_save = plots.save_figure
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: (figs.append(fig), real_save(fig, path))[1])
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    true = np.repeat([0, 1], 20)
+    pred = rng.integers(0, 2, 40)
+    plots.plot_embedding_2d(X, pred, tmp_path / "p.png", true_labels=true)
+    scatters = [ax for ax in figs[-1].axes if ax.get_xlabel() == "PC 1"]
+    assert len(scatters) == 2 and "true" in scatters[0].get_title()
+    np.testing.assert_array_equal(scatters[0].collections[0].get_array(), true)
+    np.testing.assert_array_equal(scatters[1].collections[0].get_array(), pred)
+    A = sp.random(40, 40, density=0.2, random_state=0)
+    plots.plot_affinity(A, pred, tmp_path / "a.png", true_labels=true)
+    shown = figs[-1].axes[0].images[0].get_array()
+    np.testing.assert_allclose(shown, np.sqrt(plots.affinity_image(A, true)))
+    assert "true label" in figs[-1].axes[0].get_title()
+    with pytest.raises(ValueError, match="true_labels"):
+        plots.plot_embedding_2d(X, pred, tmp_path / "q.png", true_labels=true[:5])

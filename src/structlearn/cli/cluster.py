@@ -120,10 +120,19 @@ def run(args: argparse.Namespace) -> int:
         from structlearn.cluster.plots import plot_affinity, plot_embedding_2d
 
         bar.set_postfix_str("plots")
-        plot_embedding_2d(X, labels, plots / f"{args.method}_projection.png", title=f"{args.method}: 2-D PCA")
+        plot_embedding_2d(
+            X, labels, plots / f"{args.method}_projection.png", title=f"{args.method}: 2-D PCA", true_labels=y
+        )
         A = getattr(est, "affinity_matrix_", None)
         if A is not None:
-            plot_affinity(A, labels, plots / f"{args.method}_affinity.png", title=f"{args.method} affinity")
+            by = "true label" if y is not None else "cluster"
+            plot_affinity(
+                A,
+                labels,
+                plots / f"{args.method}_affinity.png",
+                title=f"{args.method} affinity sorted by {by}",
+                true_labels=y,
+            )
         bar.update(1)
     bar.close()
     if out is not None:

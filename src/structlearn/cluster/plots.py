@@ -1,4 +1,5 @@
-"""Clustering figures: a 2-D projection coloured by cluster, and the affinity sorted by cluster.
+"""Clustering figures: a 2-D projection coloured by cluster (and by true label when known), and the
+affinity sorted by cluster (or by true label when known).
 
 Both stay bounded for large N: the scatter plot shows a random subsample of at most ``max_points``
 points (the projection is fitted on that subsample), and an affinity larger than ``max_pixels`` on a
@@ -20,6 +21,25 @@ from structlearn.utils.plotting import save_figure, subplots
 from structlearn.utils.validation import check_int, check_labels
 
 
+def _scatter(fig: Any, ax: Any, P: np.ndarray, c: np.ndarray, n_lab: int, title: str, label: str) -> None:
+    # Qualitative colours while they suffice; a continuous map beyond 20 clusters.
+    cmap = "tab10" if n_lab <= 10 else "tab20" if n_lab <= 20 else "turbo"
+    sc = ax.scatter(
+        P[:, 0],
+        P[:, 1],
+        c=c,
+        s=4 if len(P) > 2000 else 10,
+        cmap=cmap,
+        alpha=0.8,
+        vmin=-0.5,
+        vmax=max(n_lab, 10 if n_lab <= 10 else n_lab) - 0.5,
+    )
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(sc, ax=ax, label=label)
+
+
 def plot_embedding_2d(
     X: np.ndarray,
     labels: Any,
@@ -28,10 +48,16 @@ def plot_embedding_2d(
     title: str = "2-D PCA projection coloured by cluster",
     max_points: int = 20_000,
     random_state: int = 0,
+    true_labels: Any = None,
 ) -> Path:
-    """Scatter of the first two principal components (of a subsample when N > ``max_points``)."""
+    """Scatter of the first two principal components (of a subsample when N > ``max_points``).
+
+    With ``true_labels`` the figure has two panels on the same projection and subsample: coloured by
+    the true labels (left) and by the predicted ``labels`` (right), so errors are visible (issue 10.7).
+    """
     X = np.asarray(X, dtype=np.float32)
     y = check_labels(labels, X.shape[0])
+    t = None if true_labels is None else check_labels(true_labels, X.shape[0], name="true_labels")
     check_int("max_points", max_points, minimum=2)
     rng = np.random.default_rng(random_state)
     idx = rng.choice(X.shape[0], max_points, replace=False) if X.shape[0] > max_points else np.arange(len(X))
@@ -40,25 +66,16 @@ def plot_embedding_2d(
         P = PCA(n_components=2, random_state=random_state).fit_transform(Xs)
     else:
         P = np.hstack([Xs, np.zeros((len(Xs), 2 - Xs.shape[1]), dtype=Xs.dtype)])
-    fig, ax = subplots(figsize=(6, 5))
-    n_lab = int(y.max()) + 1 if y.size else 1
-    # Qualitative colours while they suffice; a continuous map beyond 20 clusters.
-    cmap = "tab10" if n_lab <= 10 else "tab20" if n_lab <= 20 else "turbo"
-    sc = ax.scatter(
-        P[:, 0],
-        P[:, 1],
-        c=y[idx],
-        s=4 if len(idx) > 2000 else 10,
-        cmap=cmap,
-        alpha=0.8,
-        vmin=-0.5,
-        vmax=max(n_lab, 10 if n_lab <= 10 else n_lab) - 0.5,
-    )
-    ax.set_xlabel("PC 1")
-    ax.set_ylabel("PC 2")
     shown = f" ({len(idx)} of {X.shape[0]} points)" if len(idx) < X.shape[0] else ""
-    ax.set_title(title + shown, fontsize=10)
-    fig.colorbar(sc, ax=ax, label="cluster")
+    n_lab = int(y.max()) + 1 if y.size else 1
+    if t is None:
+        fig, ax = subplots(figsize=(6, 5))
+        _scatter(fig, ax, P, y[idx], n_lab, title + shown, "cluster")
+    else:
+        n_true = int(t.max()) + 1 if t.size else 1
+        fig, (a0, a1) = subplots(1, 2, figsize=(12, 5))
+        _scatter(fig, a0, P, t[idx], n_true, "true labels" + shown, "true label")
+        _scatter(fig, a1, P, y[idx], n_lab, title, "cluster")
     return save_figure(fig, path)
 
 
@@ -90,10 +107,19 @@ def plot_affinity(
     *,
     title: str = "affinity sorted by cluster",
     max_pixels: int = 1000,
+    true_labels: Any = None,
 ) -> Path:
-    """Image of the (binned) affinity sorted by ``labels``, with cluster boundaries marked."""
-    img = affinity_image(A, labels, max_pixels)
+    """Image of the (binned) affinity sorted by ``labels``, with cluster boundaries marked.
+
+    With ``true_labels`` the rows/columns are sorted by the true labels instead (boundaries between
+    true classes): a good affinity is then block-diagonal whatever the predicted clusters (issue 10.7).
+    """
     n = A.shape[0]
+    if true_labels is not None:
+        labels = check_labels(true_labels, n, name="true_labels")
+        if title == "affinity sorted by cluster":
+            title = "affinity sorted by true label"
+    img = affinity_image(A, labels, max_pixels)
     y = np.sort(check_labels(labels, n))
     fig, ax = subplots(figsize=(6, 5.5))
     # Square-root scale: sparse kNN graphs are mostly tiny values, a linear scale shows nothing.
