@@ -38,8 +38,8 @@ from typing import Any
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 torch.set_num_threads(1)
 
@@ -100,7 +100,9 @@ def make_files(d: Path) -> dict[str, Path]:
         f[name].write_bytes(b"" if data is None else data)
     good = f["good.npy"].read_bytes()
     f["truncated.npy"].write_bytes(good[: len(good) // 2])
-    np.savetxt(d / "label_header.csv", np.hstack([X, y[:, None]]), delimiter=",", header="a,b,label", comments="")
+    np.savetxt(
+        d / "label_header.csv", np.hstack([X, y[:, None]]), delimiter=",", header="a,b,label", comments=""
+    )
     f["label_header.csv"] = d / "label_header.csv"
     save("nan.npy", np.where(rng.random(X.shape) < 0.05, np.nan, X))
     save("inf.npy", np.where(rng.random(X.shape) < 0.05, np.inf, X))
@@ -147,24 +149,81 @@ def make_files(d: Path) -> dict[str, Path]:
 
 def cli_cases(f: dict[str, Path], d: Path) -> list[Case]:
     cases: list[Case] = []
-    X, y = blobs()
+    _, y = blobs()
     acc1 = lambda labels: evaluate(y, np.load(labels))["acc"] == 1.0  # noqa: E731
     feature_bad = [
-        "empty.npy", "rand.npy", "truncated.npy", "text.npy", "empty.npz", "rand.npz", "empty.csv",
-        "blank.csv", "ragged.csv", "words.csv", "nan.csv", "latin1.csv", "header_only.csv", "empty.txt",
-        "bad.suffix", "label_header.csv", "nan.npy", "inf.npy", "allnan.npy", "1d.npy", "3d.npy", "0d.npy",
-        "zero_rows.npy", "zero_cols.npy", "one_row.npy", "two_rows.npy", "constant.npy", "zeros.npy",
-        "strings.npy", "objects.npy", "complex.npy", "huge1e30.npy", "huge1e299.npy", "huge1e16.npy",
-        "tiny1e-300.npy", "tiny1e-30.npy", "int_big.npy", "noX.npz", "objX.npz", "folder.npy", "missing.npy",
-    ]  # fmt: skip
+        "empty.npy",
+        "rand.npy",
+        "truncated.npy",
+        "text.npy",
+        "empty.npz",
+        "rand.npz",
+        "empty.csv",
+        "blank.csv",
+        "ragged.csv",
+        "words.csv",
+        "nan.csv",
+        "latin1.csv",
+        "header_only.csv",
+        "empty.txt",
+        "bad.suffix",
+        "label_header.csv",
+        "nan.npy",
+        "inf.npy",
+        "allnan.npy",
+        "1d.npy",
+        "3d.npy",
+        "0d.npy",
+        "zero_rows.npy",
+        "zero_cols.npy",
+        "one_row.npy",
+        "two_rows.npy",
+        "constant.npy",
+        "zeros.npy",
+        "strings.npy",
+        "objects.npy",
+        "complex.npy",
+        "huge1e30.npy",
+        "huge1e299.npy",
+        "huge1e16.npy",
+        "tiny1e-300.npy",
+        "tiny1e-30.npy",
+        "int_big.npy",
+        "noX.npz",
+        "objX.npz",
+        "folder.npy",
+        "missing.npy",
+    ]
     for method in ("kmeans", "ensc", "spectral"):
         for name in feature_bad:
             out = d / f"c_{method}_{name}.npy"
-            argv = ["cluster", str(f[name]), "--method", method, "--n-clusters", "3", "--quiet", "--out", str(out)]
-            cases.append(Case("cli cluster: bad feature file", f"{method} {name}", _cli(argv), outputs=(out,)))
+            argv = [
+                "cluster",
+                str(f[name]),
+                "--method",
+                method,
+                "--n-clusters",
+                "3",
+                "--quiet",
+                "--out",
+                str(out),
+            ]
+            cases.append(
+                Case("cli cluster: bad feature file", f"{method} {name}", _cli(argv), outputs=(out,))
+            )
         for name in ("scaled1e12.npy", "scaled1e-12.npy", "float16.npy", "good.npy"):
             out = d / f"c_{method}_{name}_ok.npy"
-            argv = ["cluster", str(f[name]), "--method", method, "--n-clusters", "3", "--quiet", "--out", str(out)]
+            argv = [
+                "cluster",
+                str(f[name]),
+                "--method",
+                method,
+                "--n-clusters",
+                "3",
+                "--quiet",
+                "--out",
+                str(out),
+            ]
             # Scaled blobs are valid input: k-means must still find them exactly.
             expect, check = ("answer", (lambda o=out: acc1(o))) if method == "kmeans" else ("either", None)
             cases.append(
@@ -202,23 +261,48 @@ def cli_cases(f: dict[str, Path], d: Path) -> list[Case]:
             cases.append(Case("cli cluster: bad flag", f"{method} {name}", _cli(argv), outputs=(out,)))
     for name in ("nope", "", "KMEANS"):
         cases.append(
-            Case("cli cluster: bad flag", f"method {name!r}", _cli(["cluster", str(f["good.npy"]), "--method", name, "--n-clusters", "3"]))
-        )  # fmt: skip
+            Case(
+                "cli cluster: bad flag",
+                f"method {name!r}",
+                _cli(["cluster", str(f["good.npy"]), "--method", name, "--n-clusters", "3"]),
+            )
+        )
 
     # segment
     seq_bad = [
-        "empty.npy", "rand.npy", "truncated.npy", "empty.npz", "rand.npz", "nan.npy", "inf.npy", "1d.npy",
-        "3d.npy", "zero_rows.npy", "zero_cols.npy", "one_row.npy", "two_rows.npy", "strings.npy", "objects.npy",
-        "complex.npy", "huge1e30.npy", "huge1e299.npy", "tiny1e-300.npy", "noX.npz", "folder.npy",
-        "missing.npy", "good.csv-missing",
-    ]  # fmt: skip
+        "empty.npy",
+        "rand.npy",
+        "truncated.npy",
+        "empty.npz",
+        "rand.npz",
+        "nan.npy",
+        "inf.npy",
+        "1d.npy",
+        "3d.npy",
+        "zero_rows.npy",
+        "zero_cols.npy",
+        "one_row.npy",
+        "two_rows.npy",
+        "strings.npy",
+        "objects.npy",
+        "complex.npy",
+        "huge1e30.npy",
+        "huge1e299.npy",
+        "tiny1e-300.npy",
+        "noX.npz",
+        "folder.npy",
+        "missing.npy",
+        "good.csv-missing",
+    ]
     for method in ("tr2c", "tsc"):
         extra_m = ["--iters", "3"] if method == "tr2c" else []
         for name in seq_bad:
             path = f.get(name, d / name)
             out = d / f"s_{method}_{name}.npy"
             argv = ["segment", str(path), "-k", "3", "--method", method, *extra_m, "--out", str(out)]
-            cases.append(Case("cli segment: bad feature file", f"{method} {name}", _cli(argv), outputs=(out,)))
+            cases.append(
+                Case("cli segment: bad feature file", f"{method} {name}", _cli(argv), outputs=(out,))
+            )
         good = str(f["good.npy"])
         flags: list[tuple[str, list[str]]] = [
             ("k=0", ["-k", "0"]),
@@ -253,10 +337,31 @@ def cli_cases(f: dict[str, Path], d: Path) -> list[Case]:
 
     # train (tiny ViT on digits; bad flags must fail before any training)
     base = [
-        "train", "--task", "image", "--dataset", "digits", "--steps", "2", "--n-layer", "1", "--n-head", "2",
-        "--n-embd", "16", "--batch-size", "16", "--train-subset", "64", "--eval-every", "1000",
-        "--eval-batches", "1", "--no-progress", "--threads", "1",
-    ]  # fmt: skip
+        "train",
+        "--task",
+        "image",
+        "--dataset",
+        "digits",
+        "--steps",
+        "2",
+        "--n-layer",
+        "1",
+        "--n-head",
+        "2",
+        "--n-embd",
+        "16",
+        "--batch-size",
+        "16",
+        "--train-subset",
+        "64",
+        "--eval-every",
+        "1000",
+        "--eval-batches",
+        "1",
+        "--no-progress",
+        "--threads",
+        "1",
+    ]
     train_bad: list[tuple[str, list[str]]] = [
         ("steps 0", ["--steps", "0"]),
         ("steps -1", ["--steps", "-1"]),
@@ -294,7 +399,9 @@ def cli_cases(f: dict[str, Path], d: Path) -> list[Case]:
     ]
     for name, extra in train_bad:
         out = d / f"t_{len(cases)}"
-        cases.append(Case("cli train: bad flag", name, _cli([*base, "--out-dir", str(out), *extra]), outputs=(out,)))
+        cases.append(
+            Case("cli train: bad flag", name, _cli([*base, "--out-dir", str(out), *extra]), outputs=(out,))
+        )
     return cases
 
 
@@ -309,13 +416,13 @@ def _cli(argv: list[str]) -> Callable[[], int]:
 
 
 def api_cases(f: dict[str, Path]) -> list[Case]:
-    from structlearn.cluster.baselines import EnSC, KMeansClustering, SpectralKNN, SSCOMP
+    from structlearn.cluster.baselines import SSCOMP, EnSC, KMeansClustering, SpectralKNN
     from structlearn.cluster.tsc import TSC
     from structlearn.data.features import load_features, load_labels
     from structlearn.data.sequences import load_feature_sequence
     from structlearn.models.gpt import GPT, GPTConfig
     from structlearn.optim.sgdw import SGDW
-    from structlearn.optim.spectral_bound import AdamW2, SGDW2
+    from structlearn.optim.spectral_bound import SGDW2, AdamW2
     from structlearn.train.checkpoint import load_checkpoint
 
     cases: list[Case] = []
@@ -361,7 +468,9 @@ def api_cases(f: dict[str, Path]) -> list[Case]:
             "random_state 'x'": {"random_state": "x"},
             "random_state -1": {"random_state": -1},
         }.items():
-            cases.append(Case("api fit: bad param", f"{en} {pn}", lambda m=make, k=kw: m(**k).fit(X), kind="api"))
+            cases.append(
+                Case("api fit: bad param", f"{en} {pn}", lambda m=make, k=kw: m(**k).fit(X), kind="api")
+            )
         if en not in ("TSC",):
             cases.append(
                 Case(
@@ -444,20 +553,68 @@ def api_cases(f: dict[str, Path]) -> list[Case]:
     }.items():
         cases.append(Case("api optimizer", on, ctor, kind="api"))
     # loaders
-    for name in ("empty.npy", "rand.npy", "truncated.npy", "folder.npy", "missing.npy", "empty.npz", "rand.npz",
-                 "noX.npz", "objX.npz", "empty.csv", "ragged.csv", "words.csv", "latin1.csv", "bad.suffix",
-                 "strings.npy", "objects.npy", "complex.npy", "label_header.csv"):  # fmt: skip
-        cases.append(Case("api loaders", f"load_features {name}", lambda n=name: load_features(f[n]), kind="api"))
-    for name in ("empty.npy", "rand.npy", "folder.npy", "missing.npy", "labels_2d.npy", "labels_float.npy",
-                 "labels_nan.npy", "labels_str.npy", "good.npy", "ragged.csv", "empty.npz", "bad.suffix"):  # fmt: skip
-        cases.append(Case("api loaders", f"load_labels {name}", lambda n=name: load_labels(f[n]), kind="api"))
-    for name in ("empty.npy", "rand.npy", "folder.npy", "missing.npy", "empty.npz", "rand.npz", "nan.npy",
-                 "1d.npy", "strings.npy", "huge1e30.npy"):  # fmt: skip
+    for name in (
+        "empty.npy",
+        "rand.npy",
+        "truncated.npy",
+        "folder.npy",
+        "missing.npy",
+        "empty.npz",
+        "rand.npz",
+        "noX.npz",
+        "objX.npz",
+        "empty.csv",
+        "ragged.csv",
+        "words.csv",
+        "latin1.csv",
+        "bad.suffix",
+        "strings.npy",
+        "objects.npy",
+        "complex.npy",
+        "label_header.csv",
+    ):
         cases.append(
-            Case("api loaders", f"load_feature_sequence {name}", lambda n=name: load_feature_sequence(f[n]), kind="api")
+            Case("api loaders", f"load_features {name}", lambda n=name: load_features(f[n]), kind="api")
+        )
+    for name in (
+        "empty.npy",
+        "rand.npy",
+        "folder.npy",
+        "missing.npy",
+        "labels_2d.npy",
+        "labels_float.npy",
+        "labels_nan.npy",
+        "labels_str.npy",
+        "good.npy",
+        "ragged.csv",
+        "empty.npz",
+        "bad.suffix",
+    ):
+        cases.append(Case("api loaders", f"load_labels {name}", lambda n=name: load_labels(f[n]), kind="api"))
+    for name in (
+        "empty.npy",
+        "rand.npy",
+        "folder.npy",
+        "missing.npy",
+        "empty.npz",
+        "rand.npz",
+        "nan.npy",
+        "1d.npy",
+        "strings.npy",
+        "huge1e30.npy",
+    ):
+        cases.append(
+            Case(
+                "api loaders",
+                f"load_feature_sequence {name}",
+                lambda n=name: load_feature_sequence(f[n]),
+                kind="api",
+            )
         )
     for name in ("empty.npy", "rand.npy", "folder.npy", "missing.npy", "good.npy", "rand.npz"):
-        cases.append(Case("api loaders", f"load_checkpoint {name}", lambda n=name: load_checkpoint(f[n]), kind="api"))
+        cases.append(
+            Case("api loaders", f"load_checkpoint {name}", lambda n=name: load_checkpoint(f[n]), kind="api")
+        )
     return cases
 
 
@@ -476,7 +633,7 @@ def classify(case: Case) -> tuple[str, str]:
         if "\n" in msg:
             return "multi-line", msg.splitlines()[0][:120]
         return "ok", f"{type(exc).__name__}: {msg[:120]}"
-    except Exception as exc:  # noqa: BLE001 - everything else is a defect
+    except Exception as exc:
         tb = traceback.extract_tb(exc.__traceback__)[-1]
         return "traceback", f"{type(exc).__name__}: {str(exc)[:100]} ({Path(tb.filename).name}:{tb.lineno})"
     last = err.getvalue().strip().splitlines()[-1:] or [""]

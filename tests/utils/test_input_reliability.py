@@ -272,3 +272,11 @@ def test_plots_use_true_labels(tmp_path, monkeypatch) -> None:  # type: ignore[n
     assert "true label" in figs[-1].axes[0].get_title()
     with pytest.raises(ValueError, match="true_labels"):
         plots.plot_embedding_2d(X, pred, tmp_path / "q.png", true_labels=true[:5])
+
+
+# ---------------------------------------------------------------- found by benchmarks/bad_input_sweep.py
+@pytest.mark.parametrize("param", ["random_state=abc", "n_clusters=4"])
+def test_cluster_param_duplicating_a_flag(bad_files, capsys, param: str) -> None:  # type: ignore[no-untyped-def]
+    argv = ["cluster", str(bad_files / "ok.npy"), "--n-clusters", "3", "--quiet", "--param", param]
+    assert main(argv) == 2
+    assert "is not allowed" in capsys.readouterr().err
