@@ -74,6 +74,9 @@ def run(args: argparse.Namespace) -> int:
     if plots is not None:
         check_output_path(plots, "--plots", directory=True)
     params = dict(parse_param(t) for t in args.param)
+    for key, flag in (("n_clusters", "--n-clusters"), ("random_state", "--seed")):
+        if key in params:  # else make_estimator raises a TypeError (sweep: traceback)
+            raise ValueError(f"--param {key}=... is not allowed: use {flag}")
     label_col: int | str | None = args.label_column
     if isinstance(label_col, str) and label_col.lstrip("-").isdigit():
         label_col = int(label_col)

@@ -13,15 +13,31 @@ suffixes) is reported in one line with exit code 2 before anything is written.
 from __future__ import annotations
 
 import argparse
+import inspect
 import time
 from pathlib import Path
+from typing import Any
 
 from structlearn.cluster.metrics import evaluate
 from structlearn.cluster.segmentation import plot_segmentation, remove_short_segments
 from structlearn.cluster.tr2c import TR2C
 from structlearn.cluster.tsc import TSC
 from structlearn.data.sequences import load_feature_sequence, segments_from_labels
-from structlearn.utils.io import check_output_path, publish_together, save_npy
+from structlearn.utils.io import save_npy
+
+METHODS: dict[str, type] = {"tr2c": TR2C, "tsc": TSC}
+# CLI flag → estimator parameter; unset flags are not passed, so each estimator keeps its default.
+FLAG_PARAMS = {"window": "window", "lambda1": "lambda1", "lambda2": "lambda2", "iters": "n_iters"}
+
+
+def _defaults(param: str) -> str:
+    """'default: TR2C 10.0, TSC 1.0', read from the estimators' signatures."""
+    shown = []
+    for cls in METHODS.values():
+        par = inspect.signature(cls.__init__).parameters.get(param)
+        if par is not None:
+            shown.append(f"{cls.__name__} {par.default}")
+    return "default: " + ", ".join(shown)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,55 +52,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", help="per-frame ground-truth labels (.npy, length T) for metrics")
     p.add_argument("--out", help="write the predicted per-frame labels here (.npy)")
     p.add_argument("--plot", help="write true vs predicted segments as coloured bars (.png)")
-    p.add_argument(
-        "--window", type=int, default=None, help=f"temporal window s (default {_defaults('window')})"
-    )
+    # Estimator parameters: no literals here, the defaults shown and used are the estimators' own
+    # (issue 10.5: the CLI once defaulted lambda2 to 1.0 while TR2C defaults to 10.0).
+    p.add_argument("--window", type=int, default=None, help=f"temporal window s ({_defaults('window')})")
     p.add_argument("--min-segment", type=int, default=0, help="merge segments shorter than N frames (0: off)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
-        "--method", choices=["tr2c", "tsc"], default="tr2c", help="tr2c (default) or the TSC baseline"
+        "--method", choices=sorted(METHODS), default="tr2c", help="tr2c (default) or the TSC baseline"
     )
     p.add_argument(
-        "--iters", type=int, default=None, help=f"TR2C training iterations (default {TR2C().n_iters})"
+        "--iters", type=int, default=None, help=f"TR2C training iterations ({_defaults('n_iters')})"
     )
     p.add_argument(
-        "--lambda1",
-        type=float,
-        default=None,
-        help=f"TR2C: weight of the compression term ρ^c; TSC: ridge weight (default {_defaults('lambda1')})",
+        "--lambda1", type=float, default=None, help=f"weight of the compression term ({_defaults('lambda1')})"
     )
     p.add_argument(
-        "--lambda2",
-        type=float,
-        default=None,
-        help=f"weight of the temporal term (default {_defaults('lambda2')})",
+        "--lambda2", type=float, default=None, help=f"weight of the temporal term ({_defaults('lambda2')})"
     )
     p.set_defaults(func=run)
-
-
-def _defaults(name: str) -> str:
-    """The estimators' own defaults of a shared flag (one source of truth: their signatures)."""
-    return f"TR2C {TR2C().get_params()[name]}, TSC {TSC().get_params()[name]}"
-
-
-def make_segmenter(args: argparse.Namespace) -> TR2C | TSC:
-    """The estimator for ``args``: flags left unset keep the estimator's own defaults."""
-    given = {"window": args.window, "lambda1": args.lambda1, "lambda2": args.lambda2}
-    params = {k: v for k, v in given.items() if v is not None}
-    if args.method == "tr2c":
-        if args.iters is not None:
-            params["n_iters"] = args.iters
-        return TR2C(args.n_clusters, random_state=args.seed, **params)
-    if args.iters is not None:
-        raise ValueError("--iters applies to --method tr2c only")
-    return TSC(args.n_clusters, random_state=args.seed, **params)
 
 
 def _check_suffix(path: str | None, suffix: str, flag: str) -> None:
     if path is not None and Path(path).suffix.lower() != suffix:
         raise ValueError(f"{flag} must name a {suffix} file, got {path!r}")
-    if path is not None:
-        check_output_path(path, flag)  # writable, not a folder: checked before any work
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,10 +82,20 @@ def run(args: argparse.Namespace) -> int:
     _check_suffix(args.plot, ".png", "--plot")
     if args.min_segment < 0:
         raise ValueError(f"--min-segment must be >= 0, got {args.min_segment}")
-    est = make_segmenter(args)
+    cls = METHODS[args.method]
+    accepted = inspect.signature(cls.__init__).parameters
+    kwargs: dict[str, Any] = {}
+    for flag, param in FLAG_PARAMS.items():
+        value = getattr(args, flag)
+        if value is None:
+            continue
+        if param not in accepted:
+            raise ValueError(f"--{flag} does not apply to --method {args.method}")
+        kwargs[param] = value
     X, y = load_feature_sequence(args.features, args.labels)
     T, D = X.shape
-    K, s = args.n_clusters, int(est.get_params()["window"])
+    K = args.n_clusters
+    s = kwargs.get("window", accepted["window"].default)
     if K < 1:
         raise ValueError(f"--n-clusters must be >= 1, got {K}")
     if K > T:
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--window must be >= 1, got {s}")
     if s >= T:
         raise ValueError(f"the sequence has {T} frames, not more than the window {s}")
-
+    est = cls(K, random_state=args.seed, **kwargs)
     t0 = time.perf_counter()
     raw = est.fit(X).labels_
     seconds = time.perf_counter() - t0
@@ -128,16 +128,13 @@ def run(args: argparse.Namespace) -> int:
             line += f", ACC {m['acc']:.4f}  NMI {m['nmi']:.4f}  ARI {m['ari']:.4f}"
         print(line)
     final = post if post is not None else raw
-    with publish_together():  # labels and figure: both written or neither
-        if args.out:
-            save_npy(args.out, final)
-        if args.plot:
-            rows = ([("true", y)] if y is not None else []) + [(args.method, raw)]
-            if post is not None:
-                rows.append((f"{args.method} ≥{args.min_segment}", post))
-            plot_segmentation(rows, args.plot, title=f"{Path(args.features).name}: K={K}")
     if args.out:
+        save_npy(args.out, final)
         print(f"labels written to {args.out}")
     if args.plot:
+        rows = ([("true", y)] if y is not None else []) + [(args.method, raw)]
+        if post is not None:
+            rows.append((f"{args.method} ≥{args.min_segment}", post))
+        plot_segmentation(rows, args.plot, title=f"{Path(args.features).name}: K={K}")
         print(f"figure written to {args.plot}")
     return 0

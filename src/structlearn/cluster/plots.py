@@ -52,7 +52,7 @@ def plot_embedding_2d(
     random_state: int = 0,
 ) -> Path:
     """Scatter of the first two principal components (of a subsample when N > ``max_points``); with
-    ``true_labels`` a second panel colours the same points by the ground truth, side by side."""
+    ``true_labels`` the same points are also coloured by the ground truth (left panel), side by side."""
     X = np.asarray(X, dtype=np.float32)
     y = check_labels(labels, X.shape[0])
     yt = None if true_labels is None else check_labels(true_labels, X.shape[0], name="true_labels")
@@ -70,8 +70,8 @@ def plot_embedding_2d(
         _scatter(ax, P, y[idx], title + shown, "cluster")
     else:
         fig, (ax1, ax2) = subplots(1, 2, figsize=(12, 5))
-        _scatter(ax1, P, y[idx], "predicted clusters" + shown, "cluster")
-        _scatter(ax2, P, yt[idx], "true labels" + shown, "label")
+        _scatter(ax1, P, yt[idx], "true labels" + shown, "true label")
+        _scatter(ax2, P, y[idx], "predicted clusters" + shown, "cluster")
         fig.suptitle(title, fontsize=11)
     return save_figure(fig, path)
 

@@ -6,9 +6,8 @@ Files (:func:`load_features`, :func:`load_labels`):
 - ``.npz``: key ``X`` (features) and optional key ``y`` (labels);
 - ``.csv`` / ``.txt``: comma-separated numbers, an optional header row (detected when the first row is
   not numeric), an optional label column (``label_column``: index or header name). Without
-  ``label_column``, a header naming a column like ground truth (``label``, ``y``, ``class``, ``target``,
-  …) is refused (clustering on the answer would look like a perfect result), and integer columns with
-  few distinct values among non-integer ones raise a :class:`LabelColumnWarning`.
+  ``label_column``, a header cell named like a label (``label``, ``y``, ``class``, ...) is refused and a
+  column of small integers among real-valued ones draws a warning (issue 10.6).
 
 Every problem (missing file, unreadable or non-numeric content, wrong shape) is a one-line ValueError /
 FileNotFoundError. Content checks (NaN, constant columns, too few samples) are done by the estimators.
@@ -44,27 +43,6 @@ from sklearn.utils.validation import check_is_fitted
 from structlearn.utils.validation import check_int
 
 FEATURE_SUFFIXES = (".npy", ".npz", ".csv", ".txt")
-# Header names that almost always mean "ground truth", never a feature (compared case-insensitively).
-LABEL_NAMES = frozenset(
-    {"label", "labels", "y", "class", "classes", "target", "cluster", "gt", "truth", "category"}
-)
-
-
-def _label_like_columns(body: np.ndarray) -> list[int]:
-    """Columns holding only small non-negative integers with few distinct values while at least one
-    other column is not integer-valued: in a feature table, that is what a class-label column looks like."""
-    if body.shape[1] < 2 or body.shape[0] < 4:
-        return []
-    integer = np.all(body == np.round(body), axis=0) & np.all(body >= 0, axis=0)
-    if integer.all():
-        return []  # an all-integer table (counts, pixels): no column stands out
-    n_unique = np.array([np.unique(body[:, j]).size for j in np.flatnonzero(integer)])
-    few = n_unique <= max(2, min(50, body.shape[0] // 5))
-    return [int(j) for j in np.flatnonzero(integer)[few]]
-
-
-class LabelColumnWarning(UserWarning):
-    """A feature column that looks like class labels is being used as a feature."""
 
 
 def _existing(path: str | os.PathLike[str]) -> Path:
@@ -73,6 +51,52 @@ def _existing(path: str | os.PathLike[str]) -> Path:
         raise FileNotFoundError(f"file not found: {p}")
     if p.is_dir():
         raise ValueError(f"{p} is a directory, expected a feature file")
+    return p
+
+
+def read_npy(path: str | os.PathLike[str], what: str = "file") -> np.ndarray:
+    """A ``.npy`` array, never unpickled; every problem is one line naming ``path``.
+
+    np.load alone calls any file without the NumPy magic "pickled data" and suggests allow_pickle,
+    and raises EOFError on an empty file; both are misleading for a user's corrupt/empty file.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{what} {p} is a directory, expected a .npy file")
+    if not p.exists():
+        raise FileNotFoundError(f"{what} not found: {p}")
+    try:
+        with open(p, "rb") as fh:
+            magic = fh.read(6)
+    except OSError as exc:
+        raise ValueError(f"{what} {p} cannot be read ({exc.strerror or exc})") from None
+    if not magic:
+        raise ValueError(f"{what} {p} is empty (0 bytes)")
+    if magic != b"\x93NUMPY":
+        raise ValueError(f"{what} {p} is not a readable .npy file (no NumPy header)")
+    try:
+        return np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "pickle" in first:
+            first = "it holds Python objects, not numbers"
+        raise ValueError(f"{what} {p} is not a readable .npy file ({first})") from None
+
+
+def check_npz(path: str | os.PathLike[str], what: str = "file") -> Path:
+    """Fail in one line when ``path`` is empty or not a zip archive (np.load would call it pickled data)."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            magic = fh.read(4)
+    except IsADirectoryError:
+        raise ValueError(f"{what} {p} is a directory, expected a .npz file") from None
+    except OSError as exc:
+        raise ValueError(f"{what} {p} cannot be read ({exc.strerror or exc})") from None
+    if not magic:
+        raise ValueError(f"{what} {p} is empty (0 bytes)")
+    if magic != b"PK\x03\x04":
+        raise ValueError(f"{what} {p} is not a readable .npz file (not a zip archive)")
     return p
 
 
@@ -119,14 +143,11 @@ def load_features(
     if suffix == ".npy":
         if label_column is not None:
             raise ValueError("label_column applies to .csv files only")
-        try:
-            X = np.load(p, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise ValueError(f"{p} is not a readable .npy file ({str(exc).splitlines()[0]})") from None
-        X = _numeric(X, "the array", p)
+        X = _numeric(read_npy(p, "feature file"), "the array", p)
     elif suffix == ".npz":
         if label_column is not None:
             raise ValueError("label_column applies to .csv files only")
+        check_npz(p, "feature file")
         try:
             z = np.load(p, allow_pickle=False)
             if not isinstance(z, np.lib.npyio.NpzFile):
@@ -153,25 +174,46 @@ def load_features(
             y = body[:, col]
             X = np.delete(body, col % body.shape[1], axis=1)
         else:
-            named = [c for c in (header or []) if c.strip().lower() in LABEL_NAMES]
-            if named:
-                raise ValueError(
-                    f"{p}: column {named[0]!r} looks like class labels; pass label_column={named[0]!r} "
-                    "(CLI: --label-column) to use it as labels, or remove it from the features"
-                )
-            suspects = _label_like_columns(body)
-            if suspects:
-                names = [header[j] if header else str(j) for j in suspects]
-                warnings.warn(
-                    f"{p}: column(s) {', '.join(names)} hold only a few distinct non-negative integers, like "
-                    "class labels; they are clustered as features (pass label_column to use one as labels)",
-                    LabelColumnWarning,
-                    stacklevel=2,
-                )
+            _check_no_label_column(header, body, p)
             X = body
     if y is not None:
         y = _as_int_labels(y, p)
     return X.astype(np.float32, copy=False), y
+
+
+LABEL_NAMES = ("label", "labels", "y", "target", "class", "cluster")
+
+
+def _check_no_label_column(header: list[str] | None, body: np.ndarray, path: Path) -> None:
+    """Issue 10.6: a CSV whose label column was not named would silently be clustered on the label.
+
+    A header cell named like a label column is refused; otherwise a column of small non-negative
+    integers among non-integer columns draws a warning (it may be a legitimate count feature).
+    """
+    if header is not None:
+        named = [h for h in header if h.strip().strip("\"'").lower() in LABEL_NAMES]
+        if named:
+            raise ValueError(
+                f"{path} has a column named {named[0]!r}: pass label_column={named[0]!r} "
+                f"(--label-column {named[0]}) to use it as labels, or remove it"
+            )
+    if body.shape[1] < 2 or body.shape[0] < 4:
+        return
+    integral = np.all(body == np.round(body), axis=0)
+    if integral.all() or not integral.any():
+        return
+    for j in np.flatnonzero(integral):
+        col = body[:, j]
+        n_values = np.unique(col).size
+        if col.min() >= 0 and 1 < n_values <= max(2, int(np.sqrt(body.shape[0]))):
+            name = f"{header[j]!r}" if header is not None and j < len(header) else f"{j}"
+            warnings.warn(
+                f"{path}: column {name} holds {n_values} distinct small integers among real-valued "
+                f"columns; if it is a label, pass label_column={j} (--label-column {j})",
+                UserWarning,
+                stacklevel=3,
+            )
+            return
 
 
 def _as_int_labels(y: np.ndarray, path: Path) -> np.ndarray:
@@ -193,11 +235,7 @@ def load_labels(path: str | os.PathLike[str]) -> np.ndarray:
             raise ValueError(f"{p} has no array named 'y'")
         return y
     if suffix == ".npy":
-        try:
-            y = np.load(p, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise ValueError(f"{p} is not a readable .npy file ({str(exc).splitlines()[0]})") from None
-        return _as_int_labels(_numeric(y, "labels", p), p)
+        return _as_int_labels(_numeric(read_npy(p, "label file"), "labels", p), p)
     if suffix in (".csv", ".txt"):
         _, body = _read_csv(p)
         if body.shape[1] != 1:

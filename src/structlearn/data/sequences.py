@@ -35,12 +35,14 @@ Real features: :func:`load_feature_sequence` reads one video's per-frame feature
 from __future__ import annotations
 
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from structlearn.data.features import check_npz, read_npy
 from structlearn.utils.validation import check_features, check_float, check_int, check_labels
 
 LABELS_SUFFIX = ".labels.npy"
@@ -244,12 +246,8 @@ def _check_frames(X: np.ndarray, name: str) -> np.ndarray:
 
 
 def _load_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise ValueError(f"{path}: not a numeric .npy array ({exc})") from None
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot be read as .npy ({exc})") from None
+    # Empty files, random bytes and folders get one-line messages there (issue 11 items 7, 10).
+    return read_npy(path, "file")
 
 
 def load_feature_sequence(
@@ -261,10 +259,13 @@ def load_feature_sequence(
     whose labels, if ``labels`` is not given, are read from ``<stem>.labels.npy`` when that exists.
     """
     p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"feature file {p} is a directory")
     if not p.is_file():
         raise FileNotFoundError(f"no such feature file: {p}")
     y: Any = None
     if p.suffix == ".npz":
+        check_npz(p, "feature file")
         try:
             with np.load(p, allow_pickle=False) as data:
                 fkey = next((k for k in FEATURE_KEYS if k in data.files), None)
@@ -275,8 +276,11 @@ def load_feature_sequence(
                 X = data[fkey]
                 lkey = next((k for k in LABEL_KEYS if k in data.files), None)
                 y = data[lkey] if lkey is not None else None
-        except (OSError, EOFError) as exc:
-            raise ValueError(f"{p}: cannot be read as .npz ({exc})") from None
+        except (OSError, EOFError, ValueError, zipfile.BadZipFile) as exc:
+            if str(exc).startswith(str(p)):
+                raise
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"{p}: cannot be read as .npz ({first})") from None
     elif p.suffix == ".npy":
         X = _load_npy(p)
         sibling = p.with_name(p.name[: -len(".npy")] + LABELS_SUFFIX)
@@ -286,6 +290,8 @@ def load_feature_sequence(
         raise ValueError(f"{p}: features must be a .npy or .npz file")
     if labels is not None:
         lp = Path(labels)
+        if lp.is_dir():
+            raise ValueError(f"label file {lp} is a directory")
         if not lp.is_file():
             raise FileNotFoundError(f"no such label file: {lp}")
         y = _load_npy(lp)

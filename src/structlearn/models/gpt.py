@@ -76,22 +76,53 @@ class GPT(nn.Module):
         n = sum(p.numel() for p in self.parameters())
         return n - self.wpe.weight.numel() if non_embedding else n
 
+    def _check_tokens(self, t: torch.Tensor, name: str) -> torch.Tensor:
+        """Token ids of any integer dtype (the byte corpora are uint8) as int64; float, bool or
+        non-tensor ids are a one-line ValueError. Metadata checks only: no host-device sync."""
+        if not isinstance(t, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor of token ids, got {type(t).__name__}")
+        if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+            raise ValueError(f"{name} must hold integer token ids, got dtype {t.dtype}")
+        if t.dim() != 2:
+            raise ValueError(f"{name} must be 2-D (batch, time), got shape {tuple(t.shape)}")
+        return t.long()
+
+    def _range_error(self, t: torch.Tensor, name: str, ignore: int | None = None) -> ValueError:
+        """The one-line error for ids outside [0, vocab_size). Built only after torch has refused
+        them (IndexError on the CPU), so that valid batches cost no per-step sync; on a GPU an
+        out-of-range id is torch's device-side assert."""
+        V = self.config.vocab_size
+        ok = (t >= 0) & (t < V)
+        if ignore is not None:
+            ok |= t == ignore
+        bad = t[~ok]
+        example = f" (e.g. {int(bad[0])}; {bad.numel()} entries)" if bad.numel() else ""
+        return ValueError(f"{name} holds token ids outside [0, vocab_size={V}){example}")
+
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``idx`` (B, T) token ids → logits (B, T, vocab) and the mean next-token loss if ``targets``."""
-        if idx.dim() != 2:
-            raise ValueError(f"idx must be 2-D (batch, time), got shape {tuple(idx.shape)}")
+        idx = self._check_tokens(idx, "idx")
         T = idx.shape[1]
         if not 0 < T <= self.config.block_size:
             raise ValueError(f"sequence length {T} must be in [1, block_size={self.config.block_size}]")
         pos = torch.arange(T, device=idx.device)
-        logits = self.lm_head(self.transformer(self.wte(idx) + self.wpe(pos)))
+        try:
+            emb = self.wte(idx)
+        except IndexError:
+            raise self._range_error(idx, "idx") from None
+        logits = self.lm_head(self.transformer(emb + self.wpe(pos)))
         loss = None
         if targets is not None:
-            if targets.shape != idx.shape:
-                raise ValueError(f"targets shape {tuple(targets.shape)} != idx shape {tuple(idx.shape)}")
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+            if not isinstance(targets, torch.Tensor) or targets.shape != idx.shape:
+                shape = tuple(targets.shape) if isinstance(targets, torch.Tensor) else type(targets).__name__
+                raise ValueError(f"targets shape {shape} != idx shape {tuple(idx.shape)}")
+            targets = self._check_tokens(targets, "targets")
+            try:
+                loss = F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+            except IndexError:
+                raise self._range_error(targets, "targets", ignore=-1) from None
         return logits, loss
 
     @torch.no_grad()

@@ -49,7 +49,7 @@ from torch import nn
 
 from structlearn.optim.power_iteration import init_vectors, power_iteration
 from structlearn.train.extensions import TrainExtension
-from structlearn.utils.validation import check_float, check_int
+from structlearn.utils.validation import check_adam_args, check_float, check_int
 
 BOUND_CHOICES = ("matrices", "all", "attention")
 _ATTENTION_NAME = re.compile(r"(?:^|\.)w[qkvo]\.weight$")
@@ -567,6 +567,7 @@ class AdamW2(SpectralBound):
     ) -> None:
         check_float("tau", tau, positive=True)
         check_int("power_iters", power_iters, minimum=1)
+        check_adam_args(lr, betas, eps, weight_decay)
         inner = torch.optim.AdamW(
             params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, foreach=foreach
         )

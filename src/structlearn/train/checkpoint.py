@@ -111,9 +111,48 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         raise ValueError(f"checkpoint {src} was not written by structlearn (format {meta.get('format')!r})")
     try:
         skeleton = json.loads(meta["state"])
-        return _unflatten(skeleton, tensors)
+        state = _unflatten(skeleton, tensors)
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise ValueError(f"checkpoint {src} has a corrupt state header ({exc})") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"checkpoint {src} has a corrupt state header (not a mapping)")
+    check_step(state, f"checkpoint {src}")
+    return state
+
+
+def check_step(state: dict[str, Any], where: str = "checkpoint") -> None:
+    """The ``step`` entry, when present, is a non-negative integer (a negative step would resume and
+    write duplicated step numbers; a float or string would fail later in a bare ``int()``)."""
+    if "step" not in state:
+        return
+    step = state["step"]
+    if isinstance(step, bool) or not isinstance(step, int):
+        raise ValueError(f"{where} has a non-integer step {step!r}")
+    if step < 0:
+        raise ValueError(f"{where} has a negative step {step}")
+
+
+def check_state_shapes(expected: dict[str, Any], saved: Any, where: str = "checkpoint") -> None:
+    """Compare a saved model ``state_dict`` with the one a module expects; a mismatch names the tensor
+    and both shapes in one line (torch's own message starts with a bare "Error(s) in loading")."""
+    if not isinstance(saved, dict):
+        raise ValueError(f"{where}: the model state is not a mapping")
+    missing = [k for k in expected if k not in saved]
+    extra = [k for k in saved if k not in expected]
+    if missing or extra:
+        parts = ([f"missing {', '.join(missing[:3])}"] if missing else []) + (
+            [f"unexpected {', '.join(extra[:3])}"] if extra else []
+        )
+        raise ValueError(f"{where} does not match the model: {'; '.join(parts)}")
+    for k, t in expected.items():
+        v = saved[k]
+        if not isinstance(v, torch.Tensor):
+            raise ValueError(f"{where}: model tensor {k} is not a tensor")
+        if tuple(v.shape) != tuple(t.shape):
+            raise ValueError(
+                f"{where}: model tensor {k} has shape {tuple(v.shape)} there "
+                f"but {tuple(t.shape)} in this model"
+            )
 
 
 def _as_os_error(exc: Exception) -> OSError:

@@ -44,7 +44,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from structlearn.train.checkpoint import load_checkpoint, save_checkpoint
+from structlearn.train.checkpoint import check_state_shapes, check_step, load_checkpoint, save_checkpoint
 from structlearn.train.components import Components
 from structlearn.train.config import TrainConfig
 from structlearn.train.distributed import DistContext, init_distributed
@@ -214,6 +214,7 @@ class Trainer:
             b = mine[f]
             if f not in RESUME_OVERRIDABLE and a != b:
                 raise ValueError(f"{where} does not match this run: {f} is {a!r} there but {b!r} here")
+        check_step(ckpt, where)  # also for a checkpoint passed in memory (files are checked on load)
         step = int(ckpt["step"])
         if step >= self.config.steps:
             raise ValueError(
@@ -266,6 +267,7 @@ class Trainer:
         if ckpt.get("vocabulary") != self.task.vocabulary:
             raise ValueError(f"{where} vocabulary differs from this corpus's")
         try:
+            check_state_shapes(self.model.state_dict(), ckpt["model"], where)  # names tensor and shapes
             self.model.load_state_dict(ckpt["model"])
             self.optimizer.load_state_dict(ckpt["optimizer"])
             self.scheduler.load_state_dict(ckpt["scheduler"])

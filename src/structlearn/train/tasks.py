@@ -137,6 +137,14 @@ class ImageTask:
             )
         h, w = x_train.shape[-2:]
         self.shift = default_shift((h, w)) if config.augment_shift is None else config.augment_shift
+        # Shifts beyond half the image move most of it out of frame (issue 11.9: ±40 px on 28 px
+        # images trained at chance); 1-D signals (H = 1) are shifted along W only.
+        extent = w if h == 1 else min(h, w)
+        if self.shift > extent // 2:
+            raise ValueError(
+                f"augment_shift {self.shift} is too large for {h}×{w} images of {ds.name} "
+                f"(at most {extent // 2}, half the image)"
+            )
         self.items_per_step = self.global_batch
         self.generator = torch_generator(config.seed)
         self.perm = torch.zeros(0, dtype=torch.int64)

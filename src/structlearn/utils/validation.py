@@ -71,10 +71,12 @@ def check_features(
         raise ValueError(
             f"{name} is empty: 0 {what}(s) (shape={arr.shape}) while a minimum of 1 is required."
         )
+    if arr.dtype.kind == "f":  # before the cast: a finite 1e299 would become inf in float32
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            raise ValueError(f"{name} contains NaN or infinite values ({int(bad.sum())} entries)")
+    check_value_range(arr, name)
     arr = np.ascontiguousarray(arr, dtype=dtype)
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        raise ValueError(f"{name} contains NaN or infinite values ({int(bad.sum())} entries)")
     if arr.shape[0] < min_samples:
         why = f" ({min_samples_reason})" if min_samples_reason else ""
         raise ValueError(f"{name} has {arr.shape[0]} samples, fewer than the {min_samples} required{why}")
@@ -87,6 +89,31 @@ def check_features(
     if reject_constant and arr.shape[0] > 1 and np.all(np.ptp(arr, axis=0) == 0):
         raise ValueError(f"{name} is constant: all {arr.shape[0]} samples are identical")
     return arr
+
+
+# Largest |x| accepted: float32 squared distances and Gram entries (~ d·max²) stay far below
+# float32's 3.4e38, and the smallest: squares stay above float32's normal range (1.2e-38).
+MAX_ABS = 2.0**50  # ≈ 1.1e15
+MIN_MAX_ABS = 2.0**-50  # ≈ 8.9e-16
+
+
+def check_value_range(arr: np.ndarray, name: str = "X") -> None:
+    """Reject data whose largest magnitude lies outside [2⁻⁵⁰, 2⁵⁰] (issue 11 item 4).
+
+    Outside that range the float32 arithmetic of every method overflows or underflows (k-means on
+    data ×1e30 put every sample in one cluster, exit 0). We refuse instead of rescaling silently,
+    because a rescaled ``fit`` would not match an unscaled ``predict``; dividing the data by a
+    constant is exact for the scale-invariant methods and is the user's decision. All-zero data is
+    left to the constant-data check.
+    """
+    if arr.size == 0:
+        return
+    m = float(np.max(np.abs(arr.astype(np.float64, copy=False))))
+    if m > MAX_ABS or 0.0 < m < MIN_MAX_ABS:
+        raise ValueError(
+            f"{name} has values of magnitude up to {m:.3g}, outside the supported range "
+            f"[{MIN_MAX_ABS:.2g}, {MAX_ABS:.2g}]: rescale the data (e.g. divide it by its largest |value|)"
+        )
 
 
 def check_labels(y: Any, n_samples: int, *, name: str = "labels") -> np.ndarray:
@@ -142,3 +169,16 @@ def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
     if value not in options:
         raise ValueError(f"unknown {name} {value!r}; choose one of: {', '.join(map(str, options))}")
     return str(value)
+
+
+def check_adam_args(lr: Any, betas: Any, eps: Any, weight_decay: Any) -> None:
+    """Adam-family hyper-parameters: lr >= 0, betas a pair in [0, 1), eps >= 0, weight_decay >= 0."""
+    check_float("lr", lr, nonnegative=True)
+    if isinstance(betas, str | bytes) or not hasattr(betas, "__len__") or len(betas) != 2:
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    for i, b in enumerate(betas):
+        v = check_float(f"betas[{i}]", b, nonnegative=True)
+        if v >= 1.0:
+            raise ValueError(f"betas[{i}] must be < 1, got {v}")
+    check_float("eps", eps, nonnegative=True)
+    check_float("weight_decay", weight_decay, nonnegative=True)
