@@ -149,7 +149,7 @@ class DepictDecoder(nn.Module):
 
 
 def decoder_flops(c: SegConfig, dim: int, n_tokens: int) -> int:
-    """Analytic forward FLOPs of the decoder per image (2 per multiply-add; matmuls only, norms/softmax omitted)."""
+    """Analytic forward FLOPs of the decoder per image (2 per multiply-add; matmuls only)."""
     N, C, d = n_tokens, c.n_classes, dim
     if c.decoder == "linear":
         return 2 * N * d * C
@@ -205,7 +205,7 @@ class SegModel(nn.Module):
     def forward(
         self, x: torch.Tensor, targets: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Images (B, ch, H, W) → logits (B, C, H, W) and the CE loss (ignore 255) if ``targets`` (B, H, W)."""
+        """Images (B, ch, H, W) → logits (B, C, H, W) and CE (ignore 255) if ``targets`` (B, H, W)."""
         H, W = self.encoder_config.image_size  # type: ignore[misc]
         gh, gw = self.encoder_config.grid
         masks = self.decoder(self.tokens(x))  # (B, N, C)
