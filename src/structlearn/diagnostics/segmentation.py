@@ -9,6 +9,7 @@ by the mean; aAcc = Σ I_c / Σ label_c; Acc_c = I_c / label_c (NaN when the cla
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -77,3 +78,28 @@ def segmentation_metrics(
     m = SegMetrics(n_classes, ignore_index)
     m.update(pred, label)
     return m.compute()
+
+
+def plot_segmentation(
+    images: np.ndarray, labels: np.ndarray, preds: np.ndarray, n_classes: int, path: str | Path
+) -> Path:
+    """PNG grid: one row per image with image / ground truth / prediction (ignored pixels black)."""
+    from structlearn.utils.plotting import save_figure, subplots
+
+    n = len(images)
+    fig, axes = subplots(n, 3, figsize=(6, 2 * n), squeeze=False)
+    cmap = "tab20" if n_classes <= 20 else "nipy_spectral"
+    for i in range(n):
+        img = np.asarray(images[i], dtype=np.float32)
+        img = img.transpose(1, 2, 0) if img.shape[0] in (1, 3) else img
+        img = (img - img.min()) / max(float(img.max() - img.min()), 1e-8)
+        axes[i, 0].imshow(img.squeeze(), cmap="gray" if img.shape[-1] == 1 else None)
+        for j, m in ((1, labels[i]), (2, preds[i])):
+            axes[i, j].imshow(np.ma.masked_equal(np.asarray(m), 255), cmap=cmap, vmin=0, vmax=n_classes - 1)
+            axes[i, j].set_facecolor("black")
+        for ax, title in zip(axes[i], ("image", "ground truth", "prediction"), strict=True):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(title)
+    return save_figure(fig, path)
