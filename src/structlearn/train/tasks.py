@@ -219,6 +219,7 @@ class ImageTask:
 class SegmentTask(ImageTask):
     """Semantic segmentation (DEPICT, arXiv 2411.03033) on the procedural ``digit_mosaic`` set.
 
+    ``train_subset`` sets the number of generated training canvases (default 2,000; val: 300).
     Batches: the train split shuffled every epoch (no shift augmentation: masks would need it too);
     evaluation: the whole val split, dataset-level mIoU and pixel accuracy (mmseg conventions,
     ``diagnostics.segmentation``), and a PNG of image / ground truth / prediction in the output folder.
@@ -231,7 +232,7 @@ class SegmentTask(ImageTask):
         from structlearn.data.segmentation import make_digit_mosaic
 
         self.config, self.ctx = config, ctx
-        ds = make_digit_mosaic(seed=config.data_seed)
+        ds = make_digit_mosaic(n_train=config.train_subset or 2000, seed=config.data_seed)
         self.name, self.n_classes = ds.name, ds.n_classes
         self.x_train, self.y_train = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
         self.x_test, self.y_test = torch.from_numpy(ds.x_val), torch.from_numpy(ds.y_val)
