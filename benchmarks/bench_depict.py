@@ -8,8 +8,8 @@ jointly from scratch (the paper fine-tunes a pretrained ViT — impossible offli
 Measured per decoder: dataset-level val mIoU and pixel accuracy (mmseg conventions) as mean ± std over
 seeds; decoder parameters and analytic forward FLOPs per image; training images/s and the engine's
 peak-memory figure (JSON only: in one long-lived process the allocator reuses freed pages, so
-only the first run's figure is meaningful — not tabulated); decoder-only inference images/s (forward of the decoder on fixed encoder tokens,
-median of 5 timed repeats); ‖P_k P_kᵀ − I‖_F per head (mean over layers and heads; DEPICT only) and
+only the first run's figure is meaningful — not tabulated); decoder-only inference images/s
+(forward of the decoder on fixed encoder tokens, median of 5 timed repeats); ‖P_k P_kᵀ − I‖_F per head (mean over layers and heads; DEPICT only) and
 ‖QQᵀ − I‖_F of the class embeddings (raw and row-normalised); val mIoU after adding N(0, σ²) noise to
 every decoder weight (one draw, seed 0, per σ).
 
@@ -145,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     wall = time.time() - t0
     lines = [
         f"Seeds 0..{args.seeds - 1}; {args.steps} AdamW steps × batch {args.batch_size} on {args.train} "
-        f"canvases (32×32, patch 4, d 64, {args.n_layer} Pre-LN encoder blocks); val = 300 canvases; 1 thread. "
+        f"canvases (32×32, patch 4, d 64, {args.n_layer} Pre-LN encoder blocks); val = 300 canvases; "
+        "1 thread. "
         f"Total wall time {wall / 60:.1f} min.",
         "",
         "| decoder | val mIoU (%) | pixel acc (%) | decoder params | decoder MFLOPs/img | train img/s "
