@@ -9,8 +9,8 @@ Measured per decoder: dataset-level val mIoU and pixel accuracy (mmseg conventio
 seeds; decoder parameters and analytic forward FLOPs per image; training images/s and the engine's
 peak-memory figure (JSON only: in one long-lived process the allocator reuses freed pages, so
 only the first run's figure is meaningful — not tabulated); decoder-only inference images/s
-(forward of the decoder on fixed encoder tokens, median of 5 timed repeats); ‖P_k P_kᵀ − I‖_F per head (mean over layers and heads; DEPICT only) and
-‖QQᵀ − I‖_F of the class embeddings (raw and row-normalised); val mIoU after adding N(0, σ²) noise to
+(forward of the decoder on fixed encoder tokens, median of 5 timed repeats); ‖P_k P_kᵀ − I‖_F per head (mean over layers and heads;
+DEPICT only) and ‖QQᵀ − I‖_F of the class embeddings (raw and row-normalised); val mIoU after adding N(0, σ²) noise to
 every decoder weight (one draw, seed 0, per σ).
 
     python benchmarks/bench_depict.py            # full run (~12 min at 1 thread)
