@@ -5,13 +5,13 @@ same budget (``--steps`` AdamW steps of ``--batch-size``, cosine schedule) for e
 jointly from scratch (the paper fine-tunes a pretrained ViT — impossible offline). Seeds 0..``--seeds``−1
 (model init and batch order); the data (``data_seed`` 1234) is identical for all runs.
 
-Measured per decoder: dataset-level val mIoU and pixel accuracy (mmseg conventions) as mean ± std over
-seeds; decoder parameters and analytic forward FLOPs per image; training images/s and the engine's
-peak-memory figure (JSON only: in one long-lived process the allocator reuses freed pages, so
-only the first run's figure is meaningful — not tabulated); decoder-only inference images/s
-(forward of the decoder on fixed encoder tokens, median of 5 timed repeats); ‖P_k P_kᵀ − I‖_F per head (mean over layers and heads;
-DEPICT only) and ‖QQᵀ − I‖_F of the class embeddings (raw and row-normalised); val mIoU after adding N(0, σ²) noise to
-every decoder weight (one draw, seed 0, per σ).
+Measured per decoder: dataset-level val mIoU and pixel accuracy (mmseg conventions) as mean ± std
+over seeds; decoder parameters and analytic forward FLOPs per image; training images/s; the engine's
+peak-memory figure (JSON only: in one long-lived process the allocator reuses freed pages, so only
+the first run's figure means anything); decoder-only inference images/s (decoder forward on fixed
+encoder tokens, median of 5 repeats); ‖P_k P_kᵀ − I‖_F per head (mean over layers and heads; DEPICT
+only); ‖QQᵀ − I‖_F of the class embeddings (raw and row-normalised); val mIoU after adding N(0, σ²)
+noise to every decoder weight (one draw, seed 0, per σ).
 
     python benchmarks/bench_depict.py            # full run (~12 min at 1 thread)
     python benchmarks/bench_depict.py --quick    # smoke test
