@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Tests use one intra-op thread per worker and two workers: the CI machine has 2 cores.
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: venv demo test lint format bench-dnt bench-warmup bench-cluster bench-deep-cluster bench-tr2c bench-reid bench clean
+.PHONY: venv demo test lint format bench-dnt bench-warmup bench-cluster bench-deep-cluster bench-tr2c bench-reid bench-depict bench clean
 
 venv: $(STAMP)
 
@@ -51,7 +51,10 @@ bench-tr2c: $(STAMP)
 bench-reid: $(STAMP)
 	$(PY) benchmarks/bench_reid.py
 
-bench: bench-dnt bench-warmup bench-cluster bench-deep-cluster bench-tr2c bench-reid
+bench-depict: $(STAMP)
+	$(PY) benchmarks/bench_depict.py
+
+bench: bench-dnt bench-warmup bench-cluster bench-deep-cluster bench-tr2c bench-reid bench-depict
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache

@@ -34,19 +34,22 @@ def build_model(config: TrainConfig, info: dict[str, Any]) -> nn.Module:
                 norm_type=config.norm_type,
             )
         )
-    return ViT(
-        ViTConfig(
-            image_size=info["image_size"],
-            patch_size=config.resolved_patch_size,
-            in_channels=info["in_channels"],
-            n_classes=info["n_classes"],
-            n_layer=config.n_layer,
-            n_head=config.n_head,
-            n_embd=config.n_embd,
-            norm=config.norm,
-            norm_type=config.norm_type,
-        )
+    vit = ViTConfig(
+        image_size=info["image_size"],
+        patch_size=config.resolved_patch_size,
+        in_channels=info["in_channels"],
+        n_classes=info["n_classes"],
+        n_layer=config.n_layer,
+        n_head=config.n_head,
+        n_embd=config.n_embd,
+        norm=config.norm,
+        norm_type=config.norm_type,
     )
+    if config.task == "segment":  # ViT encoder + segmentation decoder (issue 13)
+        from structlearn.models.segmentation import SegConfig, SegModel
+
+        return SegModel(vit, SegConfig(n_classes=info["n_classes"], decoder=config.decoder))
+    return ViT(vit)
 
 
 def build_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:

@@ -18,11 +18,12 @@ from structlearn.data.text import TOKENIZERS
 from structlearn.utils.config import DictConfig
 from structlearn.utils.validation import check_choice, check_float, check_int
 
-TASKS = ("lm", "image")
-IMAGE_DATASETS = ("digits", "fashion_mnist", "mnist1d")
+TASKS = ("lm", "image", "segment")
+IMAGE_DATASETS = ("digits", "fashion_mnist", "mnist1d", "digit_mosaic")
+SEG_DECODERS = ("linear", "segmenter", "depict-sa", "depict-ca")
 NORM_TYPES = ("rms", "layer")
 # Patch size that tiles each dataset's images into 16 (digits, Fashion-MNIST) or 10 (MNIST-1D) tokens.
-DEFAULT_PATCH = {"digits": 2, "fashion_mnist": 7, "mnist1d": 4}
+DEFAULT_PATCH = {"digits": 2, "fashion_mnist": 7, "mnist1d": 4, "digit_mosaic": 4}
 # Per-optimizer defaults for --lr / --weight-decay (spec dnt.md §7.1-7.2); other names use AdamW's.
 DEFAULT_LR = {"sgdw": 0.3, "sgdw2": 0.3}
 DEFAULT_WEIGHT_DECAY = {"sgdw": 5e-4, "sgdw2": 5e-4}
@@ -83,6 +84,9 @@ class TrainConfig(DictConfig):
     dataset: str = field(default="digits", metadata=_help("image dataset: digits, fashion_mnist or mnist1d"))
     train_subset: int | None = field(
         default=None, metadata=_help("image: train on a fixed random subset of this many images")
+    )
+    decoder: str = field(
+        default="depict-sa", metadata=_help("segment: linear, segmenter, depict-sa or depict-ca (issue 13)")
     )
     label_noise: float = field(
         default=0.0, metadata=_help("image: fraction of training labels replaced by random classes (fixed)")
@@ -165,6 +169,13 @@ class TrainConfig(DictConfig):
         check_choice("task", self.task, TASKS)
         check_choice("tokenizer", self.tokenizer, TOKENIZERS)
         check_choice("dataset", self.dataset, IMAGE_DATASETS)
+        check_choice("decoder", self.decoder, SEG_DECODERS)
+        if self.task == "segment" and self.dataset in ("digits", "digit_mosaic"):
+            object.__setattr__(self, "dataset", "digit_mosaic")  # the segmentation set (digits glyphs)
+        elif (self.task == "segment") != (self.dataset == "digit_mosaic") and self.task != "lm":
+            raise ValueError(
+                "task segment goes with dataset digit_mosaic, and digit_mosaic only with segment"
+            )
         if not isinstance(self.corpus, str) or not self.corpus:
             raise ValueError(f"corpus must be a non-empty string, got {self.corpus!r}")
         for name in ("max_bytes", "train_subset"):

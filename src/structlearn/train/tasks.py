@@ -1,4 +1,4 @@
-"""The two training tasks: next-token prediction on text and image classification.
+"""The training tasks: next-token prediction on text, image classification and segmentation.
 
 A task owns its data, its batch stream and its evaluation, so the training loop is task-agnostic:
 
@@ -224,8 +224,98 @@ class ImageTask:
         self.epoch = int(state["epoch"])
 
 
-Task = LMTask | ImageTask
+class SegmentTask(ImageTask):
+    """Semantic segmentation (DEPICT, arXiv 2411.03033) on the procedural ``digit_mosaic`` set.
+
+    ``train_subset`` sets the number of generated training canvases (default 2,000; val: 300).
+    Batches: the train split shuffled every epoch (no shift augmentation: masks would need it too);
+    evaluation: the whole val split, dataset-level mIoU and pixel accuracy (mmseg conventions,
+    ``diagnostics.segmentation``), and a PNG of image / ground truth / prediction in the output folder.
+    """
+
+    unit = "images"
+    metric = "test_mIoU"
+
+    def __init__(self, config: TrainConfig, ctx: DistContext) -> None:
+        from structlearn.data.segmentation import make_digit_mosaic
+
+        self.config, self.ctx = config, ctx
+        ds = make_digit_mosaic(n_train=config.train_subset or 2000, seed=config.data_seed)
+        self.name, self.n_classes = ds.name, ds.n_classes
+        self.x_train, self.y_train = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
+        self.x_test, self.y_test = torch.from_numpy(ds.x_val), torch.from_numpy(ds.y_val)
+        self.mean = float(self.x_train.mean())
+        self.std = float(self.x_train.std()) or 1.0
+        self.batch_size = config.batch_size
+        self.global_batch = config.batch_size * ctx.world_size
+        if self.global_batch > len(self.x_train):
+            raise ValueError(
+                f"batch size {self.global_batch} exceeds the {len(self.x_train)} training images"
+            )
+        self.shift = 0
+        self.items_per_step = self.global_batch
+        self.generator = torch_generator(config.seed)
+        self.perm = torch.zeros(0, dtype=torch.int64)
+        self.cursor = 0
+        self.epoch = 0
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cursor + self.global_batch > len(self.perm):
+            self.perm = torch.randperm(len(self.x_train), generator=self.generator)
+            self.cursor = 0
+            self.epoch += 1
+        idx = self.perm[self.cursor : self.cursor + self.global_batch]
+        self.cursor += self.global_batch
+        idx = idx[self.ctx.rank * self.batch_size : (self.ctx.rank + 1) * self.batch_size]
+        return self._normalise(self.x_train[idx]), self.y_train[idx]
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, device: torch.device, autocast: AutocastFactory) -> dict[str, float]:
+        from structlearn.diagnostics.segmentation import SegMetrics, plot_segmentation
+
+        bs = self.config.resolved_eval_batch_size
+        n = len(self.x_test)
+        C = self.n_classes
+        hist = torch.zeros(4, C, dtype=torch.float64, device=device)  # intersect, pred, label areas; loss
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        preds = []
+        for i in range(self.ctx.rank, (n + bs - 1) // bs, self.ctx.world_size):
+            x = self._normalise(self.x_test[i * bs : (i + 1) * bs]).to(device)
+            y = self.y_test[i * bs : (i + 1) * bs].to(device)
+            with autocast():
+                logits, loss = model(x, y)
+            loss_sum += loss.double() * len(y)
+            p, keep = logits.argmax(1), y != 255
+            pk, yk = p[keep], y[keep]
+            hist[0] += torch.bincount(yk[pk == yk], minlength=C).double()
+            hist[1] += torch.bincount(pk, minlength=C).double()
+            hist[2] += torch.bincount(yk, minlength=C).double()
+            if i == 0:
+                preds.append(p[:4].cpu())
+        self.ctx.all_reduce(hist)
+        self.ctx.all_reduce(loss_sum)
+        m = SegMetrics(C)
+        m.intersect, m.pred_area, m.label_area = (hist[k].cpu().numpy().astype(np.int64) for k in range(3))
+        m.union = m.pred_area + m.label_area - m.intersect
+        r = m.compute()
+        if preds and self.ctx.is_main and self.config.out_dir is not None:
+            from pathlib import Path
+
+            k = len(preds[0])
+            plot_segmentation(
+                self.x_test[:k].numpy(),
+                self.y_test[:k].numpy(),
+                preds[0].numpy(),
+                C,
+                Path(self.config.out_dir) / "segmentation.png",
+            )
+        return {"test_loss": float(loss_sum) / n, "test_acc": float(r["aAcc"]), "test_mIoU": float(r["mIoU"])}
+
+
+Task = LMTask | ImageTask | SegmentTask
 
 
 def make_task(config: TrainConfig, ctx: DistContext) -> Task:
+    if config.task == "segment":
+        return SegmentTask(config, ctx)
     return LMTask(config, ctx) if config.task == "lm" else ImageTask(config, ctx)

@@ -1,0 +1,61 @@
+"""DigitMosaic-Seg and the user .npy loader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from structlearn.data.segmentation import check_segmentation, load_segmentation_npy, make_digit_mosaic
+
+
+def test_digit_mosaic_shapes_labels_and_determinism() -> None:
+    a = make_digit_mosaic(n_train=20, n_val=6, size=32, seed=3)
+    b = make_digit_mosaic(n_train=20, n_val=6, size=32, seed=3)
+    c = make_digit_mosaic(n_train=20, n_val=6, size=32, seed=4)
+    assert a.x_train.shape == (20, 3, 32, 32) and a.y_train.shape == (20, 32, 32) and a.x_val.shape[0] == 6
+    assert a.x_train.dtype == np.float32 and a.y_train.dtype == np.int64
+    np.testing.assert_array_equal(a.y_train, b.y_train)
+    assert not np.array_equal(a.y_train, c.y_train)
+    labels = set(np.unique(np.concatenate([a.y_train.ravel(), a.y_val.ravel()])))
+    assert labels <= set(range(11)) | {255} and 0 in labels and 255 in labels and len(labels - {0, 255}) >= 3
+    assert a.x_train.min() >= 0.0 and a.x_train.max() <= 1.0
+
+
+def test_ignore_edges_off() -> None:
+    d = make_digit_mosaic(n_train=10, n_val=2, ignore_edges=False)
+    assert 255 not in d.y_train
+
+
+def test_npy_loader_and_bad_input(tmp_path: Path) -> None:
+    x = np.random.default_rng(0).random((10, 3, 8, 8)).astype(np.float32)
+    y = np.zeros((10, 8, 8), dtype=np.int64)
+    y[:, :2] = 255
+    y[:, 4:] = 2
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", y)
+    d = load_segmentation_npy(
+        tmp_path / "x.npy", tmp_path / "y.npy", n_classes=3, val_fraction=0.3, patch_size=4
+    )
+    assert d.x_train.shape == (7, 3, 8, 8) and d.y_val.shape == (3, 8, 8)
+    with pytest.raises(ValueError, match="not divisible by the patch"):
+        load_segmentation_npy(tmp_path / "x.npy", tmp_path / "y.npy", n_classes=3, patch_size=3)
+    with pytest.raises(ValueError, match=r"mask labels must be in \[0, 2\)"):
+        load_segmentation_npy(tmp_path / "x.npy", tmp_path / "y.npy", n_classes=2)
+    with pytest.raises(ValueError, match="no such file"):
+        load_segmentation_npy(tmp_path / "nope.npy", tmp_path / "y.npy", n_classes=3)
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "msg"),
+    [
+        (np.zeros((2, 3, 8, 8)), np.zeros((2, 8, 6), dtype=int), "size mismatch"),
+        (np.zeros((2, 8, 8)), np.full((2, 8, 8), -1), "mask labels"),
+        (np.zeros((2, 8, 8)), np.zeros((2, 8, 8)), "integer array"),
+        (np.full((1, 8, 8), np.nan), np.zeros((1, 8, 8), dtype=int), "NaN"),
+    ],
+)
+def test_check_segmentation_errors(x: np.ndarray, y: np.ndarray, msg: str) -> None:
+    with pytest.raises(ValueError, match=msg):
+        check_segmentation(x, y, 3)
