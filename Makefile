@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Tests use one intra-op thread per worker and two workers: the CI machine has 2 cores.
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: venv demo test lint format bench-dnt bench-warmup bench-cluster bench-deep-cluster bench-tr2c bench clean
+.PHONY: venv demo test lint format bench-dnt bench-warmup bench-cluster bench-deep-cluster bench-tr2c bench-reid bench clean
 
 venv: $(STAMP)
 
@@ -48,7 +48,10 @@ bench-deep-cluster: $(STAMP)
 bench-tr2c: $(STAMP)
 	$(PY) benchmarks/bench_tr2c.py
 
-bench: bench-dnt bench-warmup bench-cluster bench-deep-cluster bench-tr2c
+bench-reid: $(STAMP)
+	$(PY) benchmarks/bench_reid.py
+
+bench: bench-dnt bench-warmup bench-cluster bench-deep-cluster bench-tr2c bench-reid
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache .ruff_cache

@@ -75,3 +75,19 @@ def test_bad_inputs_exit_2_and_write_nothing(tmp_path: Path, capsys: pytest.Capt
     )
     assert not out.exists() and not fig.exists()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("method", ["tr2c", "tsc"])
+def test_unset_flags_keep_the_estimators_own_defaults(method: str) -> None:
+    """Issue 10 defect 5: `segment` passed --lambda2 1.0 to TR2C, whose default is 10.0 (CLI runs fell to
+    k-means level). Unset flags now leave every parameter at the estimator's default."""
+    from structlearn.cli import build_parser
+    from structlearn.cli.segment import make_segmenter
+    from structlearn.cluster import TR2C, TSC
+
+    args = build_parser().parse_args(["segment", "x.npy", "-k", "3", "--method", method])
+    est = make_segmenter(args)
+    ref = (TR2C if method == "tr2c" else TSC)(3, random_state=0)
+    assert est.get_params() == ref.get_params()
+    args = build_parser().parse_args(["segment", "x.npy", "-k", "3", "--method", method, "--lambda2", "2.5"])
+    assert make_segmenter(args).get_params()["lambda2"] == 2.5

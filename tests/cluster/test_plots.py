@@ -35,3 +35,26 @@ def test_png_files(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="length"):
         plot_embedding_2d(X, y[:10], tmp_path / "bad.png")
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_with_true_labels_both_figures_show_the_ground_truth_beside(tmp_path) -> None:
+    """Issue 10 defect 7: with labels given, the projection is also coloured by the truth and the
+    affinity sorted by the truth, so a wrong clustering looks wrong."""
+    import matplotlib.image as mpimg
+    import numpy as np
+    import scipy.sparse as sp
+
+    from structlearn.cluster.plots import plot_affinity, plot_embedding_2d
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 5))
+    y_true = np.repeat([0, 1, 2], 20)
+    y_pred = rng.integers(0, 3, 60)  # a wrong clustering
+    one = plot_embedding_2d(X, y_pred, tmp_path / "one.png")
+    two = plot_embedding_2d(X, y_pred, tmp_path / "two.png", true_labels=y_true)
+    assert mpimg.imread(two).shape[1] > 1.6 * mpimg.imread(one).shape[1]  # two panels side by side
+    A = sp.csr_matrix(np.kron(np.eye(3), np.ones((20, 20))))  # block-diagonal along the true labels
+    a2 = plot_affinity(A, y_pred, tmp_path / "a2.png", true_labels=y_true)
+    assert (
+        mpimg.imread(a2).shape[1] > 1.6 * mpimg.imread(plot_affinity(A, y_pred, tmp_path / "a1.png")).shape[1]
+    )

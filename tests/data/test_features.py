@@ -107,3 +107,48 @@ def test_pipeline_fit_on_train_apply_to_test() -> None:
     np.testing.assert_allclose(centred.transform(Xte[:1])[0], expect / np.linalg.norm(expect), rtol=1e-4)
     with pytest.raises(ValueError, match="empty"):
         image_feature_pipeline(None, center=False, normalize=False)
+
+
+def test_csv_label_column_is_never_clustered_silently(tmp_path: Path) -> None:
+    """Issue 10 defect 6: a CSV with a header and a label column, loaded without label_column, was
+    clustered with the labels as a feature."""
+    import warnings
+
+    from structlearn.data.features import LabelColumnWarning, load_features
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    y = rng.integers(0, 3, 30)
+    named = tmp_path / "named.csv"
+    np.savetxt(named, np.hstack([X, y[:, None]]), delimiter=",", header="a,b,c,Label", comments="")
+    with pytest.raises(ValueError, match="'Label' looks like class labels"):
+        load_features(named)
+    Xl, yl = load_features(named, label_column="Label")
+    assert Xl.shape == (30, 3) and np.array_equal(yl, y)
+    unnamed = tmp_path / "unnamed.csv"
+    np.savetxt(unnamed, np.hstack([X, y[:, None]]), delimiter=",", header="a,b,c,group", comments="")
+    with pytest.warns(LabelColumnWarning, match="group"):
+        Xg, _ = load_features(unnamed)
+    assert Xg.shape == (30, 4)
+    counts = tmp_path / "counts.csv"  # an all-integer table: nothing stands out, no warning
+    np.savetxt(counts, rng.integers(0, 5, (30, 4)), delimiter=",", fmt="%d")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_features(counts)
+
+
+def test_cli_refuses_named_label_column_and_prints_one_line_warning(tmp_path: Path, capsys) -> None:
+    from structlearn.cli import main
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(40, 3))
+    y = rng.integers(0, 2, 40)
+    f = tmp_path / "d.csv"
+    np.savetxt(f, np.hstack([X, y[:, None]]), delimiter=",", header="a,b,c,target", comments="")
+    assert main(["cluster", str(f), "--method", "kmeans", "--n-clusters", "2", "--quiet"]) == 2
+    assert "looks like class labels" in capsys.readouterr().err
+    g = tmp_path / "g.csv"
+    np.savetxt(g, np.hstack([X, y[:, None]]), delimiter=",", header="a,b,c,grp", comments="")
+    assert main(["cluster", str(g), "--method", "kmeans", "--n-clusters", "2", "--quiet"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("structlearn cluster: warning:") and "grp" in err[0]

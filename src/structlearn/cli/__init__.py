@@ -10,10 +10,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 # Sub-command modules, in the order ``--help`` lists them. A module that is absent is skipped.
-COMMANDS: tuple[str, ...] = ("demo", "train", "cluster", "segment")
+COMMANDS: tuple[str, ...] = ("demo", "train", "cluster", "segment", "reid")
 
 
 class UsageError(ValueError):
@@ -41,9 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warnings(command: str) -> None:
+    """Library warnings reach a CLI user as one line each, not as Python's file:line + source dump."""
+
+    def show(message: Warning | str, category: type[Warning], *_: object, **__: object) -> None:
+        text = str(message).strip().splitlines()[0] if str(message).strip() else category.__name__
+        print(f"structlearn {command}: warning: {text}", file=sys.stderr)
+
+    warnings.showwarning = show  # type: ignore[assignment]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _one_line_warnings(args.command)
     try:
         return int(args.func(args) or 0)
     except (ValueError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as exc:

@@ -120,10 +120,18 @@ def run(args: argparse.Namespace) -> int:
         from structlearn.cluster.plots import plot_affinity, plot_embedding_2d
 
         bar.set_postfix_str("plots")
-        plot_embedding_2d(X, labels, plots / f"{args.method}_projection.png", title=f"{args.method}: 2-D PCA")
+        plot_embedding_2d(
+            X, labels, plots / f"{args.method}_projection.png", true_labels=y, title=f"{args.method}: 2-D PCA"
+        )
         A = getattr(est, "affinity_matrix_", None)
         if A is not None:
-            plot_affinity(A, labels, plots / f"{args.method}_affinity.png", title=f"{args.method} affinity")
+            plot_affinity(
+                A,
+                labels,
+                plots / f"{args.method}_affinity.png",
+                true_labels=y,
+                title=f"{args.method} affinity",
+            )
         bar.update(1)
     bar.close()
     if out is not None:

@@ -36,16 +36,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--labels", help="per-frame ground-truth labels (.npy, length T) for metrics")
     p.add_argument("--out", help="write the predicted per-frame labels here (.npy)")
     p.add_argument("--plot", help="write true vs predicted segments as coloured bars (.png)")
-    p.add_argument("--window", type=int, default=2, help="temporal window s (default 2)")
+    p.add_argument(
+        "--window", type=int, default=None, help=f"temporal window s (default {_defaults('window')})"
+    )
     p.add_argument("--min-segment", type=int, default=0, help="merge segments shorter than N frames (0: off)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
         "--method", choices=["tr2c", "tsc"], default="tr2c", help="tr2c (default) or the TSC baseline"
     )
-    p.add_argument("--iters", type=int, default=500, help="TR2C training iterations (default 500)")
-    p.add_argument("--lambda1", type=float, default=1.0, help="TR2C weight of the compression term ρ^c")
-    p.add_argument("--lambda2", type=float, default=1.0, help="weight of the temporal term")
+    p.add_argument(
+        "--iters", type=int, default=None, help=f"TR2C training iterations (default {TR2C().n_iters})"
+    )
+    p.add_argument(
+        "--lambda1",
+        type=float,
+        default=None,
+        help=f"TR2C: weight of the compression term ρ^c; TSC: ridge weight (default {_defaults('lambda1')})",
+    )
+    p.add_argument(
+        "--lambda2",
+        type=float,
+        default=None,
+        help=f"weight of the temporal term (default {_defaults('lambda2')})",
+    )
     p.set_defaults(func=run)
+
+
+def _defaults(name: str) -> str:
+    """The estimators' own defaults of a shared flag (one source of truth: their signatures)."""
+    return f"TR2C {TR2C().get_params()[name]}, TSC {TSC().get_params()[name]}"
+
+
+def make_segmenter(args: argparse.Namespace) -> TR2C | TSC:
+    """The estimator for ``args``: flags left unset keep the estimator's own defaults."""
+    given = {"window": args.window, "lambda1": args.lambda1, "lambda2": args.lambda2}
+    params = {k: v for k, v in given.items() if v is not None}
+    if args.method == "tr2c":
+        if args.iters is not None:
+            params["n_iters"] = args.iters
+        return TR2C(args.n_clusters, random_state=args.seed, **params)
+    if args.iters is not None:
+        raise ValueError("--iters applies to --method tr2c only")
+    return TSC(args.n_clusters, random_state=args.seed, **params)
 
 
 def _check_suffix(path: str | None, suffix: str, flag: str) -> None:
@@ -58,9 +90,10 @@ def run(args: argparse.Namespace) -> int:
     _check_suffix(args.plot, ".png", "--plot")
     if args.min_segment < 0:
         raise ValueError(f"--min-segment must be >= 0, got {args.min_segment}")
+    est = make_segmenter(args)
     X, y = load_feature_sequence(args.features, args.labels)
     T, D = X.shape
-    K, s = args.n_clusters, args.window
+    K, s = args.n_clusters, int(est.get_params()["window"])
     if K < 1:
         raise ValueError(f"--n-clusters must be >= 1, got {K}")
     if K > T:
@@ -70,17 +103,6 @@ def run(args: argparse.Namespace) -> int:
     if s >= T:
         raise ValueError(f"the sequence has {T} frames, not more than the window {s}")
 
-    if args.method == "tr2c":
-        est = TR2C(
-            K,
-            window=s,
-            lambda1=args.lambda1,
-            lambda2=args.lambda2,
-            n_iters=args.iters,
-            random_state=args.seed,
-        )
-    else:
-        est = TSC(K, window=s, lambda2=args.lambda2, random_state=args.seed)
     t0 = time.perf_counter()
     raw = est.fit(X).labels_
     seconds = time.perf_counter() - t0

@@ -30,7 +30,7 @@ from sklearn.preprocessing import normalize
 
 from structlearn.cluster.affinity import affinity_from_coefficients, coefficient_vote, knn_graph
 from structlearn.cluster.base import ClusterEstimator
-from structlearn.cluster.spectral import spectral_clustering
+from structlearn.cluster.spectral import check_eigen_solver, spectral_clustering
 from structlearn.utils.seed import rng_seed
 from structlearn.utils.validation import check_choice, check_float, check_int
 
@@ -107,7 +107,7 @@ class SpectralKNN(ClusterEstimator):
         if self.n_components is not None:
             check_int("n_components", self.n_components, minimum=1)
         check_int("n_init", self.n_init, minimum=1)
-        check_choice("eigen_solver", self.eigen_solver, ["auto", "dense", "arpack", "lobpcg"])
+        check_eigen_solver(self.eigen_solver)
 
     def fit(self, X: Any, y: Any = None) -> SpectralKNN:
         self._validate_params()
@@ -151,6 +151,7 @@ class _SelfExpressive(ClusterEstimator):
     n_components: int | None
     n_init: int
     max_samples: int
+    eigen_solver: str
 
     def _validate_common(self) -> None:
         check_choice("affinity", self.affinity, ["symmetric", "nearest_neighbors"])
@@ -159,6 +160,7 @@ class _SelfExpressive(ClusterEstimator):
             check_int("n_components", self.n_components, minimum=1)
         check_int("n_init", self.n_init, minimum=1)
         check_int("max_samples", self.max_samples, minimum=2)
+        check_eigen_solver(self.eigen_solver)
 
     def _check_size(self, n: int) -> None:
         if n > self.max_samples:
@@ -177,6 +179,7 @@ class _SelfExpressive(ClusterEstimator):
             self.n_clusters,
             n_components=nc,
             n_init=self.n_init,
+            solver=self.eigen_solver,  # type: ignore[arg-type]
             random_state=rng_seed(self.random_state),
         )
 
@@ -229,6 +232,7 @@ class EnSC(_SelfExpressive):
         n_components: int | None = None,
         n_init: int = 20,
         max_samples: int = 10_000,
+        eigen_solver: str = "auto",
         random_state: Any = None,
     ) -> None:
         self.n_clusters = n_clusters
@@ -242,6 +246,7 @@ class EnSC(_SelfExpressive):
         self.n_components = n_components
         self.n_init = n_init
         self.max_samples = max_samples
+        self.eigen_solver = eigen_solver
         self.random_state = random_state
 
     def _validate_params(self) -> None:
@@ -422,6 +427,7 @@ class SSCOMP(_SelfExpressive):
         n_init: int = 20,
         block_size: int = 1024,
         max_samples: int = 100_000,
+        eigen_solver: str = "auto",
         random_state: Any = None,
     ) -> None:
         self.n_clusters = n_clusters
@@ -433,6 +439,7 @@ class SSCOMP(_SelfExpressive):
         self.n_init = n_init
         self.block_size = block_size
         self.max_samples = max_samples
+        self.eigen_solver = eigen_solver
         self.random_state = random_state
 
     def _validate_params(self) -> None:

@@ -1,4 +1,5 @@
-"""Clustering figures: a 2-D projection coloured by cluster, and the affinity sorted by cluster.
+"""Clustering figures: a 2-D projection coloured by cluster, and the affinity sorted by cluster; with
+ground truth, both beside the same figure for the true labels, so a wrong clustering looks wrong.
 
 Both stay bounded for large N: the scatter plot shows a random subsample of at most ``max_points``
 points (the projection is fitted on that subsample), and an affinity larger than ``max_pixels`` on a
@@ -20,18 +21,41 @@ from structlearn.utils.plotting import save_figure, subplots
 from structlearn.utils.validation import check_int, check_labels
 
 
+def _scatter(ax: Any, P: np.ndarray, y: np.ndarray, title: str, label: str) -> None:
+    n_lab = int(y.max()) + 1 if y.size else 1
+    # Qualitative colours while they suffice; a continuous map beyond 20 clusters.
+    cmap = "tab10" if n_lab <= 10 else "tab20" if n_lab <= 20 else "turbo"
+    sc = ax.scatter(
+        P[:, 0],
+        P[:, 1],
+        c=y,
+        s=4 if len(y) > 2000 else 10,
+        cmap=cmap,
+        alpha=0.8,
+        vmin=-0.5,
+        vmax=max(n_lab, 10 if n_lab <= 10 else n_lab) - 0.5,
+    )
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.set_title(title, fontsize=10)
+    ax.figure.colorbar(sc, ax=ax, label=label)
+
+
 def plot_embedding_2d(
     X: np.ndarray,
     labels: Any,
     path: str | os.PathLike[str],
     *,
+    true_labels: Any = None,
     title: str = "2-D PCA projection coloured by cluster",
     max_points: int = 20_000,
     random_state: int = 0,
 ) -> Path:
-    """Scatter of the first two principal components (of a subsample when N > ``max_points``)."""
+    """Scatter of the first two principal components (of a subsample when N > ``max_points``); with
+    ``true_labels`` a second panel colours the same points by the ground truth, side by side."""
     X = np.asarray(X, dtype=np.float32)
     y = check_labels(labels, X.shape[0])
+    yt = None if true_labels is None else check_labels(true_labels, X.shape[0], name="true_labels")
     check_int("max_points", max_points, minimum=2)
     rng = np.random.default_rng(random_state)
     idx = rng.choice(X.shape[0], max_points, replace=False) if X.shape[0] > max_points else np.arange(len(X))
@@ -40,25 +64,15 @@ def plot_embedding_2d(
         P = PCA(n_components=2, random_state=random_state).fit_transform(Xs)
     else:
         P = np.hstack([Xs, np.zeros((len(Xs), 2 - Xs.shape[1]), dtype=Xs.dtype)])
-    fig, ax = subplots(figsize=(6, 5))
-    n_lab = int(y.max()) + 1 if y.size else 1
-    # Qualitative colours while they suffice; a continuous map beyond 20 clusters.
-    cmap = "tab10" if n_lab <= 10 else "tab20" if n_lab <= 20 else "turbo"
-    sc = ax.scatter(
-        P[:, 0],
-        P[:, 1],
-        c=y[idx],
-        s=4 if len(idx) > 2000 else 10,
-        cmap=cmap,
-        alpha=0.8,
-        vmin=-0.5,
-        vmax=max(n_lab, 10 if n_lab <= 10 else n_lab) - 0.5,
-    )
-    ax.set_xlabel("PC 1")
-    ax.set_ylabel("PC 2")
     shown = f" ({len(idx)} of {X.shape[0]} points)" if len(idx) < X.shape[0] else ""
-    ax.set_title(title + shown, fontsize=10)
-    fig.colorbar(sc, ax=ax, label="cluster")
+    if yt is None:
+        fig, ax = subplots(figsize=(6, 5))
+        _scatter(ax, P, y[idx], title + shown, "cluster")
+    else:
+        fig, (ax1, ax2) = subplots(1, 2, figsize=(12, 5))
+        _scatter(ax1, P, y[idx], "predicted clusters" + shown, "cluster")
+        _scatter(ax2, P, yt[idx], "true labels" + shown, "label")
+        fig.suptitle(title, fontsize=11)
     return save_figure(fig, path)
 
 
@@ -83,19 +97,9 @@ def affinity_image(A: Any, labels: Any, max_pixels: int = 1000) -> np.ndarray:
     return img / np.outer(per_bin, per_bin)
 
 
-def plot_affinity(
-    A: Any,
-    labels: Any,
-    path: str | os.PathLike[str],
-    *,
-    title: str = "affinity sorted by cluster",
-    max_pixels: int = 1000,
-) -> Path:
-    """Image of the (binned) affinity sorted by ``labels``, with cluster boundaries marked."""
+def _affinity_panel(ax: Any, A: Any, labels: Any, n: int, max_pixels: int, title: str) -> None:
     img = affinity_image(A, labels, max_pixels)
-    n = A.shape[0]
     y = np.sort(check_labels(labels, n))
-    fig, ax = subplots(figsize=(6, 5.5))
     # Square-root scale: sparse kNN graphs are mostly tiny values, a linear scale shows nothing.
     im = ax.imshow(np.sqrt(img), cmap="viridis", interpolation="nearest")
     bounds = np.flatnonzero(np.diff(y)) + 1
@@ -104,5 +108,28 @@ def plot_affinity(
         ax.axvline(b - 0.5, color="white", lw=0.5)
     binned = f", {n}→{img.shape[0]} bins" if img.shape[0] < n else ""
     ax.set_title(f"{title}{binned}", fontsize=10)
-    fig.colorbar(im, ax=ax, label="sqrt(mean |A|)")
+    ax.figure.colorbar(im, ax=ax, label="sqrt(mean |A|)")
+
+
+def plot_affinity(
+    A: Any,
+    labels: Any,
+    path: str | os.PathLike[str],
+    *,
+    true_labels: Any = None,
+    title: str = "affinity sorted by cluster",
+    max_pixels: int = 1000,
+) -> Path:
+    """Image of the (binned) affinity sorted by ``labels``, with cluster boundaries marked. With
+    ``true_labels`` the first panel sorts by the ground truth (a good affinity is block-diagonal there,
+    whatever the clustering did) and the second by the predicted clusters."""
+    n = A.shape[0]
+    if true_labels is None:
+        fig, ax = subplots(figsize=(6, 5.5))
+        _affinity_panel(ax, A, labels, n, max_pixels, title)
+    else:
+        fig, (ax1, ax2) = subplots(1, 2, figsize=(12, 5.5))
+        _affinity_panel(ax1, A, true_labels, n, max_pixels, "sorted by true label")
+        _affinity_panel(ax2, A, labels, n, max_pixels, "sorted by predicted cluster")
+        fig.suptitle(title, fontsize=11)
     return save_figure(fig, path)

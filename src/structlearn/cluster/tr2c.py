@@ -53,7 +53,7 @@ from structlearn.cluster.coding_rate import coding_rate, compression_rate
 from structlearn.cluster.networks import TwoHeadNet
 from structlearn.cluster.segmentation import remove_short_segments
 from structlearn.cluster.sinkhorn import sinkhorn
-from structlearn.cluster.spectral import spectral_clustering
+from structlearn.cluster.spectral import check_eigen_solver, spectral_clustering
 from structlearn.cluster.temporal import temporal_adjacency, temporal_smoothness
 from structlearn.utils.seed import rng_seed
 from structlearn.utils.validation import check_float, check_int
@@ -88,6 +88,7 @@ class TR2CConfig:
     top_k: int = 30
     min_segment: int = 0
     n_init: int = 10
+    eigen_solver: str = "auto"
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -114,6 +115,7 @@ class TR2CConfig:
         check_int("top_k", self.top_k, minimum=1)
         check_int("min_segment", self.min_segment, minimum=0)
         check_int("n_init", self.n_init, minimum=1)
+        check_eigen_solver(self.eigen_solver)
         if not (self.use_rate or self.lambda1 > 0 or self.lambda2 > 0):
             raise ValueError("the objective is empty: use_rate=False, lambda1=0 and lambda2=0")
         try:
@@ -178,6 +180,7 @@ class TR2C(ClusterEstimator):
         top_k: int = 30,
         min_segment: int = 0,
         n_init: int = 10,
+        eigen_solver: str = "auto",
         device: str = "cpu",
         random_state: Any = None,
     ) -> None:
@@ -204,6 +207,7 @@ class TR2C(ClusterEstimator):
         self.top_k = top_k
         self.min_segment = min_segment
         self.n_init = n_init
+        self.eigen_solver = eigen_solver
         self.device = device
         self.random_state = random_state
 
@@ -347,7 +351,13 @@ class TR2C(ClusterEstimator):
         net = self._train(Xa, cfg, seed)
         Z, Y = self._codes(net, Xa, cfg)
         A = self._affinity(Y, cfg)
-        labels = spectral_clustering(A, cfg.n_clusters, n_init=cfg.n_init, random_state=seed)
+        labels = spectral_clustering(
+            A,
+            cfg.n_clusters,
+            n_init=cfg.n_init,
+            solver=cfg.eigen_solver,
+            random_state=seed,  # type: ignore[arg-type]
+        )
         self.config_ = cfg
         self.network_ = net
         self.embedding_ = Z

@@ -34,7 +34,7 @@ import scipy.linalg
 import scipy.sparse as sp
 
 from structlearn.cluster.base import ClusterEstimator
-from structlearn.cluster.spectral import DENSE_MAX_N, spectral_clustering
+from structlearn.cluster.spectral import DENSE_MAX_N, check_eigen_solver, spectral_clustering
 from structlearn.cluster.temporal import temporal_laplacian
 from structlearn.utils.validation import check_choice, check_float, check_int
 
@@ -102,6 +102,7 @@ class TSC(ClusterEstimator):
         normalize: centre the frames and scale each to unit norm first (standard for self-expression).
         top_k: entries kept per row of the affinity above ``DENSE_MAX_N`` frames.
         n_init: k-means restarts of the spectral step.
+        eigen_solver: eigen-solver of the spectral step (see ``spectral_embedding``).
         random_state: seed of the spectral step.
 
     Fitted attributes: ``labels_``, ``coef_`` (Z, T × T), ``affinity_matrix_`` (sparse CSR).
@@ -118,6 +119,7 @@ class TSC(ClusterEstimator):
         normalize: bool = True,
         top_k: int = 50,
         n_init: int = 10,
+        eigen_solver: str = "auto",
         random_state: Any = None,
     ) -> None:
         self.n_clusters = n_clusters
@@ -128,6 +130,7 @@ class TSC(ClusterEstimator):
         self.normalize = normalize
         self.top_k = top_k
         self.n_init = n_init
+        self.eigen_solver = eigen_solver
         self.random_state = random_state
 
     def _validate_params(self) -> None:
@@ -138,6 +141,7 @@ class TSC(ClusterEstimator):
         check_choice("affinity", self.affinity, ["abs", "cosine"])
         check_int("top_k", self.top_k, minimum=1)
         check_int("n_init", self.n_init, minimum=1)
+        check_eigen_solver(self.eigen_solver)
 
     def fit(self, X: Any, y: Any = None) -> TSC:
         self._validate_params()
@@ -156,6 +160,10 @@ class TSC(ClusterEstimator):
         self.coef_ = Z
         self.affinity_matrix_ = A_sparse
         self.labels_ = spectral_clustering(
-            A_sparse, int(self.n_clusters), n_init=self.n_init, random_state=self.random_state
+            A_sparse,
+            int(self.n_clusters),
+            n_init=self.n_init,
+            solver=self.eigen_solver,  # type: ignore[arg-type]
+            random_state=self.random_state,
         )
         return self

@@ -5,7 +5,10 @@ Files (:func:`load_features`, :func:`load_labels`):
 - ``.npy``: a 2-D numeric array (no pickled objects);
 - ``.npz``: key ``X`` (features) and optional key ``y`` (labels);
 - ``.csv`` / ``.txt``: comma-separated numbers, an optional header row (detected when the first row is
-  not numeric), an optional label column (``label_column``: index or header name).
+  not numeric), an optional label column (``label_column``: index or header name). Without
+  ``label_column``, a header naming a column like ground truth (``label``, ``y``, ``class``, ``target``,
+  …) is refused (clustering on the answer would look like a perfect result), and integer columns with
+  few distinct values among non-integer ones raise a :class:`LabelColumnWarning`.
 
 Every problem (missing file, unreadable or non-numeric content, wrong shape) is a one-line ValueError /
 FileNotFoundError. Content checks (NaN, constant columns, too few samples) are done by the estimators.
@@ -26,6 +29,7 @@ unseen images with the same projection.
 from __future__ import annotations
 
 import os
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -40,6 +44,27 @@ from sklearn.utils.validation import check_is_fitted
 from structlearn.utils.validation import check_int
 
 FEATURE_SUFFIXES = (".npy", ".npz", ".csv", ".txt")
+# Header names that almost always mean "ground truth", never a feature (compared case-insensitively).
+LABEL_NAMES = frozenset(
+    {"label", "labels", "y", "class", "classes", "target", "cluster", "gt", "truth", "category"}
+)
+
+
+def _label_like_columns(body: np.ndarray) -> list[int]:
+    """Columns holding only small non-negative integers with few distinct values while at least one
+    other column is not integer-valued: in a feature table, that is what a class-label column looks like."""
+    if body.shape[1] < 2 or body.shape[0] < 4:
+        return []
+    integer = np.all(body == np.round(body), axis=0) & np.all(body >= 0, axis=0)
+    if integer.all():
+        return []  # an all-integer table (counts, pixels): no column stands out
+    n_unique = np.array([np.unique(body[:, j]).size for j in np.flatnonzero(integer)])
+    few = n_unique <= max(2, min(50, body.shape[0] // 5))
+    return [int(j) for j in np.flatnonzero(integer)[few]]
+
+
+class LabelColumnWarning(UserWarning):
+    """A feature column that looks like class labels is being used as a feature."""
 
 
 def _existing(path: str | os.PathLike[str]) -> Path:
@@ -128,6 +153,21 @@ def load_features(
             y = body[:, col]
             X = np.delete(body, col % body.shape[1], axis=1)
         else:
+            named = [c for c in (header or []) if c.strip().lower() in LABEL_NAMES]
+            if named:
+                raise ValueError(
+                    f"{p}: column {named[0]!r} looks like class labels; pass label_column={named[0]!r} "
+                    "(CLI: --label-column) to use it as labels, or remove it from the features"
+                )
+            suspects = _label_like_columns(body)
+            if suspects:
+                names = [header[j] if header else str(j) for j in suspects]
+                warnings.warn(
+                    f"{p}: column(s) {', '.join(names)} hold only a few distinct non-negative integers, like "
+                    "class labels; they are clustered as features (pass label_column to use one as labels)",
+                    LabelColumnWarning,
+                    stacklevel=2,
+                )
             X = body
     if y is not None:
         y = _as_int_labels(y, p)

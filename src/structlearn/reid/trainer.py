@@ -1,0 +1,356 @@
+"""One harness for clustering-based unsupervised ReID: SpCL-style, Cluster-Contrast, HCL and CACL.
+
+Each epoch (spec segmentation_reid.md §2.2–2.4, §3): features of every training image → sparse
+k-reciprocal Jaccard distance → DBSCAN pseudo-identities (eps from the training distances by
+:func:`~structlearn.reid.pseudo_labels.select_eps` at the first epoch, unless given) →
+``iters_per_epoch`` steps on P×K batches against memory banks → evaluation on query/gallery (mAP, CMC,
+mINP) and pseudo-label NMI/ARI against the true identities (diagnostics only: nothing is selected on
+them; the last epoch is reported).
+
+Methods (``method``):
+- ``spcl`` — one branch; instance (hybrid) memory; outliers kept as singletons; the memory's features
+  are the clustering input (SpCL, arXiv 2006.02713).
+- ``cluster-contrast`` — one branch; centroid memory rebuilt from features re-extracted every epoch;
+  outliers dropped; GeM pooling by default (Cluster-Contrast, arXiv 2103.11568).
+- ``hcl`` / ``mgce-hcl`` — one branch; hybrid loss L_clu + L_ins on the instance memory; MGCE-HCL weighs
+  instance positives by the agreement of DBSCAN at five eps around the base one
+  (:mod:`structlearn.reid.hcl`, arXiv 2201.11995, reconstruction). ``eps_shift`` makes eps deliberately
+  loose (label noise) for the robustness test.
+- ``sicl`` — SiCL (arXiv 2305.13600, clothes-change ReID): an RGB branch, a silhouette branch (the
+  silhouette through CACL's second-view pipeline), a fusion head on detached features, three memories
+  (RGB, mask, fused) sharing the RGB clustering's labels, neighbour clusters from the fused memory with a
+  linear curriculum up to ``allknn``, cross-view cosines pulling the RGB predictor toward the mask
+  branch; focal γ = 4 (code); inference with the RGB branch only. Ablations: ``allknn=0``,
+  ``inter_branch=False``.
+- ``cacl`` — CACL (arXiv 2106.07846): branch F on the RGB view, branch F′ on the grayscale view, a
+  predictor G on F; losses L = focal(x; M) + focal(x̃; M̃) − cos(z, sg(x̃)) − cos(z, sg(ũ_ω)) (spec §3.2,
+  paper form; ``focal_gamma`` 2 = paper, 4 = code); pseudo-labels from M; refinement with a tight
+  clustering at eps − ``eps_gap``. Ablations: ``gray_branch=False`` (F′ sees RGB), ``inter_branch=False``
+  (no cosine terms), ``refinement=False``.
+Optimiser Adam (lr 3.5e-4, wd 5e-4) as in the reference code. Augmentation: horizontal flip and a
+random shift of ``augment_shift`` pixels; branch F′ receives the grayscale of the same augmented image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.cluster import DBSCAN
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from tqdm.auto import tqdm
+
+from structlearn.data.reid import ReIDDataset, ReIDSplit
+from structlearn.reid.backbone import Predictor, ReIDNet, ReIDNetConfig, to_gray
+from structlearn.reid.evaluation import evaluate_retrieval
+from structlearn.reid.hcl import agreement_weights, granularity_labels, instance_loss
+from structlearn.reid.jaccard import jaccard_distance
+from structlearn.reid.memory import ClusterMemory, InstanceMemory
+from structlearn.reid.pseudo_labels import assign_outliers, select_eps
+from structlearn.reid.refine import refine_labels
+from structlearn.reid.sampler import pk_epoch
+from structlearn.train.augment import random_shift
+from structlearn.utils.seed import seed_everything, torch_generator
+from structlearn.utils.validation import check_choice, check_float, check_int
+
+METHODS = ("spcl", "cluster-contrast", "cacl", "hcl", "mgce-hcl", "sicl")
+# MGCE-HCL granularities: eps offsets around the base eps (spec §4.2: 0.5 … 0.7 around 0.6).
+GRANULARITY_OFFSETS = (-0.1, -0.05, 0.0, 0.05, 0.1)
+
+
+@dataclass(frozen=True)
+class ReIDConfig:
+    method: str = "cacl"
+    epochs: int = 12
+    iters_per_epoch: int = 50
+    batch_ids: int = 8  # P
+    instances: int = 4  # K
+    lr: float = 3.5e-4
+    weight_decay: float = 5e-4
+    temperature: float = 0.05
+    momentum: float = 0.2
+    focal_gamma: float | None = None  # None: 2 for CACL (paper), 0 (cross-entropy) otherwise
+    eps: float | None = None  # None: select_eps (most clusters) on the training distances
+    eps_shift: float = 0.0  # added to the (selected) eps: a deliberately loose eps injects label noise
+    reselect_eps: bool = False  # with eps=None: True re-selects every epoch; False: once, at epoch 1
+    eps_gap: float = 0.02
+    min_samples: int = 4
+    k1: int = 20
+    k2: int = 6
+    gray_branch: bool = True
+    inter_branch: bool = True
+    refinement: bool = True
+    allknn: int = 3  # SiCL: neighbour clusters reached by the curriculum (0: no neighbour loss)
+    augment_shift: int = 2
+    flip: bool = True
+    backbone: ReIDNetConfig = field(default_factory=ReIDNetConfig)
+    seed: int = 0
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        check_choice("method", self.method, METHODS)
+        for name in ("epochs", "iters_per_epoch", "batch_ids", "instances", "min_samples", "k1", "k2"):
+            check_int(name, getattr(self, name), minimum=1)
+        check_float("lr", self.lr, positive=True)
+        check_float("weight_decay", self.weight_decay, nonnegative=True)
+        check_float("temperature", self.temperature, positive=True)
+        check_float("momentum", self.momentum, nonnegative=True, maximum=1.0)
+        if self.focal_gamma is not None:
+            check_float("focal_gamma", self.focal_gamma, nonnegative=True)
+        if self.eps is not None:
+            check_float("eps", self.eps, positive=True, maximum=1.0)
+        check_float("eps_gap", self.eps_gap, nonnegative=True)
+        if abs(check_float("eps_shift", self.eps_shift)) > 0.5:
+            raise ValueError(f"eps_shift must lie in [-0.5, 0.5], got {self.eps_shift}")
+        check_int("augment_shift", self.augment_shift, minimum=0)
+        check_int("allknn", self.allknn, minimum=0)
+        check_int("seed", self.seed, minimum=0)
+        if not isinstance(self.backbone, ReIDNetConfig):
+            raise ValueError(f"backbone must be a ReIDNetConfig, got {type(self.backbone).__name__}")
+
+    @property
+    def gamma(self) -> float:
+        if self.focal_gamma is not None:
+            return self.focal_gamma
+        return {"cacl": 2.0, "sicl": 4.0}.get(self.method, 0.0)
+
+    def replace(self, **kw: Any) -> ReIDConfig:
+        return dataclasses.replace(self, **kw)
+
+
+@dataclass
+class ReIDResult:
+    config: ReIDConfig
+    history: list[dict[str, float]]
+    final: dict[str, float]
+    eps: float
+    seconds: float
+    model: ReIDNet
+
+
+def _augment(x: torch.Tensor, cfg: ReIDConfig, g: torch.Generator) -> torch.Tensor:
+    if cfg.flip:
+        flip = torch.rand(len(x), generator=g) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+    return random_shift(x, cfg.augment_shift, g)
+
+
+def _cluster(
+    feats: torch.Tensor, cfg: ReIDConfig, eps: float | None, drop_outliers: bool
+) -> tuple[np.ndarray, float, dict[str, float], np.ndarray | None]:
+    D = jaccard_distance(feats.numpy(), cfg.k1, cfg.k2)
+    if eps is None:
+        eps = float(np.clip(select_eps(D, cfg.min_samples) + cfg.eps_shift, 0.01, 0.99))
+    multi = None
+    if cfg.method == "mgce-hcl":
+        grid = tuple(float(np.clip(eps + o, 0.01, 0.99)) for o in GRANULARITY_OFFSETS)
+        multi = granularity_labels(D, grid, cfg.min_samples)
+    loose = DBSCAN(eps=eps, min_samples=cfg.min_samples, metric="precomputed").fit_predict(D)
+    stats = {"n_clusters": float(loose.max() + 1), "outlier_frac": float((loose < 0).mean())}
+    if cfg.method == "cacl" and cfg.refinement:
+        tight_eps = max(eps - cfg.eps_gap, 1e-6)
+        tight = DBSCAN(eps=tight_eps, min_samples=cfg.min_samples, metric="precomputed").fit_predict(D)
+        labels = refine_labels(D, loose, tight)
+        stats["refined_frac"] = float(((loose >= 0) & (labels > loose.max())).mean())
+    else:
+        labels = loose if drop_outliers else assign_outliers(loose, "singleton")
+    return labels, eps, stats, multi
+
+
+class FusionHead(torch.nn.Module):
+    """SiCL's fusion: concat(sg(x_rgb), sg(x_mask)) → Linear → BN (frozen bias) → L2 (spec §5.2)."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(2 * dim, dim)
+        self.bn = torch.nn.BatchNorm1d(dim)
+        self.bn.bias.requires_grad_(False)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.bn(self.fc(torch.cat([a, b], dim=1))), dim=1)
+
+
+def neighbour_clusters(centres: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` clusters most similar (cosine of centres) to each cluster, self excluded, and their
+    similarities clipped to [0, 1]: (C, k) indices and (C, k) values."""
+    c = F.normalize(centres, dim=1)
+    sim = c @ c.T
+    sim.fill_diagonal_(-2.0)
+    if k <= 0:
+        empty = torch.zeros(len(c), 0)
+        return empty.long(), empty
+    val, idx = torch.topk(sim, k, dim=1)
+    return idx, val.clamp(0.0, 1.0)
+
+
+def knn_loss(logits: torch.Tensor, nb: torch.Tensor, s: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """SiCL's neighbour term: Σ_n s_n·Bernoulli(s_n)·(−log q_{nb_n}) / (k + 1), batch mean (spec §5.2)."""
+    logp = F.log_softmax(logits, dim=1).gather(1, nb)
+    keep = torch.bernoulli(s, generator=g)
+    return -(s * keep * logp).sum(dim=1).mean() / (nb.shape[1] + 1)
+
+
+def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResult:
+    """Train one method on ``data.train`` without labels; evaluate on ``data.query``/``data.gallery``."""
+    cfg = config or ReIDConfig()
+    if not isinstance(data, ReIDDataset):
+        raise ValueError(f"data must be a ReIDDataset, got {type(data).__name__}")
+    seed_everything(cfg.seed)
+    g = torch_generator(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    train = data.train
+    images = torch.from_numpy(train.images)
+    backbone = cfg.backbone
+    if cfg.method == "cluster-contrast" and backbone == ReIDNetConfig():
+        backbone = dataclasses.replace(backbone, pooling="gem")
+    backbone = dataclasses.replace(backbone, in_channels=images.shape[1])
+    net = ReIDNet(backbone)
+    params = list(net.parameters())
+    net2 = pred = fusion = mem3 = None
+    sil = None
+    if cfg.method in ("cacl", "sicl"):
+        net2, pred = ReIDNet(backbone), Predictor(backbone.feature_dim)
+        params += list(net2.parameters()) + list(pred.parameters())
+    if cfg.method == "sicl":
+        if train.silhouettes is None:
+            raise ValueError("SiCL needs silhouettes of the training images (ReIDSplit.silhouettes)")
+        # The silhouette goes through the same pipeline as CACL's grayscale view (3 equal channels).
+        sil = torch.from_numpy(train.silhouettes).expand(-1, images.shape[1], -1, -1).contiguous()
+        fusion = FusionHead(backbone.feature_dim)
+        params += list(fusion.parameters())
+    opt = torch.optim.Adam([p for p in params if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
+    mem1 = InstanceMemory(
+        net.embed(images), torch.zeros(len(images)), cfg.temperature, cfg.momentum, cfg.gamma
+    )
+    mem2 = None
+    if net2 is not None:
+        # CACL: both memories start from each branch's features of the plain RGB images (as the reference
+        # code); SiCL: the mask memory from the silhouettes, the fusion memory from the RGB features.
+        mem2 = InstanceMemory(
+            net2.embed(images if sil is None else sil),
+            torch.zeros(len(images)),
+            cfg.temperature,
+            cfg.momentum,
+            cfg.gamma,
+        )
+    if fusion is not None:
+        mem3 = InstanceMemory(
+            mem1.features.clone(), torch.zeros(len(images)), cfg.temperature, cfg.momentum, cfg.gamma
+        )
+    eps = cfg.eps
+    history: list[dict[str, float]] = []
+    t0 = time.perf_counter()
+    bar = tqdm(range(cfg.epochs), desc=f"reid {cfg.method}", disable=not cfg.progress)
+    for epoch in bar:
+        feats = net.embed(images) if cfg.method == "cluster-contrast" else mem1.features.clone()
+        if cfg.eps is None and cfg.reselect_eps:
+            eps = None
+        labels, eps, stats, multi = _cluster(feats, cfg, eps, drop_outliers=cfg.method == "cluster-contrast")
+        lab_t = torch.from_numpy(labels)
+        multi_t = None if multi is None else torch.from_numpy(multi)
+        if cfg.method == "cluster-contrast":
+            cmem = ClusterMemory.from_features(
+                feats, lab_t, temperature=cfg.temperature, momentum=cfg.momentum
+            )
+        else:
+            for m in (mem1, mem2, mem3):
+                if m is not None:
+                    m.set_labels(lab_t)
+        nb = nb_sim = None
+        if mem3 is not None:
+            n_nb = min(int(cfg.allknn / cfg.epochs * epoch), mem3.n_classes - 1)  # curriculum
+            nb, nb_sim = neighbour_clusters(mem3.class_means(), n_nb)
+        order = pk_epoch(labels, train.cams, cfg.instances, rng=rng)
+        batch = cfg.batch_ids * cfg.instances
+        losses = []
+        for it in range(cfg.iters_per_epoch):
+            s = (it * batch) % max(len(order) - batch + 1, 1)
+            idx = torch.from_numpy(order[s : s + batch])
+            if sil is None:
+                x = _augment(images[idx], cfg, g)
+            else:  # one spatial augmentation for the image and its silhouette
+                both = _augment(torch.cat([images[idx], sil[idx]], 1), cfg, g)
+                x, view_sil = both[:, : images.shape[1]], both[:, images.shape[1] :]
+            pooled, feat = net(x)
+            if cfg.method == "cluster-contrast":
+                loss = cmem(feat, lab_t[idx])
+            else:
+                loss = mem1(feat, idx)
+            if cfg.method in ("hcl", "mgce-hcl"):
+                w = None if multi_t is None else agreement_weights(multi_t, idx)
+                loss = loss + instance_loss(feat, mem1.features, idx, lab_t, cfg.temperature, w)
+            if fusion is not None and net2 is not None and mem2 is not None and mem3 is not None:
+                _, feat2 = net2(view_sil)
+                feat3 = fusion(feat.detach(), feat2.detach())
+                y = lab_t[idx]
+                loss = loss + mem2(feat2, idx) + mem3(feat3, idx)
+                if nb is not None and nb.shape[1] > 0:
+                    loss = loss + knn_loss(mem1.logits(feat), nb[y], nb_sim[y], g)
+                    loss = loss + knn_loss(mem2.logits(feat2), nb[y], nb_sim[y], g)
+                if cfg.inter_branch and pred is not None:
+                    z = pred(pooled)
+                    u2 = F.normalize(mem2.class_means()[y], dim=1)
+                    loss = (
+                        loss - (z * u2).sum(1).mean() - (z * F.normalize(feat2.detach(), dim=1)).sum(1).mean()
+                    )
+            elif net2 is not None and mem2 is not None and pred is not None:
+                view2 = to_gray(x) if cfg.gray_branch else x
+                _, feat2 = net2(view2)
+                loss = loss + mem2(feat2, idx)
+                if cfg.inter_branch:
+                    z = pred(pooled)
+                    f2 = F.normalize(feat2.detach(), dim=1)
+                    u2 = F.normalize(mem2.class_means()[lab_t[idx]], dim=1)
+                    loss = loss - (z * f2).sum(1).mean() - (z * u2).sum(1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                if cfg.method == "cluster-contrast":
+                    cmem.update(lab_t[idx], feat)
+                else:
+                    mem1.update(idx, feat)
+                    if mem2 is not None:
+                        mem2.update(idx, feat2)
+                    if mem3 is not None:
+                        mem3.update(idx, feat3)
+            losses.append(loss.detach())
+        record = {"epoch": float(epoch + 1), "loss": float(torch.stack(losses).mean()), "eps": float(eps)}
+        record.update(stats)
+        clustered = labels >= 0
+        record["pseudo_nmi"] = float(normalized_mutual_info_score(train.pids[clustered], labels[clustered]))
+        record["pseudo_ari"] = float(adjusted_rand_score(train.pids[clustered], labels[clustered]))
+        if len(np.unique(train.clothes)) > len(np.unique(train.pids)):  # outfits change: purity vs outfit
+            record["pseudo_nmi_outfit"] = float(
+                normalized_mutual_info_score(train.clothes[clustered], labels[clustered])
+            )
+        record.update(evaluate_model(net, data.query, data.gallery))
+        history.append(record)
+        bar.set_postfix(mAP=f"{record['mAP']:.3f}", R1=f"{record['R1']:.3f}")
+    final = {k: v for k, v in history[-1].items() if k not in ("epoch", "loss")}
+    return ReIDResult(cfg, history, final, float(eps), time.perf_counter() - t0, net)
+
+
+def evaluate_model(net: ReIDNet, query: ReIDSplit, gallery: ReIDSplit) -> dict[str, float]:
+    """mAP / R1 / R5 / R10 / mINP of a model's L2-normalised BN features (same-id-same-camera filtered);
+    where identities change clothes, also the clothes-change protocol (``cc_*``: same-id-same-clothes
+    gallery entries removed too, spec §6.2)."""
+    q = net.embed(torch.from_numpy(query.images)).numpy()
+    gl = net.embed(torch.from_numpy(gallery.images)).numpy()
+    res = evaluate_retrieval(q, gl, query.pids, gallery.pids, query.cams, gallery.cams, max_rank=10)
+    out = res.summary()
+    if not np.array_equal(gallery.clothes, gallery.pids):
+        try:
+            cc = evaluate_retrieval(
+                q, gl, query.pids, gallery.pids, query.cams, gallery.cams,
+                q_clothes=query.clothes, g_clothes=gallery.clothes, max_rank=10,
+            )  # fmt: skip
+        except ValueError:  # no query has a cross-clothes positive in this gallery
+            return out
+        out.update({f"cc_{k}": v for k, v in cc.summary().items()})
+    return out
