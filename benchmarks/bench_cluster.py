@@ -1,6 +1,12 @@
 """SENet against k-means, kNN spectral clustering, EnSC and SSC-OMP (issue 3, item 6).
 
-Parts (``--parts``, default all):
+Default (``--parts table``): the issue-10 table — every method on synthetic unions of subspaces (easy,
+hard, 10-cluster scaling series), scikit-learn's digits / wine / breast_cancer and Fashion-MNIST-70k
+(pixel and scattering features), 3 seeds, each (dataset, method) in a capped subprocess and each
+(dataset, method, seed) cached as JSON under ``results/cluster/runs/`` (``--datasets``, ``--methods``,
+``--report-only``, ``--rerun``); report ``results/cluster/cluster_table.md``.
+
+The issue-3 SENet study (``--parts synthetic digits fmnist scaling``):
 - ``synthetic``: the hard union of subspaces of spec clustering.md §10.1 (D = 9, d = 6, K = 5,
   ``--n-per`` points per subspace, noise-free), where Euclidean methods fail; plus SENet's
   generalisation protocol (train on 20 %, cluster all; fit on 20 %, predict the other 80 %).
@@ -500,12 +506,275 @@ def _fmt(d: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in d.items() if k != "verbose")
 
 
+# ----------------------------------------------------------------------------- the issue-10 table
+# Every (dataset, method, seed) run is one JSON file under RESULTS/runs/<dataset>/<method>/seed<s>.json;
+# each (dataset, method) pair runs in its own subprocess with a wall-time cap per seed, so a crash or a
+# timeout is recorded, never fatal, and `--report-only` rebuilds the report from those files alone.
+TABLE_DATASETS: dict[str, dict[str, Any]] = {
+    "uos-easy": {"family": "uos", "desc": "UoS K=8, D=30, d=5, 200/subspace, noise 0.05 (N=1,600)"},
+    "uos-hard": {"family": "uos", "desc": "UoS K=5, D=9, d=6, 200/subspace, noise-free (N=1,000)"},
+    "uos10-2k": {"family": "uos", "desc": "UoS K=10, D=32, d=4, noise 0.05, N=2,000"},
+    "uos10-10k": {"family": "uos", "desc": "UoS K=10, D=32, d=4, noise 0.05, N=10,000"},
+    "uos10-50k": {"family": "uos", "desc": "UoS K=10, D=32, d=4, noise 0.05, N=50,000"},
+    "digits": {"family": "sklearn", "desc": "sklearn digits 1,797×64, standardised + L2 rows"},
+    "wine": {"family": "sklearn", "desc": "sklearn wine 178×13, standardised + L2 rows"},
+    "breast_cancer": {"family": "sklearn", "desc": "sklearn breast_cancer 569×30, standardised + L2 rows"},
+    "fmnist-pixel": {"family": "fmnist", "desc": "Fashion-MNIST 70k, pixels → uncentred PCA-500 → L2 rows"},
+    "fmnist-scat": {
+        "family": "fmnist",
+        "desc": "Fashion-MNIST 70k, scattering (pad 32, J=3, L=8) → uncentred PCA-500 → L2 rows",
+    },
+}
+SCALING_SERIES = ["uos10-2k", "uos10-10k", "uos10-50k"]
+SUBSET_MAX = 5000  # EnSC / SSC-OMP: N per-sample solves over an N-point dictionary
+# Method → (implementation, per-family parameters). Defaults everywhere except the documented settings
+# below, fixed per dataset family before any run (never chosen on labels per seed).
+TABLE_METHODS: dict[str, dict[str, Any]] = {
+    "KMeansClustering": {"impl": "kmeans"},
+    "SpectralKNN": {"impl": "spectral"},
+    "sklearn KMeans": {"impl": "sk-kmeans"},
+    "sklearn SpectralClustering": {"impl": "sk-sc"},
+    "EnSC": {"impl": "ensc", "subset": SUBSET_MAX},
+    "SSC-OMP": {"impl": "ssc-omp", "subset": SUBSET_MAX},
+    "SENet": {"impl": "senet"},
+    "PRO-DSC": {"impl": "prodsc"},
+    "NeuNcut": {"impl": "neuncut"},
+}
+BASELINES = (
+    "KMeansClustering",
+    "SpectralKNN",
+    "sklearn KMeans",
+    "sklearn SpectralClustering",
+    "EnSC",
+    "SSC-OMP",
+)
+
+
+def _uos(K: int, D: int, d: int, n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    X, y = make_union_of_subspaces(K, D, d, n // K, noise, random_state=seed)
+    return np.asarray(X, np.float32), np.asarray(y)
+
+
+def load_table_dataset(name: str, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Features, labels and cluster count; synthetic data is drawn with the run's seed."""
+    if name == "uos-easy":
+        X, y = _uos(8, 30, 5, 1600, 0.05, seed)
+    elif name == "uos-hard":
+        X, y = _uos(5, 9, 6, 1000, 0.0, seed)
+    elif name.startswith("uos10-"):
+        X, y = _uos(10, 32, 4, int(name.split("-")[1].rstrip("k")) * 1000, 0.05, seed)
+    elif name in ("digits", "wine", "breast_cancer"):
+        import sklearn.datasets as skd
+        from sklearn.preprocessing import StandardScaler, normalize
+
+        X, y = getattr(skd, f"load_{name}")(return_X_y=True)
+        X = normalize(StandardScaler().fit_transform(X)).astype(np.float32)
+    elif name in ("fmnist-pixel", "fmnist-scat"):
+        from structlearn.data.cache import cache_dir
+
+        path = cache_dir() / "bench_cluster" / f"{name}.npz"
+        if path.is_file():
+            z = np.load(path)
+            return z["X"], z["y"], 10
+        ds = load_fashion_mnist()
+        imgs = np.concatenate([ds.x_train, ds.x_test])
+        y = np.concatenate([ds.y_train, ds.y_test])
+        if name == "fmnist-pixel":
+            X = image_feature_pipeline(500, center=False).fit_transform(imgs.reshape(len(imgs), -1))
+        else:
+            from structlearn.data.scattering import scattering_features
+
+            X = scattering_features(imgs)
+        X = np.asarray(X, np.float32)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, X=X, y=y)
+    else:
+        raise ValueError(f"unknown dataset {name!r}")
+    return X, np.asarray(y), len(np.unique(y))
+
+
+def _make_table_estimator(impl: str, k: int, seed: int) -> Any:
+    if impl == "sk-kmeans":
+        from sklearn.cluster import KMeans
+
+        return KMeans(k, n_init=10, random_state=seed)
+    if impl == "sk-sc":
+        from sklearn.cluster import SpectralClustering
+
+        try:
+            import pyamg  # noqa: F401
+
+            solver = "amg"
+        except ImportError:
+            solver = "arpack"
+        # Same kNN graph size as SpectralKNN's default.
+        nn = make_estimator("spectral", k).n_neighbors
+        return SpectralClustering(
+            k, affinity="nearest_neighbors", n_neighbors=nn, eigen_solver=solver, random_state=seed, n_jobs=1
+        )
+    return make_estimator(impl, k, random_state=seed)
+
+
+def _run_path(out: Path, dataset: str, method: str, seed: int) -> Path:
+    return out / "runs" / dataset / method.replace(" ", "_") / f"seed{seed}.json"
+
+
+def table_worker(spec: dict[str, Any]) -> None:
+    """Child process: every seed of one (dataset, method), one JSON per seed, written as it finishes."""
+    out, dataset, method = Path(spec["out"]), spec["dataset"], spec["method"]
+    cfg = TABLE_METHODS[method]
+    for seed in spec["seeds"]:
+        rec: dict[str, Any] = {"dataset": dataset, "method": method, "seed": seed}
+        try:
+            X, y, k = load_table_dataset(dataset, seed)
+            rec["n_total"] = len(y)
+            if cfg.get("subset") and len(y) > cfg["subset"]:
+                # Fixed subset per seed, stated in the report.
+                idx = np.random.default_rng(seed).choice(len(y), cfg["subset"], replace=False)
+                X, y = X[idx], y[idx]
+                rec["subset"] = int(cfg["subset"])
+            rec["n"] = len(y)
+            est = _make_table_estimator(cfg["impl"], k, seed)
+            cpu0 = time.process_time()
+            with Measure() as m:
+                labels = est.fit_predict(X)
+            rec.update(evaluate(y, np.asarray(labels)))
+            rec.update(cpu_s=time.process_time() - cpu0, wall_s=m.seconds, peak_mb=m.peak_mb)
+            rec["n_clusters_found"] = len(np.unique(labels))
+        except Exception as exc:  # recorded, not fatal
+            rec["error"] = f"{type(exc).__name__}: {exc}"[:500]
+        path = _run_path(out, dataset, method, seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rec, default=float, indent=1))
+        log(f"  {dataset:<14} {method:<28} seed {seed}: " + (rec.get("error") or f"ACC {rec['acc']:.3f}"))
+
+
+def run_table(args: argparse.Namespace) -> None:
+    out = Path(args.out)
+    for dataset in args.datasets:
+        for method in args.methods:
+            todo = [s for s in args.seeds if args.rerun or not _run_path(out, dataset, method, s).is_file()]
+            if not todo:
+                continue
+            log(f"{dataset} / {method}: seeds {todo}")
+            spec = {"out": str(out), "dataset": dataset, "method": method, "seeds": todo}
+            cmd = [sys.executable, __file__, "--table-worker", json.dumps(spec)]
+            try:  # run() kills the child on timeout
+                subprocess.run(cmd, timeout=args.cap_min * 60 * len(todo), check=False)
+            except subprocess.TimeoutExpired:
+                log(f"  {dataset} / {method}: over the cap, killed")
+            for s in todo:  # seeds the child never finished: crashed or over the cap
+                path = _run_path(out, dataset, method, s)
+                if not path.is_file():
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    err = f"no result: killed or over the {args.cap_min:g}-min cap per seed"
+                    path.write_text(
+                        json.dumps({"dataset": dataset, "method": method, "seed": s, "error": err})
+                    )
+
+
+def table_report(args: argparse.Namespace, wall_s: float | None) -> Path:
+    out = Path(args.out)
+    runs = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*/*/seed*.json"))]
+    runs = [r for r in runs if r["seed"] in args.seeds]
+    by: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in runs:
+        by.setdefault((r["dataset"], r["method"]), []).append(r)
+
+    def acc_mean(ds: str, meth: str) -> float | None:
+        ok = [r["acc"] for r in by.get((ds, meth), []) if "acc" in r]
+        return float(np.mean(ok)) if ok else None
+
+    lines = [
+        "Issue 10 table: every method × dataset, ACC / NMI (arithmetic) / ARI mean ± std over the seeds, CPU "
+        "seconds of fit + labels (process time, one thread), wall seconds, peak resident memory above the "
+        "process's level before the fit. Each cell is its own subprocess run; failures are shown as such. "
+        f"Seeds: {', '.join(map(str, args.seeds))} (synthetic data is drawn with the run's seed; the seed "
+        f"is also the method's random_state). EnSC / SSC-OMP run on a random subset of {SUBSET_MAX} "
+        "points (drawn with the seed) where N is larger. Methods run with their default parameters; "
+        "scikit-learn's SpectralClustering uses affinity='nearest_neighbors' with SpectralKNN's "
+        "n_neighbors and eigen_solver='amg' (pyamg), KMeans n_init=10.",
+        "",
+        "Flags: ⚠ below = mean ACC more than 0.02 under the better of SpectralKNN and KMeansClustering on "
+        "that dataset; ↓N = on the scaling series, mean ACC more than 0.02 under that method's value at a "
+        "smaller N.",
+        "",
+    ]
+    flags: list[str] = []
+    data: dict[str, Any] = {"seeds": args.seeds, "cells": {}}
+    for ds in TABLE_DATASETS:
+        meths = [m for m in TABLE_METHODS if (ds, m) in by]
+        if not meths:
+            continue
+        lines += [f"## {ds}: {TABLE_DATASETS[ds]['desc']}", ""]
+        ref = [a for a in (acc_mean(ds, "SpectralKNN"), acc_mean(ds, "KMeansClustering")) if a is not None]
+        rows = []
+        for meth in meths:
+            rs = sorted(by[(ds, meth)], key=lambda r: r["seed"])
+            ok = [r for r in rs if "acc" in r]
+            errs = [r for r in rs if "error" in r]
+            if not ok:
+                rows.append([meth, *["–"] * 6, f"failed: {errs[0]['error'][:80]}"])
+                flags.append(f"{ds} / {meth}: failed ({errs[0]['error'][:80]})")
+                continue
+            note = []
+            if ok[0].get("subset"):
+                note.append(f"subset {ok[0]['subset']} of {ok[0]['n_total']}")
+            if errs:
+                note.append(f"{len(errs)} seed(s) failed: {errs[0]['error'][:60]}")
+            a = float(np.mean([r["acc"] for r in ok]))
+            if ref and meth not in ("SpectralKNN", "KMeansClustering") and a < max(ref) - 0.02:
+                note.append("⚠ below")
+                flags.append(f"{ds} / {meth}: ACC {a:.3f} below SpectralKNN/KMeans ({max(ref):.3f})")
+            if ds in SCALING_SERIES:
+                for prev in SCALING_SERIES[: SCALING_SERIES.index(ds)]:
+                    p = acc_mean(prev, meth)
+                    if p is not None and a < p - 0.02:
+                        note.append(f"↓N (vs {prev})")
+                        flags.append(f"{meth}: ACC {a:.3f} at {ds} < {p:.3f} at {prev}")
+                        break
+            rows.append(
+                [
+                    meth,
+                    mean_std([r["acc"] for r in ok]),
+                    mean_std([r["nmi"] for r in ok]),
+                    mean_std([r["ari"] for r in ok]),
+                    mean_std([r["cpu_s"] for r in ok], ".1f"),
+                    mean_std([r["wall_s"] for r in ok], ".1f"),
+                    mean_std([r["peak_mb"] for r in ok], ".0f"),
+                    "; ".join(note) + (f" (seeds {','.join(str(r['seed']) for r in ok)})"),
+                ]
+            )
+            data["cells"][f"{ds}/{meth}"] = ok + errs
+        headers = ["method", "ACC", "NMI", "ARI", "CPU s", "wall s", "peak MB", "notes"]
+        lines += [markdown_table(headers, rows), ""]
+    lines += ["## Flags", ""] + ([f"- {f}" for f in flags] or ["- none"]) + [""]
+    if wall_s is not None:
+        lines.append(f"Wall time of this invocation (runs not already cached): {wall_s / 60:.1f} min.")
+    data["flags"] = flags
+    return write_report(out, args.name, "Clustering benchmark table (issue 10)", "\n".join(lines), data)
+
+
 PARTS = {"synthetic": part_synthetic, "digits": part_digits, "fmnist": part_fmnist, "scaling": part_scaling}
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--parts", nargs="+", default=list(PARTS), choices=list(PARTS))
+    p.add_argument(
+        "--parts",
+        nargs="+",
+        default=["table"],
+        choices=["table", *PARTS],
+        help="table (default): the issue-10 table; the others: the issue-3 SENet study",
+    )
+    p.add_argument("--datasets", nargs="+", default=list(TABLE_DATASETS), choices=list(TABLE_DATASETS))
+    p.add_argument("--methods", nargs="+", default=list(TABLE_METHODS), choices=list(TABLE_METHODS))
+    p.add_argument("--report-only", action="store_true", help="rebuild the table report from the run cache")
+    p.add_argument("--rerun", action="store_true", help="re-run cells already in the run cache")
+    p.add_argument(
+        "--cap-min", type=float, default=10.0, help="wall-time cap per (dataset, method, seed) run"
+    )
+    p.add_argument("--table-worker", help=argparse.SUPPRESS)
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--n-per", type=int, default=200, help="synthetic points per subspace")
     p.add_argument("--fmnist-subset", type=int, default=5000, help="subset size for EnSC / SSC-OMP")
@@ -524,6 +793,20 @@ def main() -> int:
     if args.worker:
         worker(json.loads(args.worker))
         return 0
+    if args.table_worker:
+        table_worker(json.loads(args.table_worker))
+        return 0
+    if "table" in args.parts:
+        if args.name == "bench_cluster":
+            args.name = "cluster_table"
+        t0 = time.perf_counter()
+        if not args.report_only:
+            run_table(args)
+        log(f"report: {table_report(args, None if args.report_only else time.perf_counter() - t0)}")
+        args.parts = [p for p in args.parts if p != "table"]
+        if not args.parts:
+            return 0
+        args.name = "bench_cluster"
     if args.quick:
         args.n_per, args.scaling_sizes, args.seeds = 40, [500, 1000], args.seeds[:2]
         args.timeout_min = min(args.timeout_min, 2.0)
