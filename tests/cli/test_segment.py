@@ -75,4 +75,3 @@ def test_bad_inputs_exit_2_and_write_nothing(tmp_path: Path, capsys: pytest.Capt
     )
     assert not out.exists() and not fig.exists()
     assert not list(tmp_path.glob(".*.tmp"))
-

@@ -109,7 +109,6 @@ def test_pipeline_fit_on_train_apply_to_test() -> None:
         image_feature_pipeline(None, center=False, normalize=False)
 
 
-
 def test_cli_prints_a_library_warning_as_one_line(tmp_path: Path, capsys) -> None:
     from structlearn.cli import main
 
