@@ -65,15 +65,7 @@ def read_npy(path: str | os.PathLike[str], what: str = "file") -> np.ndarray:
         raise ValueError(f"{what} {p} is a directory, expected a .npy file")
     if not p.exists():
         raise FileNotFoundError(f"{what} not found: {p}")
-    try:
-        with open(p, "rb") as fh:
-            magic = fh.read(6)
-    except OSError as exc:
-        raise ValueError(f"{what} {p} cannot be read ({exc.strerror or exc})") from None
-    if not magic:
-        raise ValueError(f"{what} {p} is empty (0 bytes)")
-    if magic != b"\x93NUMPY":
-        raise ValueError(f"{what} {p} is not a readable .npy file (no NumPy header)")
+    _check_magic(p, b"\x93NUMPY", what, "a readable .npy file (no NumPy header)")
     try:
         return np.load(p, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -86,18 +78,23 @@ def read_npy(path: str | os.PathLike[str], what: str = "file") -> np.ndarray:
 def check_npz(path: str | os.PathLike[str], what: str = "file") -> Path:
     """Fail in one line when ``path`` is empty or not a zip archive (np.load would call it pickled data)."""
     p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{what} {p} is a directory, expected a .npz file")
+    _check_magic(p, b"PK\x03\x04", what, "a readable .npz file (not a zip archive)")
+    return p
+
+
+def _check_magic(p: Path, magic: bytes, what: str, expected: str) -> None:
+    """One-line errors for an unreadable, empty, or wrongly typed file (by its leading bytes)."""
     try:
         with open(p, "rb") as fh:
-            magic = fh.read(4)
-    except IsADirectoryError:
-        raise ValueError(f"{what} {p} is a directory, expected a .npz file") from None
+            head = fh.read(len(magic))
     except OSError as exc:
         raise ValueError(f"{what} {p} cannot be read ({exc.strerror or exc})") from None
-    if not magic:
+    if not head:
         raise ValueError(f"{what} {p} is empty (0 bytes)")
-    if magic != b"PK\x03\x04":
-        raise ValueError(f"{what} {p} is not a readable .npz file (not a zip archive)")
-    return p
+    if head != magic:
+        raise ValueError(f"{what} {p} is not {expected}")
 
 
 def _numeric(arr: Any, what: str, path: Path) -> np.ndarray:

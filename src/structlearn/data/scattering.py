@@ -111,9 +111,7 @@ class Scattering2D:
         Sampling every s pixels in space is summing the spectrum over its s × s aliases (periodisation),
         so only a small (M/s) × (N/s) inverse transform is needed."""
         s = 2**self.J
-        M, N = u_hat.shape[-2:]
-        v = (u_hat * self.phi_hat).reshape(*u_hat.shape[:-2], s, M // s, s, N // s).sum(dim=(-4, -2))
-        out = torch.fft.ifft2(v).real / (s * s)
+        out = torch.fft.ifft2(self._periodize(u_hat * self.phi_hat, s)).real / (s * s)
         return out[..., 1:-1, 1:-1]
 
     @staticmethod
