@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -207,8 +206,3 @@ def scattering_features(
         with atomic_open(path, "wb") as fh:  # a file object: np.save would rename a bare path
             np.save(fh, Z)
     return Z
-
-
-def cached_path_hint() -> Path:
-    """Where cached scattering features live (for the docs and error messages)."""
-    return cache_dir() / "scattering"
