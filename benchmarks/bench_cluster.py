@@ -555,8 +555,9 @@ def _uos(K: int, D: int, d: int, n: int, noise: float, seed: int) -> tuple[np.nd
     return np.asarray(X, np.float32), np.asarray(y)
 
 
-def load_table_dataset(name: str, seed: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """Features, labels and cluster count; synthetic data is drawn with the run's seed."""
+def load_table_dataset(name: str, seed: int, device: str = "cpu") -> tuple[np.ndarray, np.ndarray, int]:
+    """Features, labels and cluster count; synthetic data is drawn with the run's seed. ``device`` only
+    says where the scattering transform runs (the features are cached, whichever computed them)."""
     if name == "uos-easy":
         X, y = _uos(8, 30, 5, 1600, 0.05, seed)
     elif name == "uos-hard":
@@ -584,7 +585,7 @@ def load_table_dataset(name: str, seed: int) -> tuple[np.ndarray, np.ndarray, in
         else:
             from structlearn.data.scattering import scattering_features
 
-            X = scattering_features(imgs)
+            X = scattering_features(imgs, device=device, batch_size=128 if device == "cpu" else 1024)
         X = np.asarray(X, np.float32)
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, X=X, y=y)
@@ -593,7 +594,10 @@ def load_table_dataset(name: str, seed: int) -> tuple[np.ndarray, np.ndarray, in
     return X, np.asarray(y), len(np.unique(y))
 
 
-def _make_table_estimator(impl: str, k: int, seed: int) -> Any:
+DEEP_IMPLS = ("senet", "prodsc", "neuncut")  # the estimators with a torch ``device`` parameter
+
+
+def _make_table_estimator(impl: str, k: int, seed: int, device: str = "cpu") -> Any:
     if impl == "sk-kmeans":
         from sklearn.cluster import KMeans
 
@@ -612,7 +616,17 @@ def _make_table_estimator(impl: str, k: int, seed: int) -> Any:
         return SpectralClustering(
             k, affinity="nearest_neighbors", n_neighbors=nn, eigen_solver=solver, random_state=seed, n_jobs=1
         )
+    if impl in DEEP_IMPLS and device != "cpu":
+        return make_estimator(impl, k, random_state=seed, device=device)
     return make_estimator(impl, k, random_state=seed)
+
+
+def _machine_tag(device: str) -> str:
+    """Where a cell ran, kept in its JSON: cells of one table may come from different machines."""
+    tag = f"{machine_info()['host_cpu']} ({os.cpu_count()} cores)"
+    if device != "cpu" and torch.cuda.is_available():
+        tag += f", {torch.cuda.get_device_name(0)}"
+    return tag
 
 
 def _run_path(out: Path, dataset: str, method: str, seed: int) -> Path:
@@ -622,24 +636,30 @@ def _run_path(out: Path, dataset: str, method: str, seed: int) -> Path:
 def table_worker(spec: dict[str, Any]) -> None:
     """Child process: every seed of one (dataset, method), one JSON per seed, written as it finishes."""
     out, dataset, method = Path(spec["out"]), spec["dataset"], spec["method"]
+    device = spec.get("device", "cpu")
     cfg = TABLE_METHODS[method]
     for seed in spec["seeds"]:
         rec: dict[str, Any] = {"dataset": dataset, "method": method, "seed": seed}
         try:
-            X, y, k = load_table_dataset(dataset, seed)
+            X, y, k = load_table_dataset(dataset, seed, device)
             rec["n_total"] = len(y)
+            rec["machine"] = _machine_tag(device)
+            if cfg["impl"] in DEEP_IMPLS:
+                rec["device"] = device
             if cfg.get("subset") and len(y) > cfg["subset"]:
                 # Fixed subset per seed, stated in the report.
                 idx = np.random.default_rng(seed).choice(len(y), cfg["subset"], replace=False)
                 X, y = X[idx], y[idx]
                 rec["subset"] = int(cfg["subset"])
             rec["n"] = len(y)
-            est = _make_table_estimator(cfg["impl"], k, seed)
+            est = _make_table_estimator(cfg["impl"], k, seed, device)
             cpu0 = time.process_time()
             with Measure() as m:
                 labels = est.fit_predict(X)
             rec.update(evaluate(y, np.asarray(labels)))
             rec.update(cpu_s=time.process_time() - cpu0, wall_s=m.seconds, peak_mb=m.peak_mb)
+            if m.cuda_peak_bytes:
+                rec["gpu_peak_mb"] = m.cuda_peak_bytes / 2**20
             rec["n_clusters_found"] = len(np.unique(labels))
         except Exception as exc:  # recorded, not fatal
             rec["error"] = f"{type(exc).__name__}: {exc}"[:500]
@@ -658,6 +678,7 @@ def run_table(args: argparse.Namespace) -> None:
                 continue
             log(f"{dataset} / {method}: seeds {todo}")
             spec = {"out": str(out), "dataset": dataset, "method": method, "seeds": todo}
+            spec["device"] = args.device
             cmd = [sys.executable, __file__, "--table-worker", json.dumps(spec)]
             try:  # run() kills the child on timeout
                 subprocess.run(cmd, timeout=args.cap_min * 60 * len(todo), check=False)
@@ -718,6 +739,11 @@ def table_report(args: argparse.Namespace, wall_s: float | None) -> Path:
                 flags.append(f"{ds} / {meth}: failed ({errs[0]['error'][:80]})")
                 continue
             note = []
+            if ok[0].get("device", "cpu") != "cpu":
+                gpu = [r["gpu_peak_mb"] for r in ok if "gpu_peak_mb" in r]
+                note.append(f"on {ok[0]['device']}" + (f", GPU peak {max(gpu):.0f} MB" if gpu else ""))
+            if ok[0].get("machine") and ok[0]["machine"] != _machine_tag("cpu"):
+                note.append(f"ran on {ok[0]['machine']}")
             if ok[0].get("subset"):
                 note.append(f"subset {ok[0]['subset']} of {ok[0]['n_total']}")
             if errs:
@@ -775,6 +801,11 @@ def main() -> int:
         "--cap-min", type=float, default=10.0, help="wall-time cap per (dataset, method, seed) run"
     )
     p.add_argument("--table-worker", help=argparse.SUPPRESS)
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device of SENet / PRO-DSC / NeuNcut and the scattering transform (baselines: CPU)",
+    )
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--n-per", type=int, default=200, help="synthetic points per subspace")
     p.add_argument("--fmnist-subset", type=int, default=5000, help="subset size for EnSC / SSC-OMP")

@@ -9,7 +9,7 @@ from structlearn.cluster.affinity import knn_graph
 from structlearn.cluster.baselines import SpectralKNN
 from structlearn.cluster.metrics import clustering_accuracy
 from structlearn.cluster.ncut import hard_ncut, ncut_loss
-from structlearn.cluster.neuncut import NeuNcut, membership_mlp, neighbourhood_batch
+from structlearn.cluster.neuncut import NeuNcut, edge_batch, membership_mlp, select_diffusion
 from structlearn.data.synthetic import make_union_of_subspaces
 
 
@@ -216,13 +216,25 @@ def test_hard_ncut_counts_empty_clusters_as_one() -> None:
     assert hard_ncut(A, np.zeros(40, dtype=np.int64), 4) == pytest.approx(3.0)
 
 
-def test_neighbourhood_batches_keep_edges() -> None:
-    X, _ = _blobs(100, seed=7)
+def _dense(A) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(A.todense(), dtype=np.float32))
+
+
+def test_edge_batches_estimate_the_full_graph_loss() -> None:
+    # The batch loss on paired edge endpoints must estimate the relaxed Ncut of the whole graph for
+    # fixed memberships (the induced subgraph of a node batch does not: its degrees are too small).
+    X, y = _blobs(100, seed=7)
     A = knn_graph(X, 10)
-    idx = neighbourhood_batch(A, 100, np.random.default_rng(0))
-    assert idx.size == 100 and np.all(np.diff(idx) > 0)
-    kept = A[idx][:, idx].nnz / A[idx].nnz  # fraction of the batch rows' edges inside the batch
-    assert kept > 0.4  # a uniform batch of 100 out of 400 keeps about a quarter
+    rng = np.random.default_rng(0)
+    P = torch.softmax(torch.randn(A.shape[0], 4, generator=torch.Generator().manual_seed(0)) * 2, dim=1)
+    full = ncut_loss(_dense(A), P, gamma=0.0)
+    est = []
+    for _ in range(200):
+        idx, W = edge_batch(A, 400, rng)
+        assert idx.shape == (400,) and np.all(np.asarray(W.sum(axis=1)).ravel() == 1)
+        out = ncut_loss(_dense(W), P[torch.from_numpy(idx)], gamma=0.0)
+        est.append([out.spectral.item(), out.orthogonality.item()])
+    assert np.mean(est, axis=0) == pytest.approx([full.spectral.item(), full.orthogonality.item()], rel=0.05)
 
 
 def test_sklearn_conventions() -> None:
@@ -240,3 +252,16 @@ def test_sklearn_conventions() -> None:
 )
 def test_sklearn_check_estimator(estimator, check) -> None:
     check(estimator)
+
+
+def test_auto_diffusion_reaches_large_clusters() -> None:
+    # Issue 10, defect 3 at N = 10,000: the former fixed ladder (25 … 200 steps) left ten clean 1,000-point
+    # subspace components half-mixed (init ACC 0.71); the auto ladder keeps doubling while the Ncut falls.
+    X, y = make_union_of_subspaces(10, 32, 4, 1000, 0.05, random_state=0)
+    X = np.asarray(X, np.float32)
+    A = knn_graph(X, 10)
+    t, labels, scores = select_diffusion(A, X, 10, "auto", seed=0)
+    assert t > 200 and clustering_accuracy(y, labels) > 0.99
+    assert scores[t] == min(scores.values())
+    _, old, _ = select_diffusion(A, X, 10, (25, 50, 100, 200), seed=0)
+    assert clustering_accuracy(y, old) < 0.9

@@ -81,7 +81,9 @@ def filter_bank(M: int, N: int, J: int, L: int = 8) -> tuple[torch.Tensor, torch
 class Scattering2D:
     """Order-2 scattering of (B, H, W) images → (B, 1 + JL + L²J(J−1)/2, H/2^J, W/2^J)."""
 
-    def __init__(self, shape: tuple[int, int], J: int = 3, L: int = 8) -> None:
+    def __init__(
+        self, shape: tuple[int, int], J: int = 3, L: int = 8, device: str | torch.device = "cpu"
+    ) -> None:
         self.J = check_int("J", J, minimum=1)
         self.L = check_int("L", L, minimum=1)
         H, W = (check_int("height", shape[0], minimum=1), check_int("width", shape[1], minimum=1))
@@ -91,7 +93,9 @@ class Scattering2D:
         self.shape = (H, W)
         self.pad = step
         M, N = H + 2 * step, W + 2 * step
-        self.psi_hat, self.phi_hat, scales = filter_bank(M, N, J, L)
+        self.device = torch.device(device)
+        psi_hat, phi_hat, scales = filter_bank(M, N, J, L)
+        self.psi_hat, self.phi_hat = psi_hat.to(self.device), phi_hat.to(self.device)
         self.scales = torch.tensor(scales)
         # Second-order pairs (λ₁, λ₂) with j₂ > j₁, in Kymatio's order (by λ₁, then λ₂).
         pairs = [(a, b) for a in range(J * L) for b in range(J * L) if scales[b] > scales[a]]
@@ -125,6 +129,7 @@ class Scattering2D:
                 f"expected images of shape (B, {self.shape[0]}, {self.shape[1]}), got {tuple(x.shape)}"
             )
         p = self.pad
+        x = x.to(self.device)
         xp = F.pad(x.float()[:, None], (p, p, p, p), mode="reflect")[:, 0]
         x_hat = torch.fft.fft2(xp)
         s0 = self._lowpass(x_hat)[:, None]
@@ -138,14 +143,14 @@ class Scattering2D:
         # spectrum), the low-pass then uses that reduced grid (its aliasing is Kymatio's approximation).
         for j2 in range(1, self.J):
             sel = self.scales[self.pairs[:, 1]] == j2
-            a, b = self.pairs[sel, 0], self.pairs[sel, 1]
+            a, b = self.pairs[sel, 0].to(self.device), self.pairs[sel, 1].to(self.device)
             st = 2**j2
             W = self._periodize(U1_hat[:, a] * self.psi_hat[b][None], st)
             U2 = torch.fft.ifft2(W).abs() / (st * st)  # samples of |U1 ⋆ ψ| at stride 2^{j₂}
             Mr, Nr = M // st, N // st
             ri = torch.cat([torch.arange(Mr // 2), torch.arange(M - (Mr - Mr // 2), M)])
             ci = torch.cat([torch.arange(Nr // 2), torch.arange(N - (Nr - Nr // 2), N)])
-            phi_band = self.phi_hat[ri][:, ci]
+            phi_band = self.phi_hat[ri.to(self.device)][:, ci.to(self.device)]
             V = self._periodize(torch.fft.fft2(U2) * phi_band * (st * st), S // st)
             s2_parts.append((torch.fft.ifft2(V).real / (S * S))[..., 1:-1, 1:-1])
         s2 = torch.cat(s2_parts, dim=1)[:, self._pair_order]
@@ -169,10 +174,12 @@ def scattering_features(
     batch_size: int = 128,
     cache: bool = True,
     progress: bool = True,
+    device: str = "cpu",
 ) -> np.ndarray:
     """SENet's scattering pipeline on (N, H, W) images in [0, 1]: zero-pad to ``pad_to`` (None: keep),
     scattering, per-channel max-abs scaling, flatten, uncentred PCA to ``n_components`` (None: skip),
-    rows L2-normalised. float32 (N, n_components). Cached under the structlearn cache folder."""
+    rows L2-normalised. float32 (N, n_components). Cached under the structlearn cache folder (the key
+    ignores ``device``: a GPU transform agrees with the CPU one to float32 round-off)."""
     x = np.asarray(images, dtype=np.float32)
     if x.ndim != 3 or x.shape[0] == 0:
         raise ValueError(f"images must be a non-empty (N, H, W) array, got shape {x.shape}")
@@ -187,10 +194,14 @@ def scattering_features(
         pad_to = check_int("pad_to", pad_to, minimum=max(x.shape[1:]))
         ph, pw = pad_to - x.shape[1], pad_to - x.shape[2]
         x = np.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)))
-    S = Scattering2D(x.shape[1:], J, L)
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"device must be a torch device string such as 'cpu', got {device!r}") from None
+    S = Scattering2D(x.shape[1:], J, L, device=dev)
     feats = []
     for i in tqdm(range(0, len(x), batch_size), desc="scattering", disable=not progress, unit="batch"):
-        feats.append(S(torch.from_numpy(x[i : i + batch_size])).numpy())
+        feats.append(S(torch.from_numpy(x[i : i + batch_size])).cpu().numpy())
     Z = np.concatenate(feats)  # (N, C, h, w)
     scale = np.abs(Z).max(axis=(0, 2, 3), keepdims=True)
     Z = (Z / np.where(scale > 0, scale, 1.0)).reshape(len(Z), -1)
