@@ -222,8 +222,8 @@ def _dense(A) -> torch.Tensor:
 
 def test_edge_batches_estimate_the_full_graph_loss() -> None:
     # The batch loss on paired edge endpoints must estimate the relaxed Ncut of the whole graph for
-    # fixed memberships (the induced subgraph of a node batch does not: its degrees are too small).
-    X, y = _blobs(100, seed=7)
+    # fixed memberships (an induced subgraph of a node batch gives its nodes too small degrees).
+    X, _ = _blobs(100, seed=7)
     A = knn_graph(X, 10)
     rng = np.random.default_rng(0)
     P = torch.softmax(torch.randn(A.shape[0], 4, generator=torch.Generator().manual_seed(0)) * 2, dim=1)
