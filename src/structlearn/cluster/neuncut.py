@@ -189,21 +189,27 @@ def diffusion_labels(A: sp.csr_matrix, X: np.ndarray, n_clusters: int, steps: in
 
 
 def select_diffusion(
-    A: sp.csr_matrix, X: np.ndarray, n_clusters: int, steps: tuple[int, ...] | str, seed: int
+    A: sp.csr_matrix,
+    X: np.ndarray,
+    n_clusters: int,
+    steps: tuple[int, ...] | str,
+    seed: int,
+    device: str | torch.device = "cpu",
 ) -> tuple[int, np.ndarray, dict[int, float]]:
     """The diffusion initialisation with the lowest hard Ncut on A: (t, its labels, {t: Ncut}).
 
     ``steps="auto"``: t = 25, 50, 100, … while the Ncut keeps falling (two doublings of patience, at
     most 12,800); the diffusion is continued from the previous t, so the ladder costs the largest t.
+    The diffusion (sparse products, float64) runs on ``device``; k-means on the CPU.
     """
     d = np.asarray(A.sum(axis=1)).ravel()
-    Pm = (sp.diags(1.0 / np.maximum(d, 1e-12)) @ A).tocsr()
+    Pm = _torch_sparse(sp.diags(1.0 / np.maximum(d, 1e-12)) @ A, torch.device(device)).double()
     if steps == "auto":
         first, last, patience = AUTO_DIFFUSION
         ladder = [first * 2**i for i in range(int(np.log2(last / first)) + 1)]
     else:
         ladder, patience = sorted(set(int(t) for t in steps)), len(steps)
-    Z, done = X.astype(np.float64), 0
+    Z, done = torch.from_numpy(X.astype(np.float64)).to(Pm.device), 0
     scores: dict[int, float] = {}
     best: tuple[float, int, np.ndarray] | None = None
     since_best = 0
@@ -211,7 +217,7 @@ def select_diffusion(
         for _ in range(t - done):
             Z = 0.5 * (Z + Pm @ Z)
         done = t
-        labels = _kmeans_rows(Z, n_clusters, seed)
+        labels = _kmeans_rows(Z.cpu().numpy(), n_clusters, seed)
         scores[t] = hard_ncut(A, labels, n_clusters)
         if best is None or scores[t] < best[0] - 1e-12:
             best, since_best = (scores[t], t, labels), 0
@@ -316,7 +322,7 @@ class NeuNcut(ClusterEstimator):
         self.diffusion_steps_, self.diffusion_scores_ = None, {}
         if cfg.init == "diffusion":
             self.diffusion_steps_, init_labels, self.diffusion_scores_ = select_diffusion(
-                G, Xn, cfg.n_clusters, cfg.diffusion_steps, seed
+                G, Xn, cfg.n_clusters, cfg.diffusion_steps, seed, device
             )
         for r in range(cfg.n_init):
             run = self._fit_once(cfg, Xt, A, G, seed + r, device, init_labels)
