@@ -597,6 +597,30 @@ def load_table_dataset(name: str, seed: int, device: str = "cpu") -> tuple[np.nd
 DEEP_IMPLS = ("senet", "prodsc", "neuncut")  # the estimators with a torch ``device`` parameter
 
 
+def import_features(folder: Path, name: str = "fmnist-scat") -> Path:
+    """Restore features written by ``gpu_issue10.sh`` (float16 byte planes, zlib, in parts) into the
+    feature cache, rows re-normalised in float32; returns the cache file."""
+    import zlib
+
+    from structlearn.data.cache import cache_dir
+
+    meta = np.load(folder / f"{name}-meta.npz")
+    parts = sorted(folder.glob(f"{name}-f16.part*"), key=lambda p: int(p.suffix.removeprefix(".part")))
+    if not parts:
+        raise ValueError(f"no {name}-f16.part* files in {folder}")
+    blob = b"".join(p.read_bytes() for p in parts)
+    hi_len, shape = int(meta["hi_len"]), tuple(int(v) for v in meta["shape"])
+    planes = np.empty((shape[0] * shape[1], 2), np.uint8)
+    planes[:, 1] = np.frombuffer(zlib.decompress(blob[:hi_len]), np.uint8)
+    planes[:, 0] = np.frombuffer(zlib.decompress(blob[hi_len:]), np.uint8)
+    X = planes.reshape(-1).view(np.float16).reshape(shape).astype(np.float32)
+    X /= np.maximum(np.linalg.norm(X, axis=1, keepdims=True), 1e-12)
+    path = cache_dir() / "bench_cluster" / f"{name}.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, X=X, y=meta["y"])
+    return path
+
+
 def _make_table_estimator(impl: str, k: int, seed: int, device: str = "cpu") -> Any:
     if impl == "sk-kmeans":
         from sklearn.cluster import KMeans
@@ -806,6 +830,9 @@ def main() -> int:
         default="cpu",
         help="torch device of SENet / PRO-DSC / NeuNcut and the scattering transform (baselines: CPU)",
     )
+    p.add_argument(
+        "--import-features", metavar="DIR", help="restore scattering features written by gpu_issue10.sh"
+    )
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--n-per", type=int, default=200, help="synthetic points per subspace")
     p.add_argument("--fmnist-subset", type=int, default=5000, help="subset size for EnSC / SSC-OMP")
@@ -826,6 +853,9 @@ def main() -> int:
         return 0
     if args.table_worker:
         table_worker(json.loads(args.table_worker))
+        return 0
+    if args.import_features:
+        log(f"features restored to {import_features(Path(args.import_features))}")
         return 0
     if "table" in args.parts:
         if args.name == "bench_cluster":
