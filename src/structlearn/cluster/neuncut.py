@@ -64,6 +64,7 @@ from structlearn.utils.validation import check_choice, check_float, check_int
 PREDICT_CHUNK = 16384  # rows per forward pass in predict: memory O(chunk · width)
 PRETRAIN_STEPS = 100  # cross-entropy steps fitting the network to the initial labels
 AUTO_DIFFUSION = (25, 12800, 2)  # "auto" ladder: first t, largest t, doublings of patience
+DIFFUSION_DIM = 64  # the diffused features are projected on their top principal axes first
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,8 @@ def select_diffusion(
 
     ``steps="auto"``: t = 25, 50, 100, … while the Ncut keeps falling (two doublings of patience, at
     most 12,800); the diffusion is continued from the previous t, so the ladder costs the largest t.
-    The diffusion (sparse products, float64) runs on ``device``; k-means on the CPU.
+    The diffusion (sparse products, float64) runs on ``device``, on X's top ``DIFFUSION_DIM`` principal
+    axes; k-means on the CPU.
     """
     d = np.asarray(A.sum(axis=1)).ravel()
     Pm = _torch_sparse(sp.diags(1.0 / np.maximum(d, 1e-12)) @ A, torch.device(device)).double()
@@ -209,7 +211,7 @@ def select_diffusion(
         ladder = [first * 2**i for i in range(int(np.log2(last / first)) + 1)]
     else:
         ladder, patience = sorted(set(int(t) for t in steps)), len(steps)
-    Z, done = torch.from_numpy(X.astype(np.float64)).to(Pm.device), 0
+    Z, done = torch.from_numpy(_top_components(X, DIFFUSION_DIM)).to(Pm.device), 0
     scores: dict[int, float] = {}
     best: tuple[float, int, np.ndarray] | None = None
     since_best = 0
@@ -227,6 +229,18 @@ def select_diffusion(
                 break
     assert best is not None
     return best[1], best[2], scores
+
+
+def _top_components(X: np.ndarray, dim: int) -> np.ndarray:
+    """X (float64) projected on its top ``dim`` principal axes when it has more columns; diffusion is
+    linear, so diffusing the projection is projecting the diffusion, and k-means at every step of the
+    ladder then costs O(N·dim) instead of O(N·D) (70k × 500 scattering features: 5× less)."""
+    X = X.astype(np.float64)
+    if X.shape[1] <= dim:
+        return X
+    Xc = X - X.mean(axis=0)
+    _, V = np.linalg.eigh(Xc.T @ Xc)
+    return X @ V[:, ::-1][:, :dim]
 
 
 def _kmeans_rows(Z: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
