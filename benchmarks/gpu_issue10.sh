@@ -80,7 +80,7 @@ EOF
 tar czf "$OUT/runs.tgz" -C "$RUNS" runs $(cd "$RUNS" && ls *.log 2>/dev/null)
 # The scattering features, float16 in two zlib-compressed byte planes (≈ 60 MB for 70k × 500), in
 # chunks under 16 MB: `python benchmarks/bench_cluster.py --import-features DIR` restores them.
-python3 - "$STRUCTLEARN_CACHE" "$OUT" <<'EOF' >> "$LOG" 2>&1
+[ "${PHASE:-1}" = 1 ] && python3 - "$STRUCTLEARN_CACHE" "$OUT" <<'EOF' >> "$LOG" 2>&1
 import sys, zlib
 from pathlib import Path
 import numpy as np
