@@ -87,6 +87,7 @@ def _cross_component_links(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For every row i, its ``n_links`` most similar rows j with comp[j] ≠ comp[i]: (rows, cols, score)."""
     n = F.shape[0]
+    comp = comp.to(F.device)  # features may live on a GPU (SENet, PRO-DSC); the result goes to scipy
     sq = F.square().sum(dim=1) if metric == "euclidean" else None
     rows, cols, scores = [], [], []
     for a in range(0, n, block_size):
@@ -99,9 +100,9 @@ def _cross_component_links(
         S.masked_fill_(comp[a:b, None] == comp[None, :], float("-inf"))
         v, j = torch.topk(S, n_links, dim=1)
         ok = torch.isfinite(v)  # fewer than n_links nodes outside the component
-        rows.append(torch.arange(a, b)[:, None].expand_as(j)[ok].numpy())
-        cols.append(j[ok].numpy())
-        scores.append(v[ok].numpy())
+        rows.append(torch.arange(a, b, device=F.device)[:, None].expand_as(j)[ok].cpu().numpy())
+        cols.append(j[ok].cpu().numpy())
+        scores.append(v[ok].cpu().numpy())
     return np.concatenate(rows), np.concatenate(cols), np.concatenate(scores).astype(np.float64)
 
 
