@@ -74,7 +74,8 @@ class TrainConfig(DictConfig):
     corpus: str = field(
         default="stdlib",
         metadata=_help(
-            "lm corpus: 'stdlib' (Python stdlib sources), 'pydoc' (python3.11-doc) or a file/folder"
+            "lm corpus: 'stdlib' (Python stdlib sources), 'pydoc' (python3.11-doc), 'shakespeare' "
+            "(Tiny Shakespeare, $STRUCTLEARN_SHAKESPEARE or ../shared/data/) or a file/folder"
         ),
     )
     tokenizer: str = field(
