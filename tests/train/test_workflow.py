@@ -213,3 +213,21 @@ def test_dropout_reaches_the_model(corpus: Path) -> None:
     t = Trainer(lm_config(corpus, dropout=0.25, steps=1))
     t.fit()
     assert t.model.config.dropout == 0.25 and math.isfinite(t.history[-1]["train_loss"])
+
+
+def test_trainer_used_directly_logs_bound_statistics(corpus: Path) -> None:
+    """Issue 12 item 3: ``bound/*`` reach the metrics without the CLI's extension hooks."""
+    t = Trainer(lm_config(corpus, optimizer="adamw2", log_every=2, steps=4))
+    result = t.fit()
+    logged = [r for r in result.history if "bound/active_frac" in r]
+    assert [r["step"] for r in logged] == [2, 4] and all("bound/ratio_max" in r for r in logged)
+    from structlearn.optim.spectral_bound import BoundLogHook
+    from structlearn.train.extensions import extension_hooks
+
+    # The CLI passes the extension's hook itself: not doubled.
+    t2 = Trainer(lm_config(corpus, optimizer="adamw2", steps=2), hooks=extension_hooks(t.config))
+    t2.fit()
+    assert sum(isinstance(h, BoundLogHook) for h in t2.hooks) == 1
+    plain = Trainer(lm_config(corpus, steps=2))
+    plain.fit()
+    assert not any(isinstance(h, BoundLogHook) for h in plain.hooks)
