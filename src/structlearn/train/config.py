@@ -25,8 +25,8 @@ NORM_TYPES = ("rms", "layer")
 # Patch size that tiles each dataset's images into 16 (digits, Fashion-MNIST) or 10 (MNIST-1D) tokens.
 DEFAULT_PATCH = {"digits": 2, "fashion_mnist": 7, "mnist1d": 4, "digit_mosaic": 4}
 # Per-optimizer defaults for --lr / --weight-decay (spec dnt.md §7.1-7.2); other names use AdamW's.
-DEFAULT_LR = {"sgdw": 0.3, "sgdw2": 0.3}
-DEFAULT_WEIGHT_DECAY = {"sgdw": 5e-4, "sgdw2": 5e-4}
+DEFAULT_LR = {"sgdw": 0.3, "sgdw2": 0.3, "muon": 0.02}
+DEFAULT_WEIGHT_DECAY = {"sgdw": 5e-4, "sgdw2": 5e-4, "muon": 0.0}
 ADAM_LR, ADAM_WEIGHT_DECAY = 1e-3, 0.1
 _DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
@@ -175,10 +175,13 @@ class TrainConfig(DictConfig):
     # --- optimisation
     optimizer: str = field(default="adamw", metadata=_help("optimizer name (adamw, sgdw, ...)"))
     lr: float | None = field(
-        default=None, metadata=_help("peak learning rate; default 1e-3 (adamw), 0.3 (sgdw)")
+        default=None,
+        metadata=_help(
+            "peak learning rate; default 1e-3 (adamw), 0.3 (sgdw), 0.02 (muon: its hidden matrices)"
+        ),
     )
     weight_decay: float | None = field(
-        default=None, metadata=_help("decoupled weight decay; default 0.1 (adamw), 5e-4 (sgdw)")
+        default=None, metadata=_help("decoupled weight decay; default 0.1 (adamw), 5e-4 (sgdw), 0 (muon)")
     )
     momentum: float = field(default=0.9, metadata=_help("SGDW momentum"))
     betas: tuple[float, float] = field(default=(0.9, 0.95), metadata=_help("AdamW betas"))
