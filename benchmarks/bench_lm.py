@@ -26,7 +26,7 @@ resumes where it stopped; ``--report-only`` rebuilds a report from the cache. ``
 processes in parallel (on a GPU several small runs share the device). Reports: ``<out>/<part>[_cuda].md``
 and ``.json`` with the machine and the command.
 
-    python benchmarks/bench_lm.py --iters 20 --workers 2        # smoke run of the grid
+    python benchmarks/bench_lm.py --quick --workers 2           # smoke run of the grid (~1 min)
     python benchmarks/bench_lm.py --part throughput --nanogpt-dir .ref/nanogpt
 """
 
@@ -687,6 +687,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tp-steps", type=int, default=10)
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--report-only", action="store_true", help="report from the run cache, train nothing")
+    p.add_argument(
+        "--quick", action="store_true", help="smoke run: 20 iterations (gpu-config 2), 2 short timing rounds"
+    )
     args = p.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda but CUDA is not available")
@@ -697,7 +700,13 @@ def main(argv: list[str] | None = None) -> int:
     for part in args.part:
         a = argparse.Namespace(**vars(args))
         if a.iters is None:
-            a.iters = 5000 if part == "gpu-config" else 2000
+            a.iters = (
+                (2 if part == "gpu-config" else 20) if a.quick else (5000 if part == "gpu-config" else 2000)
+            )
+        if a.quick:
+            a.tp_rounds, a.tp_steps = 2, 3
+            if a.out == str(RESULTS):
+                a.out = str(RESULTS / "quick")  # never mixed with the real results
         path = PARTS[part](a)
         if path is not None:
             log(f"{part}: report {path}")

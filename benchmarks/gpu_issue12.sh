@@ -43,7 +43,7 @@ T0=$(date +%s)
   timeout -k 5 160 $B --part grid --iters "$GRID_ITERS" --workers "$WORKERS" --threads 1
   $B --part grid --iters "$GRID_ITERS" --report-only
   echo "== done in $(( $(date +%s) - T0 )) s"
-} 2>&1 | grep -v "resource_tracker" | tee "$OUT/log.txt"
+} 2>&1 | grep --line-buffered -v "resource_tracker" | tee "$OUT/log.txt"
 for f in throughput$SUF.md bound_overhead$SUF.md gpu_config$SUF.md grid$SUF.md; do
   [ -f "$WORK/$f" ] && cp "$WORK/$f" "$OUT/"
 done
