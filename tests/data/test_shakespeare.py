@@ -91,3 +91,12 @@ def test_real_corpus_has_nanogpts_vocabulary_and_split() -> None:
     assert d.tokenizer.decode(d.val[:200]) == raw.decode()[1_003_854 : 1_003_854 + 200]
     same = load_text(str(path))  # by path: the same split and vocabulary
     assert len(same.train) == len(d.train) and same.tokenizer.chars == d.tokenizer.chars
+
+
+def test_cli_missing_corpus_exits_2_with_one_line(tmp_path, monkeypatch, capsys) -> None:
+    from structlearn.cli import main
+
+    monkeypatch.setenv("STRUCTLEARN_SHAKESPEARE", str(tmp_path / "missing.txt"))
+    assert main(["train", "--corpus", "shakespeare", "--steps", "2", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "missing.txt is not a file" in err
