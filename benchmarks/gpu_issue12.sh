@@ -6,7 +6,8 @@
 #   3. gpu-config: 6L/384/ctx256 preln+AdamW vs dnt+SGDW, bf16, GPU_ITERS steps           (≤ 130 s)
 #   4. grid: {preln, dnt} × {AdamW, SGDW, Muon} at nanoGPT's CPU config, LR sweeps + 3 seeds (≤ 160 s)
 # Each part runs under `timeout`; finished runs are cached as JSON, so a part cut short still reports
-# what finished (`--report-only`), and a rerun with the same WORK folder resumes.
+# what finished (`--report-only`), and a rerun with the same WORK folder resumes (extract a previous
+# results.tar.gz into a folder and pass WORK=<folder> to continue a grid that ran out of time).
 # Inputs (paths in the repository copy): .ref/data/tinyshakespeare.txt and .ref/nanogpt/model.py.
 # Outputs, flat under $OUT (6 files, each well under 16 MB): log.txt, throughput_cuda.md,
 # bound_overhead_cuda.md, gpu_config_cuda.md, grid_cuda.md and results.tar.gz (every report .md/.json

@@ -442,3 +442,21 @@ def test_certified_bound_holds_for_default_settings(m, n, log_lr, tau, optimizer
         r = _exact_ratio(prev, layer.weight.detach())
         WORST_REALISED.append(r / tau)
         assert r <= tau * (1 + 1e-3)
+
+
+def test_cli_certificate_flags_reach_the_optimizer() -> None:
+    import argparse
+
+    from structlearn.optim.spectral_bound import SpectralBoundExtension
+
+    ext = SpectralBoundExtension()
+    parser = argparse.ArgumentParser()
+    ext.add_arguments(parser)
+    assert ext.optimizer_kwargs(parser.parse_args([])) == {}
+    kw = ext.optimizer_kwargs(parser.parse_args(["--bound-squarings", "2", "--bound-estimate-only"]))
+    assert kw == {"squarings": 2, "certified": False}
+    m = Attn()
+    opt = AdamW2(m.parameters(), tau=0.1, **kw)
+    assert opt.squarings == 2 and opt.certified is False
+    with pytest.raises(ValueError, match="bound_squarings must be >= 0"):
+        ext.optimizer_kwargs(parser.parse_args(["--bound-squarings", "-1"]))

@@ -702,6 +702,19 @@ class SpectralBoundExtension(TrainExtension):
             "--power-iters", type=int, default=None, metavar="N", help="power iterations per step (default 2)"
         )
         group.add_argument(
+            "--bound-squarings",
+            type=int,
+            default=None,
+            metavar="S",
+            help="Gram squarings of the certified σ₁(ΔW) upper bound (default 4; fewer = cheaper, looser)",
+        )
+        group.add_argument(
+            "--bound-estimate-only",
+            action="store_true",
+            default=None,
+            help="bound with the power-iteration estimate of σ₁(ΔW) only (cheaper; τ may be exceeded)",
+        )
+        group.add_argument(
             "--bound-params",
             choices=("matrices", "all"),
             default=None,
@@ -716,6 +729,10 @@ class SpectralBoundExtension(TrainExtension):
             out["power_iters"] = check_int("power_iters", args.power_iters, minimum=1)
         if getattr(args, "bound_params", None) is not None:
             out["bound_params"] = args.bound_params
+        if getattr(args, "bound_squarings", None) is not None:
+            out["squarings"] = check_int("bound_squarings", args.bound_squarings, minimum=0)
+        if getattr(args, "bound_estimate_only", None):
+            out["certified"] = False
         return out
 
     def hooks(self, config: Any) -> list[Any]:
