@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Tests use one intra-op thread per worker and two workers: the CI machine has 2 cores.
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: venv demo test lint format bench-dnt bench-warmup bench-cluster bench-deep-cluster bench-tr2c bench-reid bench-depict bench clean
+.PHONY: venv demo test lint format bench-dnt bench-lm bench-warmup bench-cluster bench-deep-cluster bench-tr2c bench-reid bench-depict bench clean
 
 venv: $(STAMP)
 
@@ -35,6 +35,11 @@ format: $(STAMP)
 # Benchmarks: long experiments, never part of `make test`. Each writes benchmarks/results/<name>/.
 bench-dnt: $(STAMP)
 	$(PY) benchmarks/bench_dnt.py
+
+# Issue 12: {preln, dnt} x {AdamW, SGDW, Muon} on Tiny Shakespeare (needs ../shared/data or
+# STRUCTLEARN_SHAKESPEARE); BENCH_LM_ARGS e.g. "--workers 2" or "--part throughput --nanogpt-dir DIR".
+bench-lm: $(STAMP)
+	$(PY) benchmarks/bench_lm.py $(BENCH_LM_ARGS)
 
 bench-warmup: $(STAMP)
 	$(PY) benchmarks/bench_warmup.py

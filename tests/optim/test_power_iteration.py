@@ -1,5 +1,7 @@
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from structlearn.optim.power_iteration import init_vectors, power_iteration, sigma_max
 
@@ -60,3 +62,28 @@ def test_bad_input() -> None:
         power_iteration(A, v, 1.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="expects A"):
         power_iteration(A, torch.randn(2, 3), 1)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    m=st.integers(1, 70),
+    n=st.integers(1, 70),
+    squarings=st.integers(0, 5),
+    decay=st.floats(0.0, 3.0),
+    seed=st.integers(0, 2**16),
+)
+def test_sigma_upper_bound_is_certified_and_tight(m, n, squarings, decay, seed) -> None:
+    """σ₁ ≤ bound ≤ r^{1/2^{s+2}}·σ₁ in float32, for spectra from flat (decay 0) to steep."""
+    from structlearn.optim.power_iteration import sigma_upper_bound
+
+    g = torch.Generator().manual_seed(seed)
+    r = min(m, n)
+    U, _ = torch.linalg.qr(torch.randn(m, r, generator=g, dtype=torch.float64))
+    V, _ = torch.linalg.qr(torch.randn(n, r, generator=g, dtype=torch.float64))
+    s = torch.arange(1, r + 1, dtype=torch.float64) ** -decay
+    A = ((U * s) @ V.T).float().unsqueeze(0)
+    exact = float(torch.linalg.matrix_norm(A[0].double(), ord=2))
+    bound = float(sigma_upper_bound(A, squarings)[0])
+    margin = 1 + 16 * torch.finfo(torch.float32).eps * max(m, n)  # the rounding allowance
+    assert exact <= bound <= exact * r ** (1 / 2 ** (squarings + 2)) * margin * (1 + 2e-5)
+    assert float(sigma_upper_bound(torch.zeros(2, m, n), squarings).max()) == 0.0

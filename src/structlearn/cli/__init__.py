@@ -28,7 +28,7 @@ ONE_UNIT: frozenset[str] = frozenset(
 )
 
 # Sub-command modules, in the order ``--help`` lists them. A module that is absent is skipped.
-COMMANDS: tuple[str, ...] = ("demo", "train", "cluster", "segment", "reid")
+COMMANDS: tuple[str, ...] = ("demo", "train", "sample", "cluster", "segment", "reid")
 
 
 class UsageError(ValueError):

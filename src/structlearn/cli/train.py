@@ -23,7 +23,7 @@ import sys
 from typing import Any
 
 from structlearn.cli import one_line_error
-from structlearn.train.config import TrainConfig, norm_schemes, optimizer_names
+from structlearn.train.config import PRESETS, TrainConfig, norm_schemes, optimizer_names, preset_config
 from structlearn.train.extensions import extension_hooks, extensions
 
 # Flag spellings that differ from the field name (first = primary).
@@ -103,6 +103,18 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "seed": parser.add_argument_group("execution"),
     }
     group = groups["task"]
+    group.add_argument(
+        "--preset",
+        choices=tuple(PRESETS),
+        default=None,
+        help=(
+            "start from a named configuration; flags given explicitly override it. "
+            "nanogpt-shakespeare-char = nanoGPT's config/train_shakespeare_char.py (6L/6H/384, ctx 256, "
+            "batch 64, dropout 0.2, AdamW 1e-3, betas 0.9/0.99, wd 0.1, clip 1, warmup 100, cosine to "
+            "1e-4 at 5000 steps, eval every 250); nanogpt-shakespeare-char-cpu = its README CPU run "
+            "(4L/4H/128, ctx 64, batch 12, 2000 steps, dropout 0)"
+        ),
+    )
     for f in cli_fields():
         group = groups.get(f.name, group)
         flags = ALIASES.get(f.name, (f"--{f.name.replace('_', '-')}",))
@@ -134,8 +146,11 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, A
     if "betas" in explicit:
         explicit["betas"] = tuple(explicit["betas"])
     ckpt = None
+    preset = getattr(args, "preset", None)
+    if preset is not None and args.resume is not None:
+        raise ValueError("--preset starts a new run; --resume takes its configuration from the checkpoint")
     if args.resume is None:
-        base = TrainConfig(**explicit)
+        base = preset_config(preset, **explicit) if preset is not None else TrainConfig(**explicit)
     else:
         from structlearn.train.checkpoint import load_checkpoint
 

@@ -4,12 +4,17 @@ Corpus (``corpus=``): ``"stdlib"`` (default) = the Python standard library's ``.
 run time with ``sysconfig`` (``test/``, ``idlelib/``, ``lib2to3/`` and ``site-packages/`` folders
 excluded; always present, ≈ 11 MB for CPython 3.11); ``"pydoc"`` = the Python documentation reST sources
 (Debian package ``python3.11-doc``; folder ``$STRUCTLEARN_PYDOC_DIR`` or
-``/usr/share/doc/python3.11/html/_sources``); or a path to a file or a folder (every regular,
-non-hidden file below it, in sorted order). Files are concatenated in that deterministic order, cut at
+``/usr/share/doc/python3.11/html/_sources``); ``"shakespeare"`` = Tiny Shakespeare (1,115,394
+characters, 65 symbols; nanoGPT's ``shakespeare_char``), read from ``$STRUCTLEARN_SHAKESPEARE`` or
+``<project root>/../shared/data/tinyshakespeare.txt`` (never downloaded; its SHA-256 is checked and a
+mismatch warned about); or a path to a file or a folder (every regular, non-hidden file below it, in
+sorted order). Files are concatenated in that deterministic order, cut at
 ``max_bytes``, and described by a fingerprint (file count, byte count, SHA-256 of the concatenation)
 because the stdlib differs across patch releases.
 
-Split by position: the first 90 % of the token stream trains, the last 10 % validates. Tokenisers:
+Split by position: the first 90 % of the token stream trains, the last 10 % validates (Tiny Shakespeare,
+named or given by path: nanoGPT's cut ``int(0.9·n)``, one token earlier than the default rule, so the
+splits are nanoGPT's to the character). Tokenisers:
 ``char`` (vocabulary = the sorted distinct characters of the train split, id 0 reserved for characters
 unseen there) and ``byte`` (256 ids, no vocabulary). Nothing here downloads.
 """
@@ -20,6 +25,7 @@ import functools
 import hashlib
 import os
 import sysconfig
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +42,11 @@ PYDOC_INSTALL = (
     "of .rst.txt files."
 )
 TOKENIZERS = ("char", "byte")
+# Tiny Shakespeare (karpathy/char-rnn data/tinyshakespeare/input.txt; /work/shared/data/README.md).
+SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
+SHAKESPEARE_ENV = "STRUCTLEARN_SHAKESPEARE"
+SHAKESPEARE_FILE = "tinyshakespeare.txt"
+NAMED_CORPORA = ("stdlib", "pydoc", "shakespeare")
 UNKNOWN_CHAR = "\ufffd"
 _CHUNK = 1 << 20
 
@@ -88,6 +99,30 @@ def pydoc_files(root: str | os.PathLike[str] | None = None) -> list[Path]:
     return files
 
 
+def project_root() -> Path:
+    """The source checkout's root (``src/structlearn/data/text.py`` → three levels up)."""
+    return Path(__file__).resolve().parents[3]
+
+
+def shakespeare_path() -> Path:
+    """Tiny Shakespeare from ``$STRUCTLEARN_SHAKESPEARE``, else ``<root>/../shared/data/``; no download."""
+    env = os.environ.get(SHAKESPEARE_ENV)
+    shared = project_root().parent / "shared" / "data" / SHAKESPEARE_FILE
+    if env:
+        path = Path(env).expanduser()
+        if path.is_file():
+            return path
+        raise FileNotFoundError(
+            f"{SHAKESPEARE_ENV}={env} is not a file (Tiny Shakespeare is never downloaded)"
+        )
+    if shared.is_file():
+        return shared
+    raise FileNotFoundError(
+        f"Tiny Shakespeare not found: set {SHAKESPEARE_ENV} to the file, or place it at {shared} "
+        "(it is never downloaded)"
+    )
+
+
 def _path_files(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
@@ -110,6 +145,9 @@ def corpus_files(corpus: str | os.PathLike[str] | None = "stdlib") -> tuple[str,
     if str(corpus) == "pydoc":
         base = pydoc_root()
         return f"pydoc:{base}", pydoc_files(base)
+    if str(corpus) == "shakespeare":
+        path = shakespeare_path()
+        return f"shakespeare:{path}", [path]
     path = Path(corpus).expanduser()
     return str(path), _path_files(path)
 
@@ -137,17 +175,30 @@ def read_corpus(
     if max_bytes is not None:
         check_int("max_bytes", max_bytes, minimum=1)
     key = "stdlib" if corpus is None else str(corpus)
-    if key in ("stdlib", "pydoc"):
+    if key in NAMED_CORPORA:
         # The built-in corpora do not change during a process: benchmarks read them once.
-        return _read_named_corpus(key, os.environ.get("STRUCTLEARN_PYDOC_DIR"), max_bytes)
+        env = (os.environ.get("STRUCTLEARN_PYDOC_DIR"), os.environ.get(SHAKESPEARE_ENV))
+        data, fp = _read_named_corpus(key, env, max_bytes)
+        if key == "shakespeare" and max_bytes is None and fp.sha256 != SHAKESPEARE_SHA256:
+            warnings.warn(
+                f"{fp.source} has SHA-256 {fp.sha256[:16]}…, not Tiny Shakespeare's "
+                f"{SHAKESPEARE_SHA256[:16]}… (a different file: figures are not comparable to nanoGPT's)",
+                stacklevel=2,
+            )
+        return data, fp
     return _read_corpus(key, max_bytes)
 
 
 @functools.lru_cache(maxsize=4)
 def _read_named_corpus(
-    key: str, _pydoc_env: str | None, max_bytes: int | None
+    key: str, _env: tuple[str | None, str | None], max_bytes: int | None
 ) -> tuple[bytes, CorpusFingerprint]:
     return _read_corpus(key, max_bytes)
+
+
+def is_shakespeare(fingerprint: CorpusFingerprint) -> bool:
+    """The corpus is Tiny Shakespeare (by content, whether named or given by path)."""
+    return fingerprint.sha256 == SHAKESPEARE_SHA256
 
 
 def _read_corpus(key: str, max_bytes: int | None) -> tuple[bytes, CorpusFingerprint]:
@@ -279,6 +330,12 @@ def load_text(
     check_choice("tokenizer", tokenizer, TOKENIZERS)
     check_float("val_fraction", val_fraction, positive=True, maximum=0.5)
     raw, fingerprint = read_corpus(corpus, max_bytes)
+    # nanoGPT's prepare.py cuts Tiny Shakespeare at int(0.9·n); the library's rule keeps n − int(0.1·n).
+    nano = is_shakespeare(fingerprint) and val_fraction == 0.1
+
+    def cut_at(n: int) -> int:
+        return int(n * (1 - val_fraction)) if nano else n - int(n * val_fraction)
+
     if tokenizer == "byte":
         tok: Tokenizer = ByteTokenizer()
         ids = tok.encode(raw, dtype=np.uint8)
@@ -289,12 +346,11 @@ def load_text(
             if tok.kind != "char":
                 raise ValueError(f"vocabulary is for the {tok.kind!r} tokenizer, not 'char'")
         else:
-            tok = CharTokenizer.fit(text[: len(text) - int(len(text) * val_fraction)])
+            tok = CharTokenizer.fit(text[: cut_at(len(text))])
         # compact storage (one byte per token for vocabularies up to 256); batches are int64
         ids = tok.encode(text, dtype=np.uint8 if tok.vocab_size <= 256 else np.int32)
         del text
-    n = len(ids)
-    cut = n - int(n * val_fraction)
+    cut = cut_at(len(ids))
     stream = torch.from_numpy(ids)
     return TextData(stream[:cut].clone(), stream[cut:].clone(), tok, fingerprint)
 

@@ -1,4 +1,4 @@
-"""Optimizers by name: ``make_optimizer("adamw" | "sgdw" | "adamw2" | "sgdw2", params, lr=..., ...)``.
+"""Optimizers by name: ``make_optimizer("adamw" | "sgdw" | "adamw2" | "sgdw2" | "muon", params, ...)``.
 
 ``OPTIMIZERS`` is a plain dict name → constructor taking ``(params, *, lr, weight_decay, momentum,
 betas, eps)``; other components register more entries by adding to it. AdamW (the DNT paper's
@@ -82,11 +82,41 @@ def _sgdw2(
     return SGDW2(params, lr=lr, momentum=momentum, weight_decay=weight_decay, **bound)
 
 
+def _muon(
+    params: Params,
+    *,
+    lr: float,
+    weight_decay: float,
+    momentum: float,
+    betas: tuple[float, float],
+    eps: float,
+    adam_lr: float = 1e-3,
+    muon_momentum: float = 0.95,
+) -> Optimizer:
+    """Muon on the hidden matrices + AdamW (``adam_lr``, ``betas``) on embeddings, gains and biases.
+
+    ``momentum`` (SGDW's, default 0.9) is not Muon's: Muon keeps its authors' 0.95 (``muon_momentum``).
+    """
+    from structlearn.optim.muon import MuonAdamW
+
+    del momentum
+    return MuonAdamW(
+        params,
+        lr=lr,
+        momentum=muon_momentum,
+        weight_decay=weight_decay,
+        adam_lr=adam_lr,
+        betas=betas,
+        eps=eps,
+    )
+
+
 OPTIMIZERS: dict[str, Callable[..., Optimizer]] = {
     "adamw": _adamw,
     "sgdw": _sgdw,
     "adamw2": _adamw2,
     "sgdw2": _sgdw2,
+    "muon": _muon,
 }
 
 

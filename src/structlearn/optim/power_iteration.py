@@ -69,3 +69,34 @@ def sigma_max(A: torch.Tensor, iters: int = 50, seed: int = 0) -> torch.Tensor:
     v = init_vectors(A3.shape[0], A3.shape[2], dtype=A3.dtype, device=A3.device, generator=gen)
     s, _ = power_iteration(A3, v, iters)
     return s if batched else s[0]
+
+
+@torch.no_grad()
+def sigma_upper_bound(A: torch.Tensor, squarings: int = 4) -> torch.Tensor:
+    """A certified upper bound on σ₁ of each matrix in ``A`` (batch, m, n): the Schatten-2k norm.
+
+    With G = AᵀA (or AAᵀ, the smaller side) and k = 2^s:
+        σ₁ = λ_max(G)^{1/2} ≤ (Σ_i λ_i^{2k})^{1/(4k)} = ‖G^k‖_F^{1/(2k)} ≤ r^{1/(4k)}·σ₁   (r = rank A),
+    so the bound overestimates by at most r^{1/(4k)} (s = 4: 1.08 for r = 128, 1.10 for r = 384) and
+    never underestimates, unlike power iteration (a lower bound). G^k comes from s repeated squarings,
+    each normalised by its Frobenius norm c_i to stay in range:
+        λ_max(G) ≤ Π_{i=0..s} c_i^{2^{−i}},  c_0 = ‖G‖_F, H_0 = G/c_0, c_i = ‖H_{i−1}²‖_F, H_i = H_{i−1}²/c_i.
+    Cost: one Gram product (m·n·min(m, n)) and s products of min(m, n)² matrices; no host sync.
+    The result is multiplied by 1 + 16·eps·max(m, n) to cover the rounding of G in A's dtype.
+    """
+    squarings = check_int("squarings", squarings, minimum=0)
+    if A.dim() != 3:
+        raise ValueError(f"sigma_upper_bound expects A (B, m, n), got shape {tuple(A.shape)}")
+    m, n = A.shape[1], A.shape[2]
+    G = torch.bmm(A.mT, A) if m >= n else torch.bmm(A, A.mT)
+    tiny = torch.finfo(A.dtype).tiny
+    c0 = torch.linalg.matrix_norm(G)
+    log_bound = torch.log(c0.clamp_min(tiny))
+    H = G / c0.clamp_min(tiny).view(-1, 1, 1)
+    for i in range(1, squarings + 1):
+        H = torch.bmm(H, H)
+        c = torch.linalg.matrix_norm(H).clamp_min(tiny)
+        H = H / c.view(-1, 1, 1)
+        log_bound = log_bound + torch.log(c) * 2.0**-i
+    margin = 1.0 + 16.0 * torch.finfo(A.dtype).eps * max(m, n, 1)
+    return torch.where(c0 > 0, torch.exp(0.5 * log_bound) * margin, torch.zeros_like(c0))

@@ -28,12 +28,19 @@ Implementation (spec §2.3, "wrapper" variant; our inference):
   vector is the 1×n matrix (σ₁ = ‖·‖₂).
 - Per-matrix ratio, activity flag, realised scale, activity count and σ₁ estimates stay on the device;
   :meth:`bound_stats` reduces them with a single host synchronisation when logging asks for it.
-- σ₁ from power iteration is a lower bound, so the bound is exact up to the estimate's accuracy for
-  σ₁(D) (the underestimate of σ₁(W_{t−1}) only makes the bound stricter); with 2 warm-started
-  iterations the exact realised ratio can exceed τ by a few per cent (docs/warmup_free.md).
+- τ is a certified bound (issue 12): σ₁(D) enters through an *upper* bound U ≥ σ₁(D) (the Schatten-2k
+  norm from 4 squarings of the Gram matrix, :func:`~structlearn.optim.power_iteration.sigma_upper_bound`,
+  ≈ 1 % above σ₁ on Adam/SGD steps, at most r^{1/64}) and σ₁(W_{t−1}) through the power-iteration
+  estimate L ≤ σ₁(W_{t−1}) (a lower bound), so the step is shrunk by c = τ·L/U whenever U/L > τ and
+  the realised σ₁(c·D)/σ₁(W_{t−1}) = τ·(σ₁(D)/U)·(L/σ₁(W_{t−1})) ≤ τ exactly (up to float rounding).
+  Power iteration alone underestimates σ₁(D) and let the exact ratio reach 1.3–4 τ
+  (docs/warmup_free.md); ``certified=False`` restores that estimate-only rule.
+- Cold start: the first step starts the power iteration from random vectors, so it runs
+  ``max(power_iters, COLD_ITERS)`` iterations then (a poor L would only over-shrink the step).
 
 Memory: two float32 copies of the bounded parameters (W_{t−1} and D, stacked so that both power
-iterations of a step are one batched call) plus two vectors per matrix.
+iterations of a step are one batched call) plus two vectors per matrix; the certificate needs
+temporaries of min(m, n)² per matrix.
 """
 
 from __future__ import annotations
@@ -47,11 +54,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from structlearn.optim.power_iteration import init_vectors, power_iteration
+from structlearn.optim.power_iteration import init_vectors, power_iteration, sigma_upper_bound
 from structlearn.train.extensions import TrainExtension
 from structlearn.utils.validation import check_adam_args, check_float, check_int
 
 BOUND_CHOICES = ("matrices", "all", "attention")
+COLD_ITERS = 10  # power iterations at the first step (random start vectors)
+DEFAULT_SQUARINGS = 4
 _ATTENTION_NAME = re.compile(r"(?:^|\.)w[qkvo]\.weight$")
 _OPTIMIZER_API = ("step", "zero_grad", "state_dict", "load_state_dict")
 _STATE_KEY = "spectral_bound"
@@ -153,6 +162,9 @@ class SpectralBound(torch.optim.Optimizer):
             parameters and/or names.
         model: used only to name parameters when the optimizer was not built from ``named_parameters()``.
         seed: seed of the random start vectors of the power iteration.
+        certified: bound σ₁(D) from above (:func:`sigma_upper_bound`) so that τ is a true bound on the
+            realised σ₁(ΔW)/σ₁(W_{t−1}); ``False`` = the power-iteration estimate only (can exceed τ).
+        squarings: Gram squarings of the certificate (overestimate ≤ rank^{1/2^{s+2}}; default 4).
     """
 
     def __init__(
@@ -164,6 +176,8 @@ class SpectralBound(torch.optim.Optimizer):
         *,
         model: nn.Module | None = None,
         seed: int = 0,
+        certified: bool = True,
+        squarings: int = DEFAULT_SQUARINGS,
     ) -> None:
         if isinstance(optimizer, type):
             raise ValueError(f"optimizer must be an optimizer instance, got the class {optimizer.__name__}")
@@ -181,6 +195,10 @@ class SpectralBound(torch.optim.Optimizer):
         self.tau = check_float("tau", tau, positive=True)
         self.power_iters = check_int("power_iters", power_iters, minimum=1)
         self.seed = check_int("seed", seed, minimum=0)
+        if not isinstance(certified, bool):
+            raise ValueError(f"certified must be True or False, got {certified!r}")
+        self.certified = certified
+        self.squarings = check_int("squarings", squarings, minimum=0)
         # The base class sets up hooks and bookkeeping on private copies; once ``optimizer`` is set,
         # param_groups / state / defaults are read from the inner optimizer (properties below), which
         # also covers its load_state_dict replacing those objects.
@@ -315,6 +333,8 @@ class SpectralBound(torch.optim.Optimizer):
         # Statistics of the last step, stacked in bucket order, on the device (float32 whatever the dtype).
         self._sigma_w = torch.zeros(K, device=device)
         self._sigma_d = torch.zeros(K, device=device)
+        self._sigma_d_lower = torch.zeros(K, device=device)
+        self._cold = True  # fresh random vectors: the next step iterates longer
         self._ratio = torch.zeros(K, device=device)
         self._scale = torch.ones(K, device=device)
         self._active = torch.zeros(K, dtype=torch.bool, device=device)
@@ -333,7 +353,7 @@ class SpectralBound(torch.optim.Optimizer):
         """(bucket, row, flat optimizer index) of every bounded matrix, in bucket order."""
         return [(b, j, i) for b in self._buckets for j, i in enumerate(b.index)]
 
-    _SLOT_KEYS = ("v_w", "v_d", "active_count", "ratio", "scale", "sigma_w", "sigma_d")
+    _SLOT_KEYS = ("v_w", "v_d", "active_count", "ratio", "scale", "sigma_w", "sigma_d", "sigma_d_lower")
 
     def _get_slot(self, b: _Bucket, j: int) -> dict[str, torch.Tensor]:
         k = b.offset + j
@@ -345,6 +365,7 @@ class SpectralBound(torch.optim.Optimizer):
             "scale": self._scale[k].clone(),
             "sigma_w": self._sigma_w[k].clone(),
             "sigma_d": self._sigma_d[k].clone(),
+            "sigma_d_lower": self._sigma_d_lower[k].clone(),
         }
 
     def _set_slot(self, b: _Bucket, j: int, st: dict[str, Any], keys: tuple[str, ...] = _SLOT_KEYS) -> None:
@@ -357,8 +378,11 @@ class SpectralBound(torch.optim.Optimizer):
             "scale": (self._scale, k),
             "sigma_w": (self._sigma_w, k),
             "sigma_d": (self._sigma_d, k),
+            "sigma_d_lower": (self._sigma_d_lower, k),
         }
         for key in keys:
+            if key not in st:  # e.g. a state saved before sigma_d_lower existed
+                continue
             t, row = targets[key]
             t[row] = torch.as_tensor(st[key]).to(device=t.device, dtype=t.dtype)
 
@@ -382,28 +406,39 @@ class SpectralBound(torch.optim.Optimizer):
         if not self._buckets:
             return
         tau = self.tau
-        views, s_w, s_d = [], [], []
+        iters = max(self.power_iters, COLD_ITERS) if self._cold else self.power_iters
+        views, s_w, s_d, s_up = [], [], [], []
         for b in self._buckets:
             cur = b.views()
             b.buf[1].copy_(b.buf[0])
             torch._foreach_sub_(b.rows_d, cur)  # D = W_{t−1} − W_t, the realised step
             B = b.size
-            sigma, b.v = power_iteration(b.buf.view(2 * B, *b.shape), b.v, self.power_iters)
+            sigma, b.v = power_iteration(b.buf.view(2 * B, *b.shape), b.v, iters)
             s_w.append(sigma[:B])
             s_d.append(sigma[B:])
+            if self.certified:  # U ≥ σ₁(D): the padded zeros change no singular value
+                s_up.append(sigma_upper_bound(b.buf[1], self.squarings))
             views.append(cur)
+        self._cold = False
         self._sigma_w = torch.cat(s_w).float()
-        self._sigma_d = torch.cat(s_d).float()
+        self._sigma_d_lower = torch.cat(s_d).float()
+        # The σ₁(D) the rule divides by: certified upper bound, or the (lower) power-iteration estimate.
+        self._sigma_d = torch.cat(s_up).float() if self.certified else self._sigma_d_lower
         tiny = torch.finfo(torch.float32).tiny
         ratio = torch.where(self._sigma_w > 0, self._sigma_d / self._sigma_w.clamp_min(tiny), math.nan)
         ratio = torch.where(self._sigma_d == 0, 0.0, ratio)
         active = ratio > tau  # NaN (W_{t−1} = 0) compares False: the scheduled step stays unbounded
         scale = torch.where(active, tau / ratio.clamp_min(tiny), 1.0)
         for b, cur in zip(self._buckets, views, strict=True):
-            # W_{t−1} − c·D = W_t + (1 − c)·D; exactly W_t where c = 1. (1 − c) in the working dtype.
+            # W_t ← W_{t−1} − c·D from the snapshot (not W_t + (1 − c)·D: with c ≪ 1 that cancels and
+            # its rounding, eps·‖D‖, can exceed the tiny bounded step); untouched where c = 1.
+            # lerp(W_{t−1}, W_t, c) is evaluated as W_{t−1} + c·(W_t − W_{t−1}) for c < ½ (no rounding
+            # of 1 − c) and as W_t − (1 − c)·(W_t − W_{t−1}) otherwise, exactly W_t at c = 1. Computed in
+            # the snapshot (working dtype), then copied into the weights.
             c = scale[b.offset : b.offset + b.size].to(b.buf.dtype)
-            b.buf[1].mul_((1.0 - c).view(-1, 1, 1))
-            torch._foreach_add_(cur, b.rows_d)
+            ends = [x if x.dtype == b.buf.dtype else x.to(b.buf.dtype) for x in cur]
+            torch._foreach_lerp_(b.rows_w, ends, list(c.unbind()))
+            torch._foreach_copy_(cur, b.rows_w)
         self._ratio, self._scale, self._active = ratio, scale, active
         self._active_count += active
 
@@ -437,9 +472,11 @@ class SpectralBound(torch.optim.Optimizer):
     def bound_tensors(self) -> dict[str, torch.Tensor]:
         """Per-matrix values of the last step, on device, in ``bounded_names`` order.
 
-        ratio = σ₁(D)/σ₁(W_{t−1}) before bounding (NaN where W_{t−1} = 0); active = ratio > τ;
-        scale = realised α_t/α_sched; active_count = steps with the bound active; sigma = σ₁(W_{t−1}),
-        sigma_d = σ₁(D) (power-iteration estimates).
+        ratio = σ̂₁(D)/σ̂₁(W_{t−1}) before bounding (NaN where W_{t−1} = 0; with ``certified`` an upper
+        bound on the exact ratio); active = ratio > τ; scale = realised α_t/α_sched; active_count =
+        steps with the bound active; sigma = σ₁(W_{t−1}) (power iteration, ≤ exact), sigma_d = the σ₁(D)
+        used (certified upper bound, or the power-iteration estimate), sigma_d_lower = σ₁(D) from power
+        iteration (≤ exact).
         """
         idx = self._to_bounded
         return {
@@ -449,6 +486,7 @@ class SpectralBound(torch.optim.Optimizer):
             "active_count": self._active_count[idx],
             "sigma": self._sigma_w[idx],
             "sigma_d": self._sigma_d[idx],
+            "sigma_d_lower": self._sigma_d_lower[idx],
         }
 
     def bound_stats(self, per_param: bool = False, prefix: str = "bound/") -> dict[str, float]:
@@ -498,6 +536,8 @@ class SpectralBound(torch.optim.Optimizer):
         sd[_STATE_KEY] = {
             "tau": self.tau,
             "power_iters": self.power_iters,
+            "certified": self.certified,
+            "squarings": self.squarings,
             "steps": self._steps,
             "bounded": list(self._bounded_index),
             "state": self._per_param_state(by="index"),
@@ -524,6 +564,7 @@ class SpectralBound(torch.optim.Optimizer):
                 )
             self._set_slot(b, j, st)
         self._steps = int(bound["steps"])
+        self._cold = self._steps == 0  # restored vectors are warm
         self.optimizer.load_state_dict(sd)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -564,6 +605,8 @@ class AdamW2(SpectralBound):
         amsgrad: bool = False,
         foreach: bool | None = None,
         seed: int = 0,
+        certified: bool = True,
+        squarings: int = DEFAULT_SQUARINGS,
     ) -> None:
         check_float("tau", tau, positive=True)
         check_int("power_iters", power_iters, minimum=1)
@@ -571,7 +614,16 @@ class AdamW2(SpectralBound):
         inner = torch.optim.AdamW(
             params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, foreach=foreach
         )
-        super().__init__(inner, tau, power_iters, bound_params, model=model, seed=seed)
+        super().__init__(
+            inner,
+            tau,
+            power_iters,
+            bound_params,
+            model=model,
+            seed=seed,
+            certified=certified,
+            squarings=squarings,
+        )
 
 
 class SGDW2(SpectralBound):
@@ -595,13 +647,24 @@ class SGDW2(SpectralBound):
         bound_params: ParamSelection = "matrices",
         model: nn.Module | None = None,
         seed: int = 0,
+        certified: bool = True,
+        squarings: int = DEFAULT_SQUARINGS,
     ) -> None:
         from structlearn.optim.sgdw import SGDW  # the DNT optimizer lives beside this file
 
         check_float("tau", tau, positive=True)
         check_int("power_iters", power_iters, minimum=1)
         inner = SGDW(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
-        super().__init__(inner, tau, power_iters, bound_params, model=model, seed=seed)
+        super().__init__(
+            inner,
+            tau,
+            power_iters,
+            bound_params,
+            model=model,
+            seed=seed,
+            certified=certified,
+            squarings=squarings,
+        )
 
 
 # ---------------------------------------------------------------------- `structlearn train` integration
@@ -639,6 +702,19 @@ class SpectralBoundExtension(TrainExtension):
             "--power-iters", type=int, default=None, metavar="N", help="power iterations per step (default 2)"
         )
         group.add_argument(
+            "--bound-squarings",
+            type=int,
+            default=None,
+            metavar="S",
+            help="Gram squarings of the certified σ₁(ΔW) upper bound (default 4; fewer = cheaper, looser)",
+        )
+        group.add_argument(
+            "--bound-estimate-only",
+            action="store_true",
+            default=None,
+            help="bound with the power-iteration estimate of σ₁(ΔW) only (cheaper; τ may be exceeded)",
+        )
+        group.add_argument(
             "--bound-params",
             choices=("matrices", "all"),
             default=None,
@@ -653,6 +729,10 @@ class SpectralBoundExtension(TrainExtension):
             out["power_iters"] = check_int("power_iters", args.power_iters, minimum=1)
         if getattr(args, "bound_params", None) is not None:
             out["bound_params"] = args.bound_params
+        if getattr(args, "bound_squarings", None) is not None:
+            out["squarings"] = check_int("bound_squarings", args.bound_squarings, minimum=0)
+        if getattr(args, "bound_estimate_only", None):
+            out["certified"] = False
         return out
 
     def hooks(self, config: Any) -> list[Any]:

@@ -32,6 +32,7 @@ def build_model(config: TrainConfig, info: dict[str, Any]) -> nn.Module:
                 n_embd=config.n_embd,
                 norm=config.norm,
                 norm_type=config.norm_type,
+                dropout=config.dropout,
             )
         )
     vit = ViTConfig(
@@ -44,6 +45,7 @@ def build_model(config: TrainConfig, info: dict[str, Any]) -> nn.Module:
         n_embd=config.n_embd,
         norm=config.norm,
         norm_type=config.norm_type,
+        dropout=config.dropout,
     )
     if config.task == "segment":  # ViT encoder + segmentation decoder (issue 13)
         from structlearn.models.segmentation import SegConfig, SegModel

@@ -25,8 +25,8 @@ NORM_TYPES = ("rms", "layer")
 # Patch size that tiles each dataset's images into 16 (digits, Fashion-MNIST) or 10 (MNIST-1D) tokens.
 DEFAULT_PATCH = {"digits": 2, "fashion_mnist": 7, "mnist1d": 4, "digit_mosaic": 4}
 # Per-optimizer defaults for --lr / --weight-decay (spec dnt.md §7.1-7.2); other names use AdamW's.
-DEFAULT_LR = {"sgdw": 0.3, "sgdw2": 0.3}
-DEFAULT_WEIGHT_DECAY = {"sgdw": 5e-4, "sgdw2": 5e-4}
+DEFAULT_LR = {"sgdw": 0.3, "sgdw2": 0.3, "muon": 0.02}
+DEFAULT_WEIGHT_DECAY = {"sgdw": 5e-4, "sgdw2": 5e-4, "muon": 0.0}
 ADAM_LR, ADAM_WEIGHT_DECAY = 1e-3, 0.1
 _DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
@@ -61,6 +61,62 @@ def optimizer_names() -> tuple[str, ...]:
         return ("adamw", "sgdw")
 
 
+# nanoGPT's config/train_shakespeare_char.py on top of its train.py defaults (karpathy/nanoGPT): AdamW
+# lr 1e-3, betas (0.9, 0.99), weight decay 0.1, clip 1.0, 100 linear warmup iterations, cosine to
+# min_lr 1e-4 at max_iters, eval every 250 iterations on 200 batches; 6 layers × 6 heads × 384, context
+# 256, batch 64, dropout 0.2, 5,000 iterations; LayerNorm without bias (norm_type "layer"), Pre-LN.
+# The "-cpu" variant is the README's laptop command: 4 × 4 × 128, context 64, batch 12, 2,000
+# iterations, dropout 0, 20 eval batches. Differences that remain (docs/dnt.md): the library reserves
+# one extra vocabulary id (66 rows, not 65), does not decay embeddings (nanoGPT decays every ≥ 2-D
+# tensor), and nanoGPT's warmup ramps (t+1)/(W+1) where ours ramps (t+1)/W.
+_NANOGPT_SHAKESPEARE: dict[str, Any] = {
+    "task": "lm",
+    "corpus": "shakespeare",
+    "tokenizer": "char",
+    "norm": "preln",
+    "norm_type": "layer",
+    "optimizer": "adamw",
+    "lr": 1e-3,
+    "betas": (0.9, 0.99),
+    "weight_decay": 0.1,
+    "grad_clip": 1.0,
+    "warmup_steps": 100,
+    "min_lr_frac": 0.1,
+    "eval_every": 250,
+    "log_every": 10,
+}
+PRESETS: dict[str, dict[str, Any]] = {
+    "nanogpt-shakespeare-char": {
+        **_NANOGPT_SHAKESPEARE,
+        "n_layer": 6,
+        "n_head": 6,
+        "n_embd": 384,
+        "block_size": 256,
+        "batch_size": 64,
+        "dropout": 0.2,
+        "steps": 5000,
+        "eval_batches": 200,
+    },
+    "nanogpt-shakespeare-char-cpu": {
+        **_NANOGPT_SHAKESPEARE,
+        "n_layer": 4,
+        "n_head": 4,
+        "n_embd": 128,
+        "block_size": 64,
+        "batch_size": 12,
+        "dropout": 0.0,
+        "steps": 2000,
+        "eval_batches": 20,
+    },
+}
+
+
+def preset_config(name: str, **overrides: Any) -> TrainConfig:
+    """``TrainConfig`` of a named preset (``PRESETS``) with ``overrides`` on top."""
+    check_choice("preset", name, tuple(PRESETS))
+    return TrainConfig(**{**PRESETS[name], **overrides})
+
+
 def _help(text: str) -> dict[str, str]:
     return {"help": text}
 
@@ -74,7 +130,8 @@ class TrainConfig(DictConfig):
     corpus: str = field(
         default="stdlib",
         metadata=_help(
-            "lm corpus: 'stdlib' (Python stdlib sources), 'pydoc' (python3.11-doc) or a file/folder"
+            "lm corpus: 'stdlib' (Python stdlib sources), 'pydoc' (python3.11-doc), 'shakespeare' "
+            "(Tiny Shakespeare, $STRUCTLEARN_SHAKESPEARE or ../shared/data/) or a file/folder"
         ),
     )
     tokenizer: str = field(
@@ -114,13 +171,17 @@ class TrainConfig(DictConfig):
         metadata=_help("normalization scheme: preln, postln, dnt, dnt-full (+switch / +no_switch modifiers)"),
     )
     norm_type: str = field(default="rms", metadata=_help("norm layer: rms (RMSNorm) or layer (LayerNorm)"))
+    dropout: float = field(default=0.0, metadata=_help("dropout probability (embeddings, attention, FFN)"))
     # --- optimisation
     optimizer: str = field(default="adamw", metadata=_help("optimizer name (adamw, sgdw, ...)"))
     lr: float | None = field(
-        default=None, metadata=_help("peak learning rate; default 1e-3 (adamw), 0.3 (sgdw)")
+        default=None,
+        metadata=_help(
+            "peak learning rate; default 1e-3 (adamw), 0.3 (sgdw), 0.02 (muon: its hidden matrices)"
+        ),
     )
     weight_decay: float | None = field(
-        default=None, metadata=_help("decoupled weight decay; default 0.1 (adamw), 5e-4 (sgdw)")
+        default=None, metadata=_help("decoupled weight decay; default 0.1 (adamw), 5e-4 (sgdw), 0 (muon)")
     )
     momentum: float = field(default=0.9, metadata=_help("SGDW momentum"))
     betas: tuple[float, float] = field(default=(0.9, 0.95), metadata=_help("AdamW betas"))
@@ -136,11 +197,25 @@ class TrainConfig(DictConfig):
     grad_clip: float | None = field(
         default=1.0, metadata=_help("clip the global gradient norm ('none' = off)")
     )
+    grad_accum: int = field(
+        default=1,
+        metadata=_help(
+            "gradient accumulation: N micro-batches of --batch-size per step, each loss scaled 1/N "
+            "(= one batch N× larger)"
+        ),
+    )
     # --- evaluation, logging, checkpoints
     eval_every: int = field(default=100, metadata=_help("evaluate every N steps (and at the end)"))
     eval_batches: int = field(default=20, metadata=_help("lm: fixed validation batches per evaluation"))
     eval_batch_size: int | None = field(
         default=None, metadata=_help("evaluation batch size; default --batch-size")
+    )
+    eval_full: bool = field(
+        default=False,
+        metadata=_help(
+            "lm: evaluate on the whole validation split (consecutive non-overlapping windows) instead "
+            "of --eval-batches random windows"
+        ),
     )
     log_every: int = field(default=10, metadata=_help("write a metrics record every N steps"))
     grad_stats_every: int = field(
@@ -158,6 +233,9 @@ class TrainConfig(DictConfig):
         metadata=_help("keep freed memory in glibc's heap between steps (no per-step page faults; Linux)"),
     )
     bf16: bool = field(default=False, metadata=_help("bfloat16 autocast for forward and loss"))
+    compile: bool = field(
+        default=False, metadata=_help("torch.compile the model (falls back to eager with a warning)")
+    )
     device: str = field(default="cpu", metadata=_help("cpu, cuda, cuda:N or auto"))
     progress: bool = field(default=True, metadata=_help("show a tqdm progress bar"))
     out_dir: str | None = field(default="train_out", metadata=_help("output folder"))
@@ -183,7 +261,17 @@ class TrainConfig(DictConfig):
                 check_int(name, getattr(self, name), minimum=1)
         check_float("label_noise", self.label_noise, nonnegative=True, maximum=1.0)
         check_int("data_seed", self.data_seed, minimum=0)
-        for name in ("block_size", "n_layer", "n_head", "n_embd", "steps", "batch_size", "log_every"):
+        check_float("dropout", self.dropout, nonnegative=True, maximum=0.999)
+        for name in (
+            "block_size",
+            "n_layer",
+            "n_head",
+            "n_embd",
+            "steps",
+            "batch_size",
+            "log_every",
+            "grad_accum",
+        ):
             check_int(name, getattr(self, name), minimum=1)
         for name in ("eval_every", "grad_stats_every", "checkpoint_every", "warmup_steps", "seed"):
             check_int(name, getattr(self, name), minimum=0)
@@ -218,7 +306,7 @@ class TrainConfig(DictConfig):
             raise ValueError(f"warmup_steps {self.warmup_steps} must be smaller than steps {self.steps}")
         if self.grad_clip is not None:
             check_float("grad_clip", self.grad_clip, positive=True)
-        for name in ("bf16", "progress", "final_checkpoint"):
+        for name in ("bf16", "progress", "final_checkpoint", "eval_full", "compile"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.device, str) or not _DEVICE.match(self.device):

@@ -34,6 +34,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -80,6 +81,8 @@ RESUME_OVERRIDABLE = frozenset(
         "checkpoint_every",
         "final_checkpoint",
         "grad_stats_every",
+        "compile",
+        "eval_full",
     }
 )
 
@@ -246,6 +249,7 @@ class Trainer:
             torch.manual_seed(cfg.seed + 1_000_003 * self.ctx.rank)
         self.optimizer = self.components.optimizer(cfg, self.model)
         self.scheduler = self.components.scheduler(cfg, self.optimizer)
+        self._add_bound_log_hook()
         self.n_params = sum(p.numel() for p in self.model.parameters())
         if ckpt is not None:
             self._restore(ckpt)
@@ -255,7 +259,27 @@ class Trainer:
 
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.ddp_model = DistributedDataParallel(self.model, device_ids=ids)
+        self._compiled: Any = None
+        self._compile_ok = False
+        if cfg.compile:
+            try:
+                self._compiled = torch.compile(self.ddp_model)
+            except Exception as exc:  # e.g. an unsupported Python/platform: eager instead
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                warnings.warn(
+                    f"torch.compile failed ({type(exc).__name__}: {first[:200]}); running eager", stacklevel=2
+                )
         return ckpt
+
+    def _add_bound_log_hook(self) -> None:
+        """A spectrally bounded optimizer's ``bound/*`` statistics are logged whether the Trainer comes
+        from the CLI or is used directly (the CLI's extension hooks are not needed for it)."""
+        if not hasattr(self.optimizer, "bound_stats"):
+            return
+        from structlearn.optim.spectral_bound import BoundLogHook
+
+        if not any(isinstance(h, BoundLogHook) for h in self.hooks):
+            self.hooks.append(BoundLogHook(self.config.log_every))
 
     def _restore(self, ckpt: dict[str, Any]) -> None:
         where = self._where
@@ -486,9 +510,7 @@ class Trainer:
             while self.step < end:
                 x, y = self.task.next_batch()
                 x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-                with self.autocast():
-                    _, loss = self.ddp_model(x, y)
-                loss.backward()
+                loss = self._forward_backward(x, y)
                 step = self.step + 1
                 for h in backward_hooks:
                     h.after_backward(self, step)
@@ -565,6 +587,52 @@ class Trainer:
         if self.step < cfg.steps:
             return "stopped", f"stopped after step {self.step} of {cfg.steps}"
         return "completed", f"completed {cfg.steps} steps"
+
+    def _forward_backward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Loss and gradients of one step: ``grad_accum`` micro-batches, each loss scaled 1/N.
+
+        The micro-batches split one batch of N·B samples into equal parts, so the summed gradient
+        equals that of the one large batch (the losses are means over equal-sized parts). DDP
+        all-reduces only on the last micro-batch (``no_sync``). Returns the step's mean loss (detached).
+        """
+        n = self.config.grad_accum
+        if n == 1:
+            with self.autocast():
+                _, loss = self._forward(x, y)
+            loss.backward()
+            return loss.detach()
+        total = torch.zeros((), device=x.device)
+        xs, ys = x.chunk(n), y.chunk(n)
+        for i in range(n):
+            sync = i == n - 1 or not self.ctx.enabled
+            ctx = contextlib.nullcontext() if sync else self.ddp_model.no_sync()
+            with ctx:
+                with self.autocast():
+                    _, loss = self._forward(xs[i], ys[i])
+                (loss / n).backward()
+            total += loss.detach().float() / n
+        return total
+
+    def _forward(self, x: torch.Tensor, y: torch.Tensor) -> Any:
+        """The training forward: the compiled model when ``config.compile`` worked, else eager.
+
+        torch.compile compiles lazily, at the first call, so a failure (no C compiler, an unsupported
+        platform) surfaces here: the run warns once and continues with the eager model.
+        """
+        fwd = self._compiled if self._compiled is not None else self.ddp_model
+        if self._compiled is None or self._compile_ok:
+            return fwd(x, y)
+        try:
+            out = fwd(x, y)
+            self._compile_ok = True
+            return out
+        except Exception as exc:  # any compiler failure: fall back, never stop the run
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            warnings.warn(
+                f"torch.compile failed ({type(exc).__name__}: {first[:200]}); running eager", stacklevel=2
+            )
+            self._compiled = None
+            return self.ddp_model(x, y)
 
     def _data_line(self) -> str:
         fp = self.task.fingerprint

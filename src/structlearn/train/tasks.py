@@ -5,9 +5,12 @@ A task owns its data, its batch stream and its evaluation, so the training loop 
 - ``next_batch()`` → this process's (x, y) on the CPU. Under DDP every rank draws the same *global*
   batch from the same generator and keeps its own slice, so a run with P processes × B samples sees the
   batches of a single-process run with P·B samples, and the data state is identical on all ranks.
+  With ``grad_accum`` N the batch holds all N micro-batches of the step (B·N samples per process);
+  the loop splits it, so N micro-batches of B see exactly the data of one batch of N·B.
 - ``evaluate(model, ...)`` → metrics over data fixed for the whole run (LM: ``eval_batches`` validation
-  batches drawn once with ``data_seed``, so every run and arm sees the same batches; image: the full
-  test split in batches). Ranks split the batches and all-reduce the sums; one host sync per call.
+  batches drawn once with ``data_seed``, so every run and arm sees the same batches, or with
+  ``eval_full`` the whole validation split as consecutive windows; image: the full test split in
+  batches). Ranks split the batches and all-reduce the sums; one host sync per call.
 - ``state_dict()`` / ``load_state_dict()`` → everything needed to continue the batch stream exactly.
 """
 
@@ -41,15 +44,25 @@ class LMTask:
         self.config, self.ctx = config, ctx
         self.data = data or load_text(config.corpus, config.tokenizer, config.max_bytes)
         self.data.check_context(config.block_size)
-        self.batch_size = config.batch_size
-        self.items_per_step = config.batch_size * ctx.world_size * config.block_size
+        # One step's sequences for this process (all micro-batches of a gradient accumulation).
+        self.batch_size = config.batch_size * config.grad_accum
+        self.items_per_step = self.batch_size * ctx.world_size * config.block_size
         self.generator = torch_generator(config.seed)
-        # Fixed validation batches: one generator seeded with data_seed, drawn once.
-        g_val = torch_generator(config.data_seed)
-        bv, n = config.resolved_eval_batch_size, config.eval_batches
-        x, y = sample_batch(self.data.val, config.block_size, bv * n, g_val)
-        self.val_x = x.view(n, bv, -1)
-        self.val_y = y.view(n, bv, -1)
+        bv, T = config.resolved_eval_batch_size, config.block_size
+        if config.eval_full:
+            # The whole split as consecutive non-overlapping windows (every val token predicted once,
+            # the last partial window dropped), in batches of bv; the last batch may be smaller.
+            n_win = (len(self.data.val) - 1) // T
+            starts = torch.arange(n_win) * T
+            window = self.data.val[starts[:, None] + torch.arange(T + 1)].long()
+            self.val_x, self.val_y = list(window[:, :-1].split(bv)), list(window[:, 1:].split(bv))
+        else:
+            # Fixed validation batches: one generator seeded with data_seed, drawn once.
+            g_val = torch_generator(config.data_seed)
+            n = config.eval_batches
+            x, y = sample_batch(self.data.val, T, bv * n, g_val)
+            self.val_x = x.view(n, bv, -1)
+            self.val_y = y.view(n, bv, -1)
 
     @property
     def model_info(self) -> dict[str, Any]:
@@ -73,14 +86,16 @@ class LMTask:
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, device: torch.device, autocast: AutocastFactory) -> dict[str, float]:
-        n = self.val_x.shape[0]
-        total = torch.zeros((), dtype=torch.float64, device=device)
-        for i in range(self.ctx.rank, n, self.ctx.world_size):
+        # Token-weighted mean over the batches (they differ in size only with eval_full).
+        sums = torch.zeros(2, dtype=torch.float64, device=device)
+        for i in range(self.ctx.rank, len(self.val_x), self.ctx.world_size):
+            x, y = self.val_x[i].to(device), self.val_y[i].to(device)
             with autocast():
-                _, loss = model(self.val_x[i].to(device), self.val_y[i].to(device))
-            total += loss.double()
-        self.ctx.all_reduce(total)
-        return {"val_loss": float(total) / n}
+                _, loss = model(x, y)
+            sums[0] += loss.double() * y.numel()
+            sums[1] += y.numel()
+        self.ctx.all_reduce(sums)
+        return {"val_loss": float(sums[0] / sums[1])}
 
     def state_dict(self) -> dict[str, Any]:
         return {"generator": self.generator.get_state()}
@@ -128,11 +143,12 @@ class ImageTask:
         self.y_test = torch.from_numpy(ds.y_test.astype(np.int64))
         self.mean = float(x_train.mean())
         self.std = float(x_train.std()) or 1.0
-        self.batch_size = config.batch_size
-        self.global_batch = config.batch_size * ctx.world_size
+        self.batch_size = config.batch_size * config.grad_accum  # all micro-batches of one step
+        self.global_batch = self.batch_size * ctx.world_size
         if self.global_batch > len(x_train):
             raise ValueError(
-                f"batch size {self.global_batch} ({config.batch_size} × {ctx.world_size} processes) exceeds "
+                f"batch size {self.global_batch} ({config.batch_size} × {config.grad_accum} micro-batches × "
+                f"{ctx.world_size} processes) exceeds "
                 f"the {len(x_train)} training images of {ds.name}"
             )
         h, w = x_train.shape[-2:]
@@ -246,8 +262,8 @@ class SegmentTask(ImageTask):
         self.x_test, self.y_test = torch.from_numpy(ds.x_val), torch.from_numpy(ds.y_val)
         self.mean = float(self.x_train.mean())
         self.std = float(self.x_train.std()) or 1.0
-        self.batch_size = config.batch_size
-        self.global_batch = config.batch_size * ctx.world_size
+        self.batch_size = config.batch_size * config.grad_accum  # all micro-batches of one step
+        self.global_batch = self.batch_size * ctx.world_size
         if self.global_batch > len(self.x_train):
             raise ValueError(
                 f"batch size {self.global_batch} exceeds the {len(self.x_train)} training images"
