@@ -447,7 +447,7 @@ def test_certified_bound_holds_for_default_settings(m, n, log_lr, tau, optimizer
 def test_cli_certificate_flags_reach_the_optimizer() -> None:
     import argparse
 
-    from structlearn.optim.spectral_bound import SpectralBoundExtension
+    from structlearn.train.extensions import SpectralBoundExtension
 
     ext = SpectralBoundExtension()
     parser = argparse.ArgumentParser()

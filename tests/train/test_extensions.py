@@ -1,6 +1,4 @@
 import argparse
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -86,13 +84,12 @@ def _help(capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().out
 
 
-def test_extensions_are_discovered_from_modules(monkeypatch: pytest.MonkeyPatch) -> None:
-    module = types.ModuleType("fake_ext_module")
-    module.TRAIN_EXTENSIONS = [ScaleExtension()]  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "fake_ext_module", module)
-    monkeypatch.setattr(extensions, "EXTENSION_MODULES", ("fake_ext_module", "structlearn.no_such_module"))
+def test_builtin_extensions_are_an_explicit_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No module scanning (issue 16): the built-ins are listed in train.extensions, registered ones added.
+    assert [e.name for e in extensions.BUILTIN_EXTENSIONS] == ["spectral_bound", "stability"]
     monkeypatch.setattr(extensions, "_REGISTERED", {})
-    assert [e.name for e in extensions.extensions()] == ["scale"]
+    register_extension(ScaleExtension())
+    assert [e.name for e in extensions.extensions()] == ["spectral_bound", "stability", "scale"]
     hooks = extension_hooks(TrainConfig(extras={"scale": {"scale": 2.0}}))
     assert len(hooks) == 1 and hooks[0].scale == 2.0
     with pytest.raises(ValueError, match="TrainExtension"):

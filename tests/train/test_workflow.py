@@ -221,8 +221,8 @@ def test_trainer_used_directly_logs_bound_statistics(corpus: Path) -> None:
     result = t.fit()
     logged = [r for r in result.history if "bound/active_frac" in r]
     assert [r["step"] for r in logged] == [2, 4] and all("bound/ratio_max" in r for r in logged)
-    from structlearn.optim.spectral_bound import BoundLogHook
     from structlearn.train.extensions import extension_hooks
+    from structlearn.train.hooks import BoundLogHook
 
     # The CLI passes the extension's hook itself: not doubled.
     t2 = Trainer(lm_config(corpus, optimizer="adamw2", steps=2), hooks=extension_hooks(t.config))

@@ -30,7 +30,6 @@ from structlearn.diagnostics.attention import (
     qk_diagnostics,
     spectral_norms,
 )
-from structlearn.train.extensions import TrainExtension
 from structlearn.utils.validation import check_int
 
 Probe = torch.Tensor | tuple | Callable[[nn.Module], Any]
@@ -274,33 +273,3 @@ def plot_stability(
 def has_attention(model: nn.Module) -> bool:
     """True when ``model`` contains modules the attention diagnostics can read."""
     return bool(attention_modules(model))
-
-
-class StabilityExtension(TrainExtension):
-    """``structlearn train --stability-every N``: attention/SEC/σ₁ diagnostics every N steps + plot."""
-
-    name = "stability"
-
-    def add_arguments(self, parser: Any) -> None:
-        group = parser.add_argument_group("stability diagnostics (arXiv 2505.21910)")
-        group.add_argument(
-            "--stability-every",
-            type=int,
-            default=None,
-            metavar="N",
-            help="log attention entropy/erank, SEC and σ₁(W_qᵀW_k), σ₁ of the weights every N steps "
-            "on the probe batch and plot them to stability.png (0 = off)",
-        )
-
-    def extras(self, args: Any) -> dict[str, Any]:
-        n = getattr(args, "stability_every", None)
-        if n is None or n == 0:
-            return {}
-        return {"every": check_int("stability_every", n, minimum=0)}
-
-    def hooks(self, config: Any) -> list[Any]:
-        settings = config.extras.get(self.name)
-        return [StabilityHook(None, every=int(settings["every"]))] if settings else []
-
-
-TRAIN_EXTENSIONS = [StabilityExtension()]

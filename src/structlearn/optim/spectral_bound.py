@@ -55,7 +55,6 @@ import torch
 from torch import nn
 
 from structlearn.optim.power_iteration import init_vectors, power_iteration, sigma_upper_bound
-from structlearn.train.extensions import TrainExtension
 from structlearn.utils.validation import check_adam_args, check_float, check_int
 
 BOUND_CHOICES = ("matrices", "all", "attention")
@@ -665,78 +664,3 @@ class SGDW2(SpectralBound):
             certified=certified,
             squarings=squarings,
         )
-
-
-# ---------------------------------------------------------------------- `structlearn train` integration
-BOUNDED_OPTIMIZERS = ("adamw2", "sgdw2")
-
-
-class BoundLogHook:
-    """Training hook: the bound's statistics (:meth:`SpectralBound.bound_stats`) every ``every`` steps."""
-
-    def __init__(self, every: int) -> None:
-        self.every = check_int("every", every, minimum=1)
-
-    def after_step(self, trainer: Any, step: int) -> dict[str, float] | None:
-        opt = trainer.optimizer
-        if step % self.every or not hasattr(opt, "bound_stats") or not getattr(trainer, "is_main", True):
-            return None
-        return opt.bound_stats()
-
-
-class SpectralBoundExtension(TrainExtension):
-    """``--tau``, ``--power-iters``, ``--bound-params`` for ``--optim adamw2|sgdw2``; logs the bound."""
-
-    name = "spectral_bound"
-
-    def add_arguments(self, parser: Any) -> None:
-        group = parser.add_argument_group("spectral step bound (--optim adamw2 | sgdw2, arXiv 2505.21910)")
-        group.add_argument(
-            "--tau",
-            type=float,
-            default=None,
-            metavar="X",
-            help="largest σ₁(ΔW)/σ₁(W) per step (default 0.02)",
-        )
-        group.add_argument(
-            "--power-iters", type=int, default=None, metavar="N", help="power iterations per step (default 2)"
-        )
-        group.add_argument(
-            "--bound-squarings",
-            type=int,
-            default=None,
-            metavar="S",
-            help="Gram squarings of the certified σ₁(ΔW) upper bound (default 4; fewer = cheaper, looser)",
-        )
-        group.add_argument(
-            "--bound-estimate-only",
-            action="store_true",
-            default=None,
-            help="bound with the power-iteration estimate of σ₁(ΔW) only (cheaper; τ may be exceeded)",
-        )
-        group.add_argument(
-            "--bound-params",
-            choices=("matrices", "all"),
-            default=None,
-            help="bounded parameters: matrices (default) or all (biases and norm gains too)",
-        )
-
-    def optimizer_kwargs(self, args: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if getattr(args, "tau", None) is not None:
-            out["tau"] = check_float("tau", args.tau, positive=True)
-        if getattr(args, "power_iters", None) is not None:
-            out["power_iters"] = check_int("power_iters", args.power_iters, minimum=1)
-        if getattr(args, "bound_params", None) is not None:
-            out["bound_params"] = args.bound_params
-        if getattr(args, "bound_squarings", None) is not None:
-            out["squarings"] = check_int("bound_squarings", args.bound_squarings, minimum=0)
-        if getattr(args, "bound_estimate_only", None):
-            out["certified"] = False
-        return out
-
-    def hooks(self, config: Any) -> list[Any]:
-        return [BoundLogHook(config.log_every)] if config.optimizer in BOUNDED_OPTIMIZERS else []
-
-
-TRAIN_EXTENSIONS = [SpectralBoundExtension()]

@@ -49,7 +49,7 @@ from structlearn.train.checkpoint import check_state_shapes, check_step, load_ch
 from structlearn.train.components import Components
 from structlearn.train.config import TrainConfig
 from structlearn.train.distributed import DistContext, init_distributed
-from structlearn.train.hooks import GradientStatsHook
+from structlearn.train.hooks import BoundLogHook, GradientStatsHook
 from structlearn.train.metrics_log import MetricsLog, clean_record
 from structlearn.train.tasks import Task, make_task
 from structlearn.utils.allocator import tune_malloc
@@ -276,8 +276,6 @@ class Trainer:
         from the CLI or is used directly (the CLI's extension hooks are not needed for it)."""
         if not hasattr(self.optimizer, "bound_stats"):
             return
-        from structlearn.optim.spectral_bound import BoundLogHook
-
         if not any(isinstance(h, BoundLogHook) for h in self.hooks):
             self.hooks.append(BoundLogHook(self.config.log_every))
 

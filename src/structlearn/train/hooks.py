@@ -22,12 +22,22 @@ attributes: ``config``, ``model`` (unwrapped), ``optimizer``, ``scheduler``, ``t
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from torch import nn
 
-if TYPE_CHECKING:
-    from structlearn.train.engine import Trainer
+from structlearn.diagnostics.gradients import gradient_stats
+from structlearn.utils.validation import check_int
+
+
+@runtime_checkable
+class Trainer(Protocol):
+    """What hooks read from the training engine (:class:`structlearn.train.engine.Trainer`); a protocol
+    here so that this module does not import the engine, which imports it."""
+
+    model: nn.Module
+    optimizer: Any
+    is_main: bool
 
 
 @runtime_checkable
@@ -49,11 +59,7 @@ class GradientStatsHook:
         self._pending: dict[str, float] | None = None
 
     def _fn(self) -> Callable[[nn.Module], dict[str, float]]:
-        if self._stats_fn is None:
-            from structlearn.diagnostics.gradients import gradient_stats
-
-            self._stats_fn = gradient_stats
-        return self._stats_fn
+        return gradient_stats if self._stats_fn is None else self._stats_fn
 
     def after_backward(self, trainer: Trainer, step: int) -> None:
         if step % self.every == 0 and trainer.is_main:
@@ -63,3 +69,18 @@ class GradientStatsHook:
     def after_step(self, trainer: Trainer, step: int) -> dict[str, Any] | None:
         out, self._pending = self._pending, None
         return out
+
+
+class BoundLogHook:
+    """The spectral bound's statistics (``optimizer.bound_stats()``, see
+    :mod:`structlearn.optim.spectral_bound`) every ``every`` steps; the engine adds it for any optimizer
+    that has ``bound_stats``."""
+
+    def __init__(self, every: int) -> None:
+        self.every = check_int("every", every, minimum=1)
+
+    def after_step(self, trainer: Trainer, step: int) -> dict[str, float] | None:
+        opt = trainer.optimizer
+        if step % self.every or not hasattr(opt, "bound_stats") or not getattr(trainer, "is_main", True):
+            return None
+        return opt.bound_stats()

@@ -1,0 +1,91 @@
+"""The layering of docs/architecture.md, checked on the source: a new upward import or import cycle fails.
+
+Every ``import``/``from … import`` of a ``structlearn`` module counts, at module level, inside
+functions (deferred) and under ``TYPE_CHECKING`` alike: a deferred import hides a dependency from
+readers, it does not remove it.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+# Which packages each package may import (besides itself). utils → nn → models/optim/data/diagnostics
+# → train → reid → cli; cluster/ beside them on utils and data.
+ALLOWED: dict[str, set[str]] = {
+    "<root>": set(),
+    "utils": set(),
+    "nn": {"utils"},
+    "models": {"utils", "nn"},
+    "optim": {"utils"},
+    "data": {"utils"},
+    "diagnostics": {"utils", "nn", "models"},
+    "cluster": {"utils", "data"},
+    "train": {"utils", "nn", "models", "optim", "data", "diagnostics"},
+    "reid": {"utils", "nn", "models", "data", "cluster", "train"},
+    "cli": {"<root>", "utils", "nn", "models", "optim", "data", "diagnostics", "cluster", "train", "reid"},
+}
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports() -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for path in sorted((SRC / "structlearn").rglob("*.py")):
+        mod = _module_name(path)
+        deps = out.setdefault(mod, set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("structlearn"):
+                deps.add(node.module)  # type: ignore[arg-type]
+                deps.update(f"{node.module}.{a.name}" for a in node.names)  # `from pkg import module`
+            elif isinstance(node, ast.Import):
+                deps.update(a.name for a in node.names if a.name.startswith("structlearn"))
+    return {m: {d for d in deps if d in out and d != m} for m, deps in out.items()}
+
+
+def _package(mod: str) -> str:
+    parts = mod.split(".")
+    return parts[1] if len(parts) > 1 else "<root>"
+
+
+def test_every_package_is_known() -> None:
+    pkgs = {_package(m) for m in _imports()}
+    assert pkgs <= set(ALLOWED), f"add the new package(s) {sorted(pkgs - set(ALLOWED))} to ALLOWED"
+
+
+def test_no_upward_imports() -> None:
+    bad = sorted(
+        f"{m} imports {d}"
+        for m, deps in _imports().items()
+        for d in deps
+        if _package(d) != _package(m) and _package(d) not in ALLOWED[_package(m)]
+    )
+    assert not bad, "imports against the layering (docs/architecture.md):\n" + "\n".join(bad)
+
+
+def test_no_import_cycles() -> None:
+    graph = _imports()
+    # A package's __init__ re-exports its modules; an edge into it stands for the package, not a cycle.
+    graph = {m: {d for d in deps if not m.startswith(d + ".")} for m, deps in graph.items()}
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+    cycles: list[list[str]] = []
+
+    def visit(m: str, stack: list[str]) -> None:
+        state[m] = 1
+        stack.append(m)
+        for d in sorted(graph[m]):
+            if state.get(d) == 1:
+                cycles.append(stack[stack.index(d) :] + [d])
+            elif d not in state:
+                visit(d, stack)
+        stack.pop()
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [])
+    assert not cycles, "import cycles:\n" + "\n".join(" → ".join(c) for c in cycles)
