@@ -38,9 +38,11 @@ from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from sklearn.cluster import DBSCAN  # noqa: E402
 
 from structlearn.data.reid import make_reid_dataset  # noqa: E402
 from structlearn.reid.jaccard import jaccard_distance  # noqa: E402
+from structlearn.reid.pseudo_labels import select_eps  # noqa: E402
 from structlearn.reid.trainer import ReIDConfig, train_reid  # noqa: E402
 from structlearn.utils.io import write_json  # noqa: E402
 from structlearn.utils.memory import Measure  # noqa: E402
@@ -187,12 +189,28 @@ def scaling(sizes: list[int], dense_max: int) -> list[dict[str, Any]]:
             row["sparse_s"] = time.perf_counter() - t
         row["sparse_mb"] = mem.peak_bytes / 2**20
         row["nnz_per_row"] = D.nnz / n
+        # DBSCAN at the default eps, and the training-statistics eps rule (one DBSCAN per grid value).
+        with Measure() as mem:
+            t = time.perf_counter()
+            labels = DBSCAN(eps=0.6, min_samples=4, metric="precomputed").fit_predict(D)
+            row["dbscan_s"] = time.perf_counter() - t
+        row["dbscan_mb"] = mem.peak_bytes / 2**20
+        row["clusters"] = int(labels.max()) + 1
+        t = time.perf_counter()
+        select_eps(D)
+        row["eps_rule_s"] = time.perf_counter() - t
         if n <= dense_max:
             with Measure() as mem:
                 t = time.perf_counter()
-                dense_jaccard(X, 30, 6)
+                Dd = dense_jaccard(X, 30, 6)
                 row["dense_s"] = time.perf_counter() - t
             row["dense_mb"] = mem.peak_bytes / 2**20
+            with Measure() as mem:
+                t = time.perf_counter()
+                dense_labels = DBSCAN(eps=0.6, min_samples=4, metric="precomputed").fit_predict(Dd)
+                row["dense_dbscan_s"] = time.perf_counter() - t
+            row["dense_dbscan_mb"] = mem.peak_bytes / 2**20
+            row["dense_clusters"] = int(dense_labels.max()) + 1
         rows.append(row)
         print(row, flush=True)
     return rows
@@ -325,17 +343,41 @@ def main() -> None:
     if "scaling" in args.parts:
         rows_s = scaling(args.sizes, args.dense_max)
         sections.append(
-            "## Jaccard distance: sparse vs dense implementation (k1 = 30, k2 = 6, 128-d features)\n\n"
+            "## Jaccard distance + DBSCAN: sparse vs dense (k1 = 30, k2 = 6, 128-d features)\n\n"
+            "DBSCAN: eps 0.6, min_samples 4, on the precomputed distances; eps rule: the training-statistics"
+            " rule of `select_eps` (one DBSCAN per grid value, 17 values). Peak MB: resident memory above"
+            " the level before each step.\n\n"
             + markdown_table(
-                ["N", "sparse s", "sparse peak MB", "stored pairs / row", "dense s", "dense peak MB"],
+                [
+                    "N",
+                    "sparse Jaccard s",
+                    "peak MB",
+                    "pairs / row",
+                    "DBSCAN s",
+                    "DBSCAN MB",
+                    "clusters",
+                    "eps rule s",
+                    "dense Jaccard s",
+                    "dense MB",
+                    "dense DBSCAN s",
+                    "dense DBSCAN MB",
+                    "dense clusters",
+                ],
                 [
                     [
                         r["n"],
                         f"{r['sparse_s']:.2f}",
                         f"{r['sparse_mb']:.0f}",
                         f"{r['nnz_per_row']:.1f}",
+                        f"{r['dbscan_s']:.2f}",
+                        f"{r['dbscan_mb']:.0f}",
+                        r["clusters"],
+                        f"{r['eps_rule_s']:.2f}",
                         f"{r['dense_s']:.2f}" if "dense_s" in r else "not run (N×N)",
                         f"{r['dense_mb']:.0f}" if "dense_mb" in r else "–",
+                        f"{r['dense_dbscan_s']:.2f}" if "dense_dbscan_s" in r else "–",
+                        f"{r['dense_dbscan_mb']:.0f}" if "dense_dbscan_mb" in r else "–",
+                        r.get("dense_clusters", "–"),
                     ]
                     for r in rows_s
                 ],
