@@ -224,6 +224,7 @@ def main() -> None:
     ap.add_argument("--shortcuts", type=float, nargs="+", default=[0.0, 0.4, 0.7, 1.0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 20000, 50000])
     ap.add_argument("--dense-max", type=int, default=5000)
+    ap.add_argument("--name", default="reid", help="report file name in benchmarks/results/reid (no suffix)")
     ap.add_argument("--parts", nargs="+", default=["main", "shortcut", "hcl", "cc", "scaling"])
     ap.add_argument("--fresh", action="store_true", help="ignore cached runs")
     ap.add_argument(
@@ -386,7 +387,7 @@ def main() -> None:
         )
         data["scaling"] = rows_s
     write_report(
-        RESULTS, "reid", "Unsupervised ReID: CACL vs single-branch baselines", "\n\n".join(sections), data
+        RESULTS, args.name, "Unsupervised ReID: CACL vs single-branch baselines", "\n\n".join(sections), data
     )
 
 
