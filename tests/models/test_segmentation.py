@@ -45,7 +45,7 @@ def test_param_counts_match_spec_table() -> None:
     d = 192
     sa = DepictDecoder(d, SegConfig(n_classes=150, n_head=3, head_dim=100), cross=False)
     ca = DepictDecoder(d, SegConfig(n_classes=150, n_head=3, head_dim=100, ca_head_dim=50), cross=True)
-    sg = SegmenterDecoder(d, SegConfig(n_classes=150, decoder="segmenter", n_layers=2))
+    sg = SegmenterDecoder(d, SegConfig(n_classes=150, decoder="segmenter"))  # the default: 2 blocks
     # closed forms: SA = 3(300d + 1 + 2d) + 2d + 150d + 300
     assert _n(sa) == 3 * (300 * d + 1 + 2 * d) + 2 * d + 150 * d + 300 == 203_439
     assert _n(ca) == _n(sa) + 3 * (150 * d + 1 + 2 * d) + 2 * d == 291_378

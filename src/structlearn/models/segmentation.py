@@ -36,7 +36,8 @@ class SegConfig(DictConfig):
 
     n_classes: int = 11
     decoder: str = "depict-sa"
-    n_layers: int = 3  # MSSA layers (DEPICT) / blocks (Segmenter, spec: 2)
+    n_layers: int = 3  # MSSA layers (DEPICT)
+    seg_blocks: int = 2  # transformer blocks of Segmenter's mask transformer (spec §1.3: 2)
     n_head: int = 2
     head_dim: int = 32  # p for MSSA
     n_ca_layers: int = 3  # MSCA layers (DEPICT-CA)
@@ -49,7 +50,7 @@ class SegConfig(DictConfig):
             raise ValueError(f"n_classes must be at most {IGNORE_INDEX} (255 is the ignore index)")
         if self.decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
-        for name in ("n_layers", "n_head", "head_dim", "n_ca_layers", "ca_head_dim"):
+        for name in ("n_layers", "seg_blocks", "n_head", "head_dim", "n_ca_layers", "ca_head_dim"):
             check_int(name, getattr(self, name), minimum=1)
         if not 0.0 <= float(self.seg_dropout) < 1.0:
             raise ValueError(f"seg_dropout must be in [0, 1), got {self.seg_dropout!r}")
@@ -96,7 +97,8 @@ class SegmenterDecoder(nn.Module):
         super().__init__()
         self.n_classes = c.n_classes
         self.proj_dec = nn.Linear(dim, dim)
-        self.blocks = nn.ModuleList(_Block(dim, max(1, dim // 64), c.seg_dropout) for _ in range(c.n_layers))
+        heads = max(1, dim // 64)
+        self.blocks = nn.ModuleList(_Block(dim, heads, c.seg_dropout) for _ in range(c.seg_blocks))
         self.cls_emb = nn.Parameter(torch.randn(1, c.n_classes, dim) * 0.02)
         self.proj_patch = nn.Parameter(torch.randn(dim, dim) * dim**-0.5)
         self.proj_classes = nn.Parameter(torch.randn(dim, dim) * dim**-0.5)
@@ -157,7 +159,7 @@ def decoder_flops(c: SegConfig, dim: int, n_tokens: int) -> int:
     if c.decoder == "segmenter":
         T = N + C
         block = 2 * T * d * (3 * d + d + 8 * d) + 4 * T * T * d  # qkv, proj, MLP; QKᵀ and AV
-        return 2 * N * d * d + c.n_layers * block + 2 * (N + C) * d * d + mask
+        return 2 * N * d * d + c.seg_blocks * block + 2 * (N + C) * d * d + mask
 
     def sub(tq: int, tk: int, hp: int, self_attn: bool) -> int:
         # projections (keys once, queries again if distinct), QKᵀ, AV, output projection
