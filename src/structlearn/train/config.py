@@ -14,14 +14,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from structlearn.data.images import IMAGE_DATASETS as CLASSIFICATION_DATASETS
 from structlearn.data.text import TOKENIZERS
+from structlearn.models.segmentation import DECODERS as SEG_DECODERS
+from structlearn.nn.block import NORM_SCHEMES, resolve_scheme
+from structlearn.nn.norms import NORM_TYPES
+from structlearn.optim.factory import OPTIMIZERS
 from structlearn.utils.config import DictConfig
 from structlearn.utils.validation import check_choice, check_float, check_int
 
 TASKS = ("lm", "image", "segment")
-IMAGE_DATASETS = ("digits", "fashion_mnist", "mnist1d", "digit_mosaic")
-SEG_DECODERS = ("linear", "segmenter", "depict-sa", "depict-ca")
-NORM_TYPES = ("rms", "layer")
+# The classification loaders' names plus the segmentation set (digit glyph mosaics, data.segmentation).
+IMAGE_DATASETS = (*CLASSIFICATION_DATASETS, "digit_mosaic")
 # Patch size that tiles each dataset's images into 16 (digits, Fashion-MNIST) or 10 (MNIST-1D) tokens.
 DEFAULT_PATCH = {"digits": 2, "fashion_mnist": 7, "mnist1d": 4, "digit_mosaic": 4}
 # Per-optimizer defaults for --lr / --weight-decay (spec dnt.md §7.1-7.2); other names use AdamW's.
@@ -33,32 +37,17 @@ _DEVICE = re.compile(r"^(cpu|auto|cuda(:\d+)?)$")
 
 def norm_schemes() -> tuple[str, ...]:
     """Preset names of the models' normalization schemes (``structlearn.nn.block.NORM_SCHEMES``)."""
-    try:
-        from structlearn.nn.block import NORM_SCHEMES
-
-        return tuple(NORM_SCHEMES)
-    except ImportError:
-        return ("preln", "postln", "dnt", "dnt-full")
+    return tuple(NORM_SCHEMES)
 
 
 def check_norm_scheme(name: str) -> None:
     """A preset, optionally with ``+switch`` / ``+no_switch`` modifiers (``nn.block.resolve_scheme``)."""
-    try:
-        from structlearn.nn.block import resolve_scheme
-    except ImportError:
-        check_choice("norm scheme", name, norm_schemes())
-        return
     resolve_scheme(name)
 
 
 def optimizer_names() -> tuple[str, ...]:
-    """Names registered in ``structlearn.optim.factory.OPTIMIZERS`` (other teams add entries there)."""
-    try:
-        from structlearn.optim.factory import OPTIMIZERS
-
-        return tuple(OPTIMIZERS)
-    except ImportError:
-        return ("adamw", "sgdw")
+    """Names registered in ``structlearn.optim.factory.OPTIMIZERS``."""
+    return tuple(OPTIMIZERS)
 
 
 # nanoGPT's config/train_shakespeare_char.py on top of its train.py defaults (karpathy/nanoGPT): AdamW
