@@ -39,7 +39,8 @@ def _imports() -> dict[str, set[str]]:
         mod = _module_name(path)
         deps = out.setdefault(mod, set())
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("structlearn"):
+            internal = isinstance(node, ast.ImportFrom) and (node.module or "").startswith("structlearn")
+            if internal and node.level == 0:
                 deps.add(node.module)  # type: ignore[arg-type]
                 deps.update(f"{node.module}.{a.name}" for a in node.names)  # `from pkg import module`
             elif isinstance(node, ast.Import):
@@ -79,7 +80,7 @@ def test_no_import_cycles() -> None:
         stack.append(m)
         for d in sorted(graph[m]):
             if state.get(d) == 1:
-                cycles.append(stack[stack.index(d) :] + [d])
+                cycles.append([*stack[stack.index(d) :], d])
             elif d not in state:
                 visit(d, stack)
         stack.pop()

@@ -59,7 +59,7 @@ from structlearn.cluster.base import ClusterEstimator
 from structlearn.cluster.ncut import gaussian_affinity, hard_ncut, ncut_loss
 from structlearn.cluster.networks import relu_mlp
 from structlearn.utils.seed import rng_seed, torch_generator
-from structlearn.utils.validation import check_choice, check_float, check_int
+from structlearn.utils.validation import check_choice, check_device, check_float, check_int
 
 PREDICT_CHUNK = 16384  # rows per forward pass in predict: memory O(chunk · width)
 PRETRAIN_STEPS = 100  # cross-entropy steps fitting the network to the initial labels
@@ -129,10 +129,7 @@ class NeuNcutConfig:
         check_int("n_epochs", self.n_epochs, minimum=1)
         check_float("lr", self.lr, positive=True)
         check_float("weight_decay", self.weight_decay, nonnegative=True)
-        try:
-            torch.device(self.device)
-        except (RuntimeError, TypeError) as exc:
-            raise ValueError(f"invalid device {self.device!r}: {exc}") from None
+        check_device("device", self.device)
 
 
 def membership_mlp(in_dim: int, hidden_dims: Sequence[int], n_clusters: int) -> nn.Sequential:

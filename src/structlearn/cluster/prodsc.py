@@ -80,7 +80,7 @@ from structlearn.cluster.sinkhorn import sinkhorn
 from structlearn.cluster.spectral import DENSE_MAX_N, Solver, kmeans_labels, spectral_clustering
 from structlearn.utils.linalg import numerical_rank
 from structlearn.utils.seed import rng_seed, torch_generator
-from structlearn.utils.validation import check_choice, check_float, check_int
+from structlearn.utils.validation import check_choice, check_device, check_float, check_int
 
 PREDICT_CHUNK = 16384  # rows per forward pass in transform/predict: memory O(chunk · width)
 GRAM_BLOCK = 2048  # rows per block of |YYᵀ| when sparsifying the affinity of a large set
@@ -192,14 +192,7 @@ class PRODSCConfig:
         if self.subspace_max_dim is not None:
             check_int("subspace_max_dim", self.subspace_max_dim, minimum=1)
         check_int("n_init", self.n_init, minimum=1)
-        _check_device(self.device)
-
-
-def _check_device(device: Any) -> torch.device:
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"invalid device {device!r}: {exc}") from None
+        check_device("device", self.device)
 
 
 def _seeded_init(seed: int, build: Any) -> Any:
@@ -452,7 +445,7 @@ class PRODSC(TransformerMixin, ClusterEstimator):
         cfg = self._config()
         Xn = self._validate_X(X, reset=True)
         seed = rng_seed(self.random_state)
-        device = _check_device(cfg.device)
+        device = check_device("device", cfg.device)
         n = Xn.shape[0]
         Xt = torch.from_numpy(Xn).to(device)
         B = min(cfg.batch_size, n)
@@ -626,7 +619,7 @@ class PRODSC(TransformerMixin, ClusterEstimator):
         A large 2-D array is validated chunk by chunk, so no N×D temporary (dtype copy, finiteness
         mask) is allocated: memory stays O(chunk) apart from the output.
         """
-        device = _check_device(self.device)
+        device = check_device("device", self.device)
         if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[0] > PREDICT_CHUNK:
             for s in range(0, X.shape[0], PREDICT_CHUNK):
                 yield torch.from_numpy(self._validate_X(X[s : s + PREDICT_CHUNK], reset=False)).to(device)

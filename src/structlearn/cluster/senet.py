@@ -52,7 +52,7 @@ from structlearn.cluster.connectivity import DisconnectedGraphWarning, component
 from structlearn.cluster.networks import relu_mlp
 from structlearn.cluster.spectral import spectral_clustering
 from structlearn.utils.seed import rng_seed
-from structlearn.utils.validation import check_choice, check_float, check_int
+from structlearn.utils.validation import check_choice, check_device, check_float, check_int
 
 # Label-free recipe for data that is a union of linear subspaces (issue 10, defect 4; docs/clustering.md
 # "SENet on subspace data"). The training knobs lower the elastic-net objective SENet approximates (no
@@ -211,12 +211,7 @@ class SENet(ClusterEstimator):
             check_int("n_components", self.n_components, minimum=1)
         check_int("n_init", self.n_init, minimum=1)
         check_int("block_size", self.block_size, minimum=1)
-        try:
-            torch.device(self.device)
-        except (RuntimeError, TypeError):
-            raise ValueError(
-                f"device must be a torch device string such as 'cpu', got {self.device!r}"
-            ) from None
+        check_device("device", self.device)
 
     # ------------------------------------------------------------------ embeddings
     @torch.no_grad()

@@ -56,7 +56,7 @@ from structlearn.cluster.sinkhorn import sinkhorn
 from structlearn.cluster.spectral import check_eigen_solver, spectral_clustering
 from structlearn.cluster.temporal import temporal_adjacency, temporal_smoothness
 from structlearn.utils.seed import rng_seed
-from structlearn.utils.validation import check_float, check_int
+from structlearn.utils.validation import check_device, check_float, check_int
 
 _AFFINITY_BLOCK = 1024  # rows of |YYᵀ| materialised at once on the sparse path
 
@@ -118,10 +118,7 @@ class TR2CConfig:
         check_eigen_solver(self.eigen_solver)
         if not (self.use_rate or self.lambda1 > 0 or self.lambda2 > 0):
             raise ValueError("the objective is empty: use_rate=False, lambda1=0 and lambda2=0")
-        try:
-            torch.device(self.device)
-        except (RuntimeError, TypeError) as exc:
-            raise ValueError(f"invalid device {self.device!r}: {exc}") from None
+        check_device("device", self.device)
 
     @property
     def warmup(self) -> int:

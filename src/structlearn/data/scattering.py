@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 
 from structlearn.data.cache import cache_dir
 from structlearn.utils.io import atomic_open
-from structlearn.utils.validation import check_int
+from structlearn.utils.validation import check_device, check_int
 
 CACHE_VERSION = 1
 
@@ -194,10 +194,7 @@ def scattering_features(
         pad_to = check_int("pad_to", pad_to, minimum=max(x.shape[1:]))
         ph, pw = pad_to - x.shape[1], pad_to - x.shape[2]
         x = np.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)))
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must be a torch device string such as 'cpu', got {device!r}") from None
+    dev = check_device("device", device)
     S = Scattering2D(x.shape[1:], J, L, device=dev)
     feats = []
     for i in tqdm(range(0, len(x), batch_size), desc="scattering", disable=not progress, unit="batch"):

@@ -182,3 +182,11 @@ def check_adam_args(lr: Any, betas: Any, eps: Any, weight_decay: Any) -> None:
             raise ValueError(f"betas[{i}] must be < 1, got {v}")
     check_float("eps", eps, nonnegative=True)
     check_float("weight_decay", weight_decay, nonnegative=True)
+
+
+def check_device(name: str, value: Any) -> torch.device:
+    """A torch device string or object (``"cpu"``, ``"cuda:1"``, …) as a ``torch.device``."""
+    try:
+        return torch.device(value)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"invalid {name} {value!r}: {exc}") from None
