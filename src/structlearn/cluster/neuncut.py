@@ -146,7 +146,7 @@ def _torch_sparse(A: sp.spmatrix, device: torch.device) -> torch.Tensor:
 
 
 def edge_batch(
-    A: sp.csr_matrix, batch_size: int, rng: np.random.Generator
+    A: sp.spmatrix, batch_size: int, rng: np.random.Generator
 ) -> tuple[np.ndarray, sp.csr_matrix]:
     """A batch for the relaxed Ncut of the *whole* graph A: the endpoints of ⌊B/2⌋ edges drawn with
     probability ∝ weight, and W = the matching that pairs each edge's two endpoints.
@@ -375,6 +375,7 @@ class NeuNcut(ClusterEstimator):
         gen = torch_generator(seed)
         rng = np.random.default_rng(seed)
         full_batch = n == B
+        edges = None if A is None or full_batch else A.tocoo()  # converted once, sampled every step
         W_full = None
         if full_batch:  # the affinity does not depend on θ: built once
             if A is not None:
@@ -391,7 +392,7 @@ class NeuNcut(ClusterEstimator):
                 if full_batch:
                     xb, W = Xt, W_full
                 elif A is not None:
-                    idx, Wb = edge_batch(A, B, rng)
+                    idx, Wb = edge_batch(edges, B, rng)
                     xb, W = Xt[torch.from_numpy(idx).to(device)], _torch_sparse(Wb, device)
                 else:
                     xb = Xt[perm[b * B : (b + 1) * B]]
