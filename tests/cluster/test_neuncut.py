@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -265,3 +266,21 @@ def test_auto_diffusion_reaches_large_clusters() -> None:
     assert scores[t] == min(scores.values())
     _, old, _ = select_diffusion(A, X, 10, (25, 50, 100, 200), seed=0)
     assert clustering_accuracy(y, old) < 0.9
+
+
+def test_auto_diffusion_patience_starts_at_the_size_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    # At N = 50,000 (ten 5,000-point subspaces) the Ncut of the diffusion labels *rises* from t = 25 to
+    # 100 before it falls to 0 at t = 1,600; patience counted from t = 25 stopped at t = 100 (init ACC
+    # 0.24, NeuNcut ACC 0.32). Patience now counts from t ≥ 2√N. The Ncut sequence is scripted here.
+    import structlearn.cluster.neuncut as nc
+
+    rng = np.random.default_rng(0)
+    n = 10_000  # floor 2√N = 200
+    A = sp.random(n, n, density=5 / n, random_state=0, format="csr")
+    A = ((A + A.T) > 0).astype(np.float64).tocsr()
+    X = rng.normal(size=(n, 4))
+    script = iter([0.90, 0.92, 0.93, 0.50, 0.0, 0.0, 0.0])
+    monkeypatch.setattr(nc, "hard_ncut", lambda *a, **k: next(script))
+    monkeypatch.setattr(nc, "_kmeans_rows", lambda Z, k, seed: np.zeros(len(Z), dtype=np.int64))
+    t, _, scores = select_diffusion(A, X, 3, "auto", seed=0)
+    assert t == 400 and list(scores) == [25, 50, 100, 200, 400]  # a zero Ncut ends the ladder

@@ -30,11 +30,13 @@ far above that of spectral clustering's labels on the same graph — UoS Ncut 2.
   labels of the features diffused over the graph, Z ← ½(Z + D⁻¹AZ) t times — no eigendecomposition,
   O(t·nnz·D). The number of steps is chosen label-free, *before* training, as the t whose k-means
   labels have the lowest hard Ncut on the training graph (an empty cluster counts 1, so labellings
-  that drop a cluster are not preferred). ``diffusion_steps="auto"`` (default) doubles t from 25 while
-  that Ncut keeps falling (two doublings of patience, at most 12,800 steps): the steps a random walk
-  needs to average over a cluster grow with the cluster's size (uniform 10-subspace data: t = 200
-  suffices at N = 2,000 but gives ACC 0.71 at N = 10,000, where t = 400 gives 1.00), while on data
-  whose clusters touch, too many steps merge them (digits: Ncut and ACC best at t = 25). A tuple of
+  that drop a cluster are not preferred). ``diffusion_steps="auto"`` (default) doubles t from 25 up to
+  at least 2√N, then while that Ncut keeps falling (two doublings of patience; a zero Ncut ends it; at
+  most 12,800 steps): the steps a random walk needs to average over a cluster grow with the cluster's
+  size (ten 4-dim subspaces: t = 200 suffices at N = 2,000, t = 400 at 10,000, t = 1,600 at 50,000,
+  where t ≤ 100 gives ACC 0.24 and an Ncut that *rises* from t = 25 to 100 — hence the floor before
+  patience counts), while on data whose clusters touch, too many steps merge them (digits: Ncut and
+  ACC best at t = 25, kept by the lowest-Ncut choice). A tuple of
   step counts is searched as given. ``n_init`` training runs (network seeds) start from the chosen
   labels; the one whose hard labels have the lowest Ncut is kept. ``init="random"`` is the paper's
   start.
@@ -145,9 +147,7 @@ def _torch_sparse(A: sp.spmatrix, device: torch.device) -> torch.Tensor:
     return torch.sparse_coo_tensor(idx, val, C.shape, device=device, check_invariants=False).coalesce()
 
 
-def edge_batch(
-    A: sp.spmatrix, batch_size: int, rng: np.random.Generator
-) -> tuple[np.ndarray, sp.csr_matrix]:
+def edge_batch(A: sp.spmatrix, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, sp.csr_matrix]:
     """A batch for the relaxed Ncut of the *whole* graph A: the endpoints of ⌊B/2⌋ edges drawn with
     probability ∝ weight, and W = the matching that pairs each edge's two endpoints.
 
@@ -196,8 +196,9 @@ def select_diffusion(
 ) -> tuple[int, np.ndarray, dict[int, float]]:
     """The diffusion initialisation with the lowest hard Ncut on A: (t, its labels, {t: Ncut}).
 
-    ``steps="auto"``: t = 25, 50, 100, … while the Ncut keeps falling (two doublings of patience, at
-    most 12,800); the diffusion is continued from the previous t, so the ladder costs the largest t.
+    ``steps="auto"``: t = 25, 50, 100, … up to at least 2√N, then while the Ncut keeps falling (two
+    doublings of patience; stops at a zero Ncut; at most 12,800); the diffusion is continued from the
+    previous t, so the ladder costs the largest t.
     The diffusion (sparse products, float64) runs on ``device``, on X's top ``DIFFUSION_DIM`` principal
     axes; k-means on the CPU.
     """
@@ -206,8 +207,9 @@ def select_diffusion(
     if steps == "auto":
         first, last, patience = AUTO_DIFFUSION
         ladder = [first * 2**i for i in range(int(np.log2(last / first)) + 1)]
+        floor = 2.0 * np.sqrt(A.shape[0])  # patience counts only from here (mixing grows with size)
     else:
-        ladder, patience = sorted(set(int(t) for t in steps)), len(steps)
+        ladder, patience, floor = sorted(set(int(t) for t in steps)), len(steps), 0.0
     Z, done = torch.from_numpy(_top_components(X, DIFFUSION_DIM)).to(Pm.device), 0
     scores: dict[int, float] = {}
     best: tuple[float, int, np.ndarray] | None = None
@@ -220,10 +222,10 @@ def select_diffusion(
         scores[t] = hard_ncut(A, labels, n_clusters)
         if best is None or scores[t] < best[0] - 1e-12:
             best, since_best = (scores[t], t, labels), 0
-        else:
+        elif t >= floor:
             since_best += 1
-            if since_best >= patience:
-                break
+        if best[0] <= 1e-12 or since_best >= patience:
+            break
     assert best is not None
     return best[1], best[2], scores
 
