@@ -607,9 +607,7 @@ class AdamW2(SpectralBound):
         certified: bool = True,
         squarings: int = DEFAULT_SQUARINGS,
     ) -> None:
-        check_float("tau", tau, positive=True)
-        check_int("power_iters", power_iters, minimum=1)
-        check_adam_args(lr, betas, eps, weight_decay)
+        check_adam_args(lr, betas, eps, weight_decay)  # tau, power_iters: SpectralBound checks them
         inner = torch.optim.AdamW(
             params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, foreach=foreach
         )
@@ -651,8 +649,6 @@ class SGDW2(SpectralBound):
     ) -> None:
         from structlearn.optim.sgdw import SGDW  # the DNT optimizer lives beside this file
 
-        check_float("tau", tau, positive=True)
-        check_int("power_iters", power_iters, minimum=1)
         inner = SGDW(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
         super().__init__(
             inner,
