@@ -662,6 +662,11 @@ def table_worker(spec: dict[str, Any]) -> None:
     out, dataset, method = Path(spec["out"]), spec["dataset"], spec["method"]
     device = spec.get("device", "cpu")
     cfg = TABLE_METHODS[method]
+    trace_every = float(os.environ.get("BENCH_TRACE_EVERY", 0))
+    if trace_every > 0:  # GPU windows are short: a cell cut short still shows where its time went
+        import faulthandler
+
+        faulthandler.dump_traceback_later(trace_every, repeat=True)
     for seed in spec["seeds"]:
         rec: dict[str, Any] = {"dataset": dataset, "method": method, "seed": seed}
         try:
@@ -677,6 +682,8 @@ def table_worker(spec: dict[str, Any]) -> None:
                 rec["subset"] = int(cfg["subset"])
             rec["n"] = len(y)
             est = _make_table_estimator(cfg["impl"], k, seed, device)
+            if trace_every > 0 and "verbose" in est.get_params():
+                est.set_params(verbose=True)
             cpu0 = time.process_time()
             with Measure() as m:
                 labels = est.fit_predict(X)

@@ -11,7 +11,7 @@
 #
 # Needs: python3 with torch, numpy, scipy, scikit-learn, tqdm; pyamg as a wheel in .whl/ (optional);
 # the four Fashion-MNIST idx .gz files in $STRUCTLEARN_FASHION_MNIST (default .ref/data/fashion-mnist).
-# Usage (repository root): OUT=/some/folder [PHASE=2] bash benchmarks/gpu_issue10.sh [time limit of step 2, s]
+# Usage (repository root): OUT=/some/folder [PHASE=2|3] bash benchmarks/gpu_issue10.sh [time limit of step 2, s]
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-/tmp/gpu_issue10_out}
@@ -57,6 +57,18 @@ EOF
             launch --datasets uos10-50k --methods "$m"
             launch --datasets fmnist-pixel --methods "$m"
         done
+    elif [ "${PHASE:-1}" = 3 ]; then
+        # Phase 3: only the flagship Fashion-MNIST scattering cells that never finished (PRO-DSC, NeuNcut),
+        # one process per seed, one BLAS thread each; BENCH_TRACE_EVERY makes each worker print its
+        # Python stack periodically, so a cell cut short still shows where its time went.
+        # SEEDS, METHODS and THREADS (per process) narrow it to what a short window can finish.
+        TH=${THREADS:-1}
+        export OMP_NUM_THREADS=$TH OPENBLAS_NUM_THREADS=$TH MKL_NUM_THREADS=$TH BENCH_TRACE_EVERY=${BENCH_TRACE_EVERY:-45}
+        for s in ${SEEDS:-0 1 2}; do
+            for m in ${METHODS:-PRO-DSC NeuNcut}; do
+                launch --datasets fmnist-scat --methods "$m" --seeds $s
+            done
+        done
     else
         # Phase 2 (after the phase-1 fixes): the flagship Fashion-MNIST scattering cells, a process per
         # seed with two BLAS threads each (NeuNcut's 70k kNN graph), and the first 50k seeds.
@@ -77,7 +89,7 @@ EOF
     date -u
     tail -n 3 "$RUNS"/*.log
 } > "$LOG" 2>&1
-tar czf "$OUT/runs.tgz" -C "$RUNS" runs $(cd "$RUNS" && ls *.log 2>/dev/null)
+tar czf "$OUT/runs.tgz" -C "$RUNS" -- $(cd "$RUNS" && ls -d runs ./*.log 2>/dev/null)
 # The scattering features, float16 in two zlib-compressed byte planes (≈ 60 MB for 70k × 500), in
 # chunks under 16 MB: `python benchmarks/bench_cluster.py --import-features DIR` restores them.
 [ "${PHASE:-1}" = 1 ] && python3 - "$STRUCTLEARN_CACHE" "$OUT" <<'EOF' >> "$LOG" 2>&1

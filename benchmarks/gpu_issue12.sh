@@ -24,6 +24,7 @@ GPU_ITERS=${GPU_ITERS:-1500}
 GRID_ITERS=${GRID_ITERS:-2000}
 WORKERS=${WORKERS:-18}
 SGDW_LR=${SGDW_LR:-0.3}
+GRID_LIMIT=${GRID_LIMIT:-160}  # seconds for the grid part
 DEVICE=${DEVICE:-cuda}
 PY=${PY:-python3}
 SUF=$([ "$DEVICE" = cpu ] && echo "" || echo "_$DEVICE")
@@ -34,14 +35,14 @@ T0=$(date +%s)
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || true
   $PY -c "import torch; print('torch', torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name(0))"
   ls -l "$STRUCTLEARN_SHAKESPEARE" "$NANOGPT_DIR/model.py" || true
-  echo "== throughput"; timeout -k 5 45 $B --part throughput --nanogpt-dir "$NANOGPT_DIR" --threads 4
-  echo "== bound-overhead"; timeout -k 5 25 $B --part bound-overhead --threads 4
+  echo "== throughput"; timeout -k 5 "${TP_LIMIT:-70}" $B --part throughput --nanogpt-dir "$NANOGPT_DIR" --threads 4
+  echo "== bound-overhead"; timeout -k 5 "${BOUND_LIMIT:-40}" $B --part bound-overhead --threads 4
   echo "== gpu-config"
   timeout -k 5 130 $B --part gpu-config --dtype bf16 --iters "$GPU_ITERS" --sgdw-lr "$SGDW_LR" \
     --workers 2 --threads 4
   $B --part gpu-config --dtype bf16 --iters "$GPU_ITERS" --sgdw-lr "$SGDW_LR" --report-only
   echo "== grid"
-  timeout -k 5 160 $B --part grid --iters "$GRID_ITERS" --workers "$WORKERS" --threads 1
+  timeout -k 5 "$GRID_LIMIT" $B --part grid --iters "$GRID_ITERS" --workers "$WORKERS" --threads 1
   $B --part grid --iters "$GRID_ITERS" --report-only
   echo "== done in $(( $(date +%s) - T0 )) s"
 } 2>&1 | grep --line-buffered -v "resource_tracker" | tee "$OUT/log.txt"
