@@ -18,6 +18,9 @@ Parts (``--part``, default ``grid``):
 - ``gpu-config``: nanoGPT's GPU config (preset ``nanogpt-shakespeare-char``: 6L × 6H × 384, context 256,
   batch 64, dropout 0.2) for ``--iters`` steps in bf16: preln+AdamW (lr 1e-3) vs dnt+SGDW
   (``--sgdw-lr``), val loss on the whole split and tokens/s.
+- ``wd-sweep``: SGDW weight decay × LR (``--sweep-lrs``, ``--sweep-wds``) at the grid's CPU setting, seed 0,
+  then ``--seeds`` at each norm's best pair, against the grid cache's best AdamW cell (spec dnt.md §7.1:
+  decay and LR are coupled for weights that feed a norm).
 - ``bound-overhead``: step time of AdamW² (certified spectral bound, τ = 0.02) against AdamW on the
   CPU-config GPT, interleaved, at batch 12 and 64.
 
@@ -85,7 +88,8 @@ def _fmt_lr(lr: float) -> str:
 # --------------------------------------------------------------------------------------------- runs
 def run_path(out: Path, spec: dict[str, Any]) -> Path:
     tag = f"{spec['part']}_{spec['device']}_{spec['dtype']}_it{spec['iters']}"
-    name = f"{spec['norm']}_{spec['optimizer']}_lr{_fmt_lr(spec['lr'])}_s{spec['seed']}.json"
+    wd = f"_wd{spec['weight_decay']:g}" if "weight_decay" in spec else ""  # only the wd-sweep sets it
+    name = f"{spec['norm']}_{spec['optimizer']}_lr{_fmt_lr(spec['lr'])}{wd}_s{spec['seed']}.json"
     return out / "runs" / tag / name
 
 
@@ -110,7 +114,7 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
         norm=spec["norm"],
         optimizer=spec["optimizer"],
         lr=float(spec["lr"]),
-        weight_decay=WEIGHT_DECAY[spec["optimizer"]],
+        weight_decay=float(spec.get("weight_decay", WEIGHT_DECAY[spec["optimizer"]])),
         seed=int(spec["seed"]),
         steps=iters,
         warmup_steps=warmup_for(iters),
@@ -186,7 +190,8 @@ def run_many(args: argparse.Namespace, specs: list[dict[str, Any]]) -> list[dict
 
 
 def _log_run(rec: dict[str, Any]) -> None:
-    what = f"{rec['norm']}+{rec['optimizer']} lr {_fmt_lr(rec['lr'])} seed {rec['seed']}"
+    wd = f" wd {rec['weight_decay']:g}" if rec.get("part") == "wd-sweep" else ""
+    what = f"{rec['norm']}+{rec['optimizer']} lr {_fmt_lr(rec['lr'])}{wd} seed {rec['seed']}"
     if rec.get("status") == "error":
         log(f"  {what}: ERROR {rec['error'][:120]}")
     else:
@@ -589,6 +594,91 @@ def part_gpu_config(args: argparse.Namespace) -> Path:
     )
 
 
+# ------------------------------------------------------------------------------------------ wd sweep
+def _grid_best_adamw(args: argparse.Namespace) -> tuple[str, float, list[float]] | None:
+    """The best AdamW cell of the grid cache at this dtype/iters (mean over ≥ 3 seeds), if any: from this
+    device's grid when there is one, else from another device's (named in the label)."""
+    runs = Path(args.out) / "runs"
+    folders = [runs / f"grid_{args.device}_{args.dtype}_it{args.iters}"]
+    folders += sorted(f for f in runs.glob(f"grid_*_{args.dtype}_it{args.iters}") if f != folders[0])
+    folder = next((f for f in folders if any(f.glob("*_adamw_*.json"))), folders[0])
+    by: dict[tuple[str, float], list[float]] = {}
+    for f in folder.glob("*_adamw_*.json"):
+        r = json.loads(f.read_text())
+        if math.isfinite(_val(r)):
+            by.setdefault((r["norm"], r["lr"]), []).append(_val(r))
+    full = {k: v for k, v in by.items() if len(v) >= 3}
+    if not full:
+        return None
+    (norm, lr), vals = min(full.items(), key=lambda kv: float(np.mean(kv[1])))
+    return f"{norm}+adamw lr {_fmt_lr(lr)} ({folder.name})", float(np.mean(vals)), vals
+
+
+def part_wd_sweep(args: argparse.Namespace) -> Path:
+    """SGDW weight decay × LR at nanoGPT's CPU setting (spec dnt.md §7.1: the effective LR of a weight
+    that feeds a norm is ≈ η/‖W‖², so decay and LR must be swept together). Stage 1 seed 0 over the
+    (LR, wd) grid; stage 2 the other seeds at each norm's best pair."""
+    preset = "nanogpt-shakespeare-char-cpu"
+    t0 = time.perf_counter()
+
+    def spec(norm: str, lr: float, wd: float, seed: int) -> dict[str, Any]:
+        return {**_spec(args, "wd-sweep", preset, norm, "sgdw", lr, seed), "weight_decay": float(wd)}
+
+    stage1 = [spec(n, lr, wd, 0) for n in args.norms for lr in args.sweep_lrs for wd in args.sweep_wds]
+    recs = run_many(args, stage1)
+    by = {(r["norm"], r["lr"], r["weight_decay"]): r for r in recs}
+    best = {}
+    for n in args.norms:
+        pairs = [(lr, wd) for lr in args.sweep_lrs for wd in args.sweep_wds]
+        best[n] = min(pairs, key=lambda p: _val(by.get((n, p[0], p[1]))))
+    seed_recs = run_many(args, [spec(n, *best[n], s) for n in args.norms for s in args.seeds])
+    lines = [
+        f"Tiny Shakespeare, preset `{preset}` at {args.iters} iterations (warmup {warmup_for(args.iters)}), "
+        f"device {args.device}, {args.dtype}; SGDW μ 0.9, decoupled decay on ≥ 2-D matrices only; "
+        "whole-split val loss. Stage 1: seed 0 over LR × weight decay; stage 2: seeds "
+        f"{', '.join(map(str, args.seeds))} at each norm's best pair.",
+        "",
+    ]
+    for n in args.norms:
+        rows = []
+        for lr in args.sweep_lrs:
+            cells = []
+            for wd in args.sweep_wds:
+                v = _val(by.get((n, lr, wd)))
+                cells.append(f"{v:.4f}" if math.isfinite(v) else "–")
+            rows.append([_fmt_lr(lr), *cells])
+        lines += [
+            f"## {n}+sgdw — stage 1 (seed 0), val loss; rows LR, columns weight decay",
+            "",
+            markdown_table(["LR \\ wd", *[f"{wd:g}" for wd in args.sweep_wds]], rows),
+            "",
+        ]
+    rows, summary = [], {}
+    ref = _grid_best_adamw(args)
+    for n in args.norms:
+        vals = [_val(r) for r in seed_recs if r["norm"] == n and math.isfinite(_val(r))]
+        summary[n] = vals
+        gap = f"{np.mean(vals) - ref[1]:+.4f}" if ref and vals else "–"
+        lr, wd = best[n]
+        rows.append([f"{n}+sgdw", _fmt_lr(lr), f"{wd:g}", mean_std(vals, ".4f"), len(vals), gap])
+    lines += [
+        "## Stage 2 — seeds at the best (LR, wd)",
+        "",
+        markdown_table(["cell", "LR", "wd", "val loss mean ± std", "seeds", "− best AdamW"], rows),
+        "",
+        (
+            f"Best AdamW cell of the grid cache (same dtype and iterations): {ref[0]}, {np.mean(ref[2]):.4f} "
+            f"over {len(ref[2])} seeds. Goal (issue 12): dnt+SGDW within {GOAL_SGDW_GAP} nats."
+            if ref
+            else "No AdamW grid cells with 3 seeds in this cache at the same device/dtype/iterations."
+        ),
+    ]
+    data = {"stage1": recs, "stage2": seed_recs, "best": best, "adamw_ref": ref}
+    data["wall_s"] = time.perf_counter() - t0
+    name = "wd_sweep" + ("" if args.device == "cpu" else f"_{args.device}")
+    return write_report(Path(args.out), name, "SGDW weight decay × LR (issue 12)", "\n".join(lines), data)
+
+
 # ------------------------------------------------------------------------------------- bound overhead
 def part_bound_overhead(args: argparse.Namespace) -> Path:
     from structlearn.models import GPT, GPTConfig
@@ -666,6 +756,7 @@ PARTS = {
     "throughput": part_throughput,
     "gpu-config": part_gpu_config,
     "bound-overhead": part_bound_overhead,
+    "wd-sweep": part_wd_sweep,
 }
 
 
@@ -682,6 +773,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--optimizers", nargs="+", default=list(OPTIMIZERS), choices=list(OPTIMIZERS))
     p.add_argument("--widen", type=int, default=1, help="extra LR rungs per edge when the best is at one")
     p.add_argument("--sgdw-lr", type=float, default=0.3, help="gpu-config: dnt+SGDW learning rate")
+    p.add_argument("--sweep-lrs", type=float, nargs="+", default=[0.1, 0.3], help="wd-sweep: SGDW LRs")
+    p.add_argument(
+        "--sweep-wds", type=float, nargs="+", default=[0.0, 5e-4, 2e-3, 5e-3, 2e-2], help="wd-sweep: decays"
+    )
     p.add_argument("--nanogpt-dir", default=None, help="folder with nanoGPT's model.py (throughput part)")
     p.add_argument("--tp-rounds", type=int, default=5)
     p.add_argument("--tp-steps", type=int, default=10)

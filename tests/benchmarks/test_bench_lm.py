@@ -111,3 +111,36 @@ def test_helpers() -> None:
     assert any("= +0.0400 nats" in g and "NOT met" in g and "(dnt+adamw)" in g for g in goals)
     assert any("Does DNT help Muon" in g and "helps" in g for g in goals)
     assert any("vs nanoGPT's ≈ 1.88: Δ = +0.0300" in g for g in goals)
+
+
+def test_wd_sweep_picks_the_best_pair_runs_its_seeds_and_reads_the_adamw_reference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list = []
+
+    def run_one(spec: dict[str, Any]) -> dict[str, Any]:
+        calls.append((spec["norm"], spec["lr"], spec["weight_decay"], spec["seed"]))
+        # best at (0.3, 2e-3): interior in wd, so a sweep that ignored the decay would miss it
+        val = 1.8 + (spec["lr"] - 0.3) ** 2 + 10 * abs(spec["weight_decay"] - 2e-3) + 0.001 * spec["seed"]
+        keys = ("part", "norm", "optimizer", "lr", "seed", "iters", "device", "dtype", "weight_decay")
+        return {**{k: spec[k] for k in keys}, "status": "completed", "val_loss": val, "wall_s": 0.0}
+
+    monkeypatch.setattr(bench, "run_one", run_one)
+    # An AdamW grid cell with three seeds on another device: the reference, named with its folder.
+    grid = tmp_path / "runs" / "grid_cuda_fp32_it20"
+    grid.mkdir(parents=True)
+    for s in range(3):
+        rec = {"norm": "dnt", "optimizer": "adamw", "lr": 3e-3, "seed": s, "status": "completed"}
+        (grid / f"dnt_adamw_lr0.003_s{s}.json").write_text(json.dumps({**rec, "val_loss": 1.75}))
+    args = _args(tmp_path, norms=["dnt"], sweep_lrs=[0.1, 0.3], sweep_wds=[0.0, 2e-3, 5e-3])
+    report = bench.part_wd_sweep(args)
+    data = json.loads((tmp_path / "wd_sweep.json").read_text())["data"]
+    assert data["best"]["dnt"] == [0.3, 2e-3]
+    stage2 = [c for c in calls if c[3] > 0]
+    assert sorted(stage2) == [("dnt", 0.3, 2e-3, 1), ("dnt", 0.3, 2e-3, 2)]  # seed 0 reused from stage 1
+    assert len(calls) == 6 + 2
+    text = report.read_text()
+    assert "grid_cuda_fp32_it20" in text and "+0.0510" in text  # mean 1.801 − 1.75
+    # Cached: a second call trains nothing; distinct wd values never share a cache file.
+    bench.part_wd_sweep(args)
+    assert len(calls) == 8 and len(list((tmp_path / "runs").glob("wd-sweep_*/*.json"))) == 8
