@@ -7,7 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from structlearn.data.segmentation import check_segmentation, load_segmentation_npy, make_digit_mosaic
+from structlearn.data.segmentation import (
+    check_segmentation,
+    load_segmentation_folder,
+    load_segmentation_npy,
+    make_digit_mosaic,
+)
 
 
 def test_digit_mosaic_shapes_labels_and_determinism() -> None:
@@ -59,3 +64,80 @@ def test_npy_loader_and_bad_input(tmp_path: Path) -> None:
 def test_check_segmentation_errors(x: np.ndarray, y: np.ndarray, msg: str) -> None:
     with pytest.raises(ValueError, match=msg):
         check_segmentation(x, y, 3)
+
+
+def _write_pair(folder: Path, stem: str, rgb: np.ndarray, mask: np.ndarray, mode: str = "L") -> None:
+    from PIL import Image
+
+    (folder / "img").mkdir(exist_ok=True)
+    (folder / "msk").mkdir(exist_ok=True)
+    Image.fromarray(rgb).save(folder / "img" / f"{stem}.png")
+    m = Image.fromarray(mask.astype(np.uint8), mode="L")
+    if mode == "P":
+        m = m.convert("P")
+        m.putpalette([v for i in range(256) for v in (i, 255 - i, 0)])  # colours unrelated to the ids
+    elif mode == "RGB":
+        m = m.convert("RGB")
+    m.save(folder / "msk" / f"{stem}.png")
+
+
+def test_folder_loader_pairs_files_and_reads_palette_indices(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    rgbs, masks = {}, {}
+    for i, mode in enumerate(["L", "P", "L", "P", "L"]):
+        rgbs[i] = rng.integers(0, 256, (8, 12, 3), dtype=np.uint8)
+        masks[i] = rng.choice([0, 1, 2, 255], (8, 12))
+        _write_pair(tmp_path, f"im{i}", rgbs[i], masks[i], mode)
+    ds = load_segmentation_folder(tmp_path / "img", tmp_path / "msk", n_classes=3, val_fraction=0.4, seed=1)
+    assert ds.x_train.shape == (3, 3, 8, 12) and ds.x_val.shape == (2, 3, 8, 12)
+    assert ds.y_train.dtype == np.int64 and set(np.unique(ds.y_train)) <= {0, 1, 2, 255}
+    # Every image arrives with its own mask, in [0, 1], channels first.
+    got = {
+        tuple(x.ravel()[:6]): y
+        for x, y in zip(
+            np.concatenate([ds.x_train, ds.x_val]), np.concatenate([ds.y_train, ds.y_val]), strict=True
+        )
+    }
+    for i in range(5):
+        key = tuple((rgbs[i].transpose(2, 0, 1) / 255.0).astype(np.float32).ravel()[:6])
+        np.testing.assert_array_equal(got[key], masks[i])
+    gray = load_segmentation_folder(tmp_path / "img", tmp_path / "msk", 3, grayscale=True)
+    assert gray.x_train.shape[1] == 1
+
+
+@pytest.mark.parametrize(
+    "case, msg",
+    [
+        ("unpaired", "without a partner"),
+        ("rgb_mask", "single-channel"),
+        ("mismatch", "size mismatch"),
+        ("mixed", "mixed sizes"),
+        ("label", "mask labels must be in"),
+        ("empty", "no images"),
+    ],
+)
+def test_folder_loader_bad_input(tmp_path: Path, case: str, msg: str) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    mask = rng.choice([0, 1], (8, 8))
+    if case != "empty":
+        _write_pair(tmp_path, "a", rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), mask)
+        _write_pair(tmp_path, "b", rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), mask)
+    else:
+        (tmp_path / "img").mkdir()
+        (tmp_path / "msk").mkdir()
+    if case == "unpaired":
+        (tmp_path / "msk" / "b.png").unlink()
+    elif case == "rgb_mask":
+        _write_pair(tmp_path, "b", rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), mask, mode="RGB")
+    elif case == "mismatch":
+        Image.fromarray(np.zeros((8, 6), np.uint8)).save(tmp_path / "msk" / "b.png")
+    elif case == "mixed":
+        _write_pair(
+            tmp_path, "b", rng.integers(0, 256, (16, 8, 3), dtype=np.uint8), rng.choice([0, 1], (16, 8))
+        )
+    elif case == "label":
+        _write_pair(tmp_path, "b", rng.integers(0, 256, (8, 8, 3), dtype=np.uint8), np.full((8, 8), 7))
+    with pytest.raises(ValueError, match=msg):
+        load_segmentation_folder(tmp_path / "img", tmp_path / "msk", n_classes=2)

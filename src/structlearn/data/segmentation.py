@@ -1,4 +1,5 @@
-"""Offline semantic-segmentation data: the procedural DigitMosaic-Seg set and a user ``.npy`` loader.
+"""Offline semantic-segmentation data: the procedural DigitMosaic-Seg set and user-data loaders
+(``.npy`` arrays, or a folder of images with PNG masks).
 
 DigitMosaic-Seg (spec segmentation_reid.md §9.1): scikit-learn's 8×8 digit glyphs, upsampled by ``scale``,
 pasted with random colours at random positions on random textured RGB canvases. Classes: 0 = background,
@@ -76,7 +77,91 @@ def load_segmentation_npy(
     for path in (images, masks):
         if not Path(path).is_file():
             raise ValueError(f"no such file: {path}")
-    x, y = check_segmentation(np.load(images), np.load(masks), n_classes, patch_size)
+    return _split("npy", np.load(images), np.load(masks), n_classes, val_fraction, seed, patch_size)
+
+
+MASK_SUFFIXES = (".png",)  # lossless: a JPEG mask would blur class ids at region borders
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
+
+def _stems(folder: Path, suffixes: tuple[str, ...]) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise ValueError(f"no such folder: {folder}")
+    found: dict[str, Path] = {}
+    for f in sorted(folder.iterdir()):
+        if f.suffix.lower() in suffixes:
+            if f.stem in found:
+                raise ValueError(f"two files named {f.stem!r} in {folder} ({found[f.stem].name}, {f.name})")
+            found[f.stem] = f
+    return found
+
+
+def read_mask_png(path: str | os.PathLike[str]) -> np.ndarray:
+    """An integer mask from a PNG: single-channel (mode L/I/P — for a palette image the palette *indices*
+    are the class ids, as in PASCAL VOC) → (H, W) int64. RGB masks are refused: colour-coded classes need
+    a palette the loader cannot guess."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.mode not in ("L", "P", "I", "I;16", "1"):
+            raise ValueError(
+                f"{path}: mask PNG must hold single-channel class ids (mode L, P, I or I;16), "
+                f"got mode {im.mode}"
+            )
+        return np.asarray(im, dtype=np.int64)
+
+
+def load_segmentation_folder(
+    images: str | os.PathLike[str],
+    masks: str | os.PathLike[str],
+    n_classes: int,
+    val_fraction: float = 0.2,
+    seed: int = 0,
+    patch_size: int | None = None,
+    grayscale: bool = False,
+) -> SegDataset:
+    """User data as files: ``images/<name>.{png,jpg,…}`` with ``masks/<name>.png`` (same stem, class ids
+    0…C−1 and 255 = ignore, see :func:`read_mask_png`). Images are RGB in [0, 1] (or one channel with
+    ``grayscale``); all must share one size (no resizing: it would have to resample the masks too).
+    Pairs are matched by file name; an image without a mask, or a mask without an image, is an error."""
+    from PIL import Image
+
+    imgs, msks = _stems(Path(images), IMAGE_SUFFIXES), _stems(Path(masks), MASK_SUFFIXES)
+    if not imgs:
+        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {images}")
+    unpaired = sorted(set(imgs) ^ set(msks))
+    if unpaired:
+        raise ValueError(
+            f"{len(unpaired)} image(s)/mask(s) without a partner of the same name, e.g. {unpaired[0]!r}"
+        )
+    xs, ys = [], []
+    for stem in sorted(imgs):
+        with Image.open(imgs[stem]) as im:
+            x = np.asarray(im.convert("L" if grayscale else "RGB"), dtype=np.float32) / 255.0
+        y = read_mask_png(msks[stem])
+        if x.shape[:2] != y.shape:
+            raise ValueError(f"image/mask size mismatch for {stem!r}: image {x.shape[:2]}, mask {y.shape}")
+        if xs and y.shape != ys[0].shape:
+            raise ValueError(
+                f"images of mixed sizes: {stem!r} is {y.shape}, the first is {ys[0].shape}; "
+                "resize them (and their masks, nearest-neighbour) to one size first"
+            )
+        xs.append(x if grayscale else x.transpose(2, 0, 1))
+        ys.append(y)
+    return _split("folder", np.stack(xs), np.stack(ys), n_classes, val_fraction, seed, patch_size)
+
+
+def _split(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    n_classes: int,
+    val_fraction: float,
+    seed: int,
+    patch_size: int | None,
+) -> SegDataset:
+    """Validate, then a seeded train/val split."""
+    x, y = check_segmentation(x, y, n_classes, patch_size)
     if not 0.0 < float(val_fraction) < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
     n_val = max(1, round(len(x) * val_fraction))
@@ -84,7 +169,7 @@ def load_segmentation_npy(
         raise ValueError(f"need at least 2 images for a train/val split, got {len(x)}")
     order = np.random.default_rng(seed).permutation(len(x))
     va, tr = order[:n_val], order[n_val:]
-    return SegDataset("npy", x[tr], y[tr], x[va], y[va], n_classes)
+    return SegDataset(name, x[tr], y[tr], x[va], y[va], n_classes)
 
 
 def _texture(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
