@@ -74,8 +74,12 @@ class ImageTask:
                 f"augment_shift {self.shift} is too large for {h}×{w} images of {ds.name} "
                 f"(at most {extent // 2}, half the image)"
             )
+        self._start_stream()
+
+    def _start_stream(self) -> None:
+        """The batch stream before its first batch: shuffled per epoch with the run's generator."""
         self.items_per_step = self.global_batch
-        self.generator = torch_generator(config.seed)
+        self.generator = torch_generator(self.config.seed)
         self.perm = torch.zeros(0, dtype=torch.int64)
         self.cursor = 0
         self.epoch = 0
@@ -190,22 +194,8 @@ class SegmentTask(ImageTask):
             raise ValueError(
                 f"batch size {self.global_batch} exceeds the {len(self.x_train)} training images"
             )
-        self.shift = 0
-        self.items_per_step = self.global_batch
-        self.generator = torch_generator(config.seed)
-        self.perm = torch.zeros(0, dtype=torch.int64)
-        self.cursor = 0
-        self.epoch = 0
-
-    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.cursor + self.global_batch > len(self.perm):
-            self.perm = torch.randperm(len(self.x_train), generator=self.generator)
-            self.cursor = 0
-            self.epoch += 1
-        idx = self.perm[self.cursor : self.cursor + self.global_batch]
-        self.cursor += self.global_batch
-        idx = idx[self.ctx.rank * self.batch_size : (self.ctx.rank + 1) * self.batch_size]
-        return self._normalise(self.x_train[idx]), self.y_train[idx]
+        self.shift = 0  # ImageTask.next_batch then draws no offsets: the same stream, unshifted
+        self._start_stream()
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, device: torch.device, autocast: AutocastFactory) -> dict[str, float]:
