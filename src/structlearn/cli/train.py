@@ -196,7 +196,8 @@ def run_train(args: argparse.Namespace) -> int:
     from structlearn.train.engine import Trainer
 
     config, ckpt = config_from_args(args)
-    trainer = Trainer(config, hooks=extension_hooks(config), resume=args.resume if ckpt is not None else None)
+    # The checkpoint read above for the config (it remembers its path) is the one resumed from: read once.
+    trainer = Trainer(config, hooks=extension_hooks(config), resume=ckpt)
     result = trainer.fit(stop_after=args.stop_after, handle_signals=True)
     if trainer.is_main:
         out = sys.stdout if result.ok else sys.stderr

@@ -94,7 +94,17 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path
     return dest
 
 
-def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
+class LoadedCheckpoint(dict[str, Any]):
+    """A checkpoint's state as :func:`load_checkpoint` read it: a plain dict that remembers the path it
+    was read from (``source``, as given), so a reader handed the loaded state can still name the file
+    in its messages instead of reading it a second time."""
+
+    source: str | os.PathLike[str]
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+) -> LoadedCheckpoint:
     """Read a checkpoint written by :func:`save_checkpoint`; ``ValueError`` if missing or corrupt."""
     src = Path(path)
     if not src.is_file():
@@ -117,7 +127,9 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     if not isinstance(state, dict):
         raise ValueError(f"checkpoint {src} has a corrupt state header (not a mapping)")
     check_step(state, f"checkpoint {src}")
-    return state
+    loaded = LoadedCheckpoint(state)
+    loaded.source = path
+    return loaded
 
 
 def check_step(state: dict[str, Any], where: str = "checkpoint") -> None:

@@ -1,4 +1,5 @@
-"""Process-group context for data-parallel training under ``torchrun`` (gloo on CPU, NCCL on CUDA).
+"""Where a run executes: the device (``resolve_device``) and the process-group context for
+data-parallel training under ``torchrun`` (gloo on CPU, NCCL on CUDA).
 
 Outside ``torchrun`` (``WORLD_SIZE`` unset or 1) everything degrades to a single process and the
 collectives are identities, so the training loop has one code path.
@@ -77,3 +78,15 @@ def init_distributed(device_type: str) -> DistContext:
         dist.init_process_group(backend=backend)
         owns = True
     return DistContext(rank=rank, world_size=dist.get_world_size(), local_rank=local_rank, owns_group=owns)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu`` by default; CUDA only when asked for and present."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name} requested but CUDA is not available (use --device cpu)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ValueError(f"device {name} requested but only {torch.cuda.device_count()} CUDA devices exist")
+    return dev
