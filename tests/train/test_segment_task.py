@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -62,3 +63,51 @@ def test_cli_bad_decoder_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "--task", "segment", "--decoder", "bogus"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "decoder" in err[0]
+
+
+def _user_folder(root: Path, n: int = 12, rgb_mask: bool = False) -> Path:
+    """A folder of RGB PNG images with PNG class-id masks (3 classes: left / right half / ignore)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(n):
+        mask = np.zeros((16, 16), np.uint8)
+        mask[:, 8:] = 1 + (i % 2)
+        mask[0] = 255
+        img = (rng.random((16, 16, 3)) * 60 + 80 * mask[..., None].clip(0, 2)).astype(np.uint8)
+        Image.fromarray(img).save(root / "images" / f"{i:03d}.png")
+        m = Image.fromarray(mask)
+        (m.convert("RGB") if rgb_mask and i == n - 1 else m).save(root / "masks" / f"{i:03d}.png")
+    return root
+
+
+def test_cli_trains_on_a_user_folder(tmp_path: Path) -> None:
+    from structlearn.cli import main
+
+    data = _user_folder(tmp_path / "data")
+    out = tmp_path / "out"
+    args = ["train", "--task", "segment", "--dataset", str(data), "--steps", "4", "--batch-size", "4"]
+    args += ["--n-layer", "1", "--n-head", "2", "--n-embd", "16", "--eval-every", "2", "--out-dir", str(out)]
+    assert main([*args, "--no-progress", "--threads", "1"]) == 0
+    recs = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert any("test_mIoU" in r for r in recs)
+    cfg = json.loads((out / "config.json").read_text())["config"]
+    assert cfg["dataset"] == str(data) and cfg["patch_size"] == 4
+
+
+@pytest.mark.parametrize("case", ["no_folder", "rgb_mask"])
+def test_cli_user_folder_errors_exit_2(tmp_path: Path, case: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from structlearn.cli import main
+
+    data = tmp_path / "nothing" if case == "no_folder" else _user_folder(tmp_path / "d", rgb_mask=True)
+    out = tmp_path / "out"
+    argv = ["train", "--task", "segment", "--dataset", str(data), "--steps", "2", "--batch-size", "4"]
+    argv += ["--out-dir", str(out)]
+    assert main([*argv, "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and (
+        "images/ and masks/" in err[0] if case == "no_folder" else "single-channel" in err[0]
+    )
+    assert not (out / "checkpoint.safetensors").exists()

@@ -114,7 +114,7 @@ def read_mask_png(path: str | os.PathLike[str]) -> np.ndarray:
 def load_segmentation_folder(
     images: str | os.PathLike[str],
     masks: str | os.PathLike[str],
-    n_classes: int,
+    n_classes: int | None = None,
     val_fraction: float = 0.2,
     seed: int = 0,
     patch_size: int | None = None,
@@ -123,7 +123,9 @@ def load_segmentation_folder(
     """User data as files: ``images/<name>.{png,jpg,…}`` with ``masks/<name>.png`` (same stem, class ids
     0…C−1 and 255 = ignore, see :func:`read_mask_png`). Images are RGB in [0, 1] (or one channel with
     ``grayscale``); all must share one size (no resizing: it would have to resample the masks too).
-    Pairs are matched by file name; an image without a mask, or a mask without an image, is an error."""
+    Pairs are matched by file name; an image without a mask, or a mask without an image, is an error.
+    ``n_classes=None`` takes the largest label other than 255, plus one (a class absent from every mask
+    then shrinks C: pass it explicitly when that can happen)."""
     from PIL import Image
 
     imgs, msks = _stems(Path(images), IMAGE_SUFFIXES), _stems(Path(masks), MASK_SUFFIXES)
@@ -148,7 +150,11 @@ def load_segmentation_folder(
             )
         xs.append(x if grayscale else x.transpose(2, 0, 1))
         ys.append(y)
-    return _split("folder", np.stack(xs), np.stack(ys), n_classes, val_fraction, seed, patch_size)
+    y_all = np.stack(ys)
+    if n_classes is None:
+        labels = y_all[y_all != IGNORE_INDEX]
+        n_classes = max(2, int(labels.max()) + 1 if labels.size else 2)
+    return _split("folder", np.stack(xs), y_all, n_classes, val_fraction, seed, patch_size)
 
 
 def _split(

@@ -3,6 +3,7 @@ for the contract every task meets (``train.task_api.Task``)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -167,7 +168,8 @@ class ImageTask:
 
 
 class SegmentTask(ImageTask):
-    """Semantic segmentation (DEPICT, arXiv 2411.03033) on the procedural ``digit_mosaic`` set.
+    """Semantic segmentation (DEPICT, arXiv 2411.03033) on the procedural ``digit_mosaic`` set or a user
+    folder (``images/`` + PNG class-id ``masks/``; ``data.segmentation.load_segmentation_folder``).
 
     ``train_subset`` sets the number of generated training canvases (default 2,000; val: 300).
     Batches: the train split shuffled every epoch (no shift augmentation: masks would need it too);
@@ -179,10 +181,16 @@ class SegmentTask(ImageTask):
     metric = "test_mIoU"
 
     def __init__(self, config: TrainConfig, ctx: DistContext) -> None:
-        from structlearn.data.segmentation import make_digit_mosaic
+        from structlearn.data.segmentation import load_segmentation_folder, make_digit_mosaic
 
         self.config, self.ctx = config, ctx
-        ds = make_digit_mosaic(n_train=config.train_subset or 2000, seed=config.data_seed)
+        if config.dataset == "digit_mosaic":
+            ds = make_digit_mosaic(n_train=config.train_subset or 2000, seed=config.data_seed)
+        else:  # a user folder: images/ + masks/, 20 % held out with the data seed
+            root = Path(config.dataset)
+            ds = load_segmentation_folder(
+                root / "images", root / "masks", seed=config.data_seed, patch_size=config.resolved_patch_size
+            )
         self.name, self.n_classes = ds.name, ds.n_classes
         self.x_train, self.y_train = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
         self.x_test, self.y_test = torch.from_numpy(ds.x_val), torch.from_numpy(ds.y_val)
