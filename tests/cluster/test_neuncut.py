@@ -68,7 +68,7 @@ def test_predict_is_chunked_and_linear(fitted, monkeypatch) -> None:
     est, X, _ = fitted
     full = est.predict(X)
     proba = est.predict_proba(X)
-    monkeypatch.setattr("structlearn.cluster.neuncut.PREDICT_CHUNK", 13)
+    monkeypatch.setattr("structlearn.cluster.deep_base.INFERENCE_CHUNK", 13)
     # More rows than a chunk: validated chunk by chunk, same results.
     assert np.array_equal(est.predict(X), full)
     assert np.array_equal(est.predict(X[::-1]), full[::-1])

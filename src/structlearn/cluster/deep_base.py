@@ -92,6 +92,7 @@ def run_steps(
     (parameters, max_norm) clips the gradient norm before the step. The terms stay on the device: the
     loop syncs with the host only to show the loss when ``verbose``.
     """
+    clip_params = None if clip is None else list(clip[0])  # a generator would be spent after one step
     history: list[torch.Tensor] = []
     bar = tqdm(total=n_steps, desc=desc, disable=not verbose, leave=False)
     log_every = max(1, n_steps // 50)
@@ -100,7 +101,7 @@ def run_steps(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if clip is not None:
-            torch.nn.utils.clip_grad_norm_(clip[0], clip[1])
+            torch.nn.utils.clip_grad_norm_(clip_params, clip[1])
         opt.step()
         if scheduler is not None:
             scheduler.step()
@@ -157,6 +158,7 @@ class DeepClusterEstimator(ClusterEstimator):
     """
 
     device: Any
+    net_: nn.Module  # the trained network of PRO-DSC and NeuNcut (SENet, TR2C name theirs differently)
     _init_defaults: ClassVar[dict[str, Any]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -164,19 +166,21 @@ class DeepClusterEstimator(ClusterEstimator):
         if cls.__dict__.get("_config_class") is not None and "__init__" not in cls.__dict__:
             cls.__init__ = _init_from_config(cls._config_class, cls._init_defaults)  # type: ignore[misc]
 
-    @staticmethod
-    def _net_device(net: nn.Module) -> torch.device:
-        """Where a fitted network lives: new data goes there (not to a ``device`` set after fit)."""
-        return next(net.parameters()).device
+    def _inference_device(self) -> torch.device:
+        """Where the fitted network ``net_`` lives: new data goes there (not to a ``device`` set after
+        fit). Called after the input is validated, so an unfitted estimator raises NotFittedError."""
+        return next(self.net_.parameters()).device
 
-    def _new_data_chunks(self, X: Any, device: torch.device) -> Iterator[torch.Tensor]:
-        """Validated float32 row chunks of new data on ``device``.
+    def _new_data_chunks(self, X: Any) -> Iterator[torch.Tensor]:
+        """Validated float32 row chunks of new data on the network's device.
 
         A large 2-D array is validated chunk by chunk, so no N×D temporary (dtype copy, finiteness
         mask) is allocated: memory stays O(chunk) apart from the output.
         """
         if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[0] > INFERENCE_CHUNK:
             for s in range(0, X.shape[0], INFERENCE_CHUNK):
-                yield torch.from_numpy(self._validate_X(X[s : s + INFERENCE_CHUNK], reset=False)).to(device)
+                chunk = self._validate_X(X[s : s + INFERENCE_CHUNK], reset=False)
+                yield torch.from_numpy(chunk).to(self._inference_device())
             return
-        yield from row_chunks(torch.from_numpy(self._validate_X(X, reset=False)).to(device))
+        Xt = torch.from_numpy(self._validate_X(X, reset=False))
+        yield from row_chunks(Xt.to(self._inference_device()))

@@ -378,7 +378,7 @@ class NeuNcut(DeepClusterEstimator):
         return score, net, history, labels
 
     def _chunks(self, X: Any) -> Iterable[torch.Tensor]:
-        return self._new_data_chunks(X, self._net_device(self.net_))
+        return self._new_data_chunks(X)
 
     def _argmax(self, chunks: Iterable[torch.Tensor]) -> np.ndarray:
         return forward_chunks(lambda xb: self.net_(xb).argmax(dim=1), chunks).cpu().numpy().astype(np.int64)

@@ -377,7 +377,7 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
 
     def _heads(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
         """(Z, Y) of validated new data, chunk by chunk (eval mode: BatchNorm uses running statistics)."""
-        return forward_chunks(self.net_, self._new_data_chunks(X, self._net_device(self.net_)))
+        return forward_chunks(self.net_, self._new_data_chunks(X))
 
     def transform(self, X: Any) -> np.ndarray:
         """The learned representation Z (N × out_dim, unit rows) of new points."""
@@ -390,7 +390,7 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
     @torch.no_grad()
     def predict(self, X: Any) -> np.ndarray:
         """Training-cluster index for each new point, chunk by chunk (no N×N matrix, O(chunk) memory)."""
-        chunks = self._new_data_chunks(X, self._net_device(self.net_))
+        chunks = self._new_data_chunks(X)
         return (
             forward_chunks(lambda xb: self._assign(self.net_(xb)[1]), chunks).cpu().numpy().astype(np.int64)
         )

@@ -47,8 +47,14 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from structlearn.cluster.affinity import affinity_from_coefficients, coefficient_vote, topk_blockwise
-from structlearn.cluster.base import ClusterEstimator
 from structlearn.cluster.connectivity import DisconnectedGraphWarning, component_labels, connect_components
+from structlearn.cluster.deep_base import (
+    DeepClusterEstimator,
+    forward_chunks,
+    row_chunks,
+    run_steps,
+    seeded_module,
+)
 from structlearn.cluster.networks import relu_mlp
 from structlearn.cluster.spectral import spectral_clustering
 from structlearn.utils.seed import rng_seed
@@ -102,7 +108,7 @@ def _elastic_net(C: torch.Tensor, lmbda: float) -> torch.Tensor:
     return lmbda * C.abs().sum(dim=1) + 0.5 * (1.0 - lmbda) * (C * C).sum(dim=1)
 
 
-class SENet(ClusterEstimator):
+class SENet(DeepClusterEstimator):
     """Self-Expressive Network (arXiv 2110.04318) as a scikit-learn-style clustering estimator.
 
     Defaults follow the CPU plan of spec clustering.md §10.2 (paper values in brackets): hidden
@@ -218,12 +224,6 @@ class SENet(ClusterEstimator):
         check_int("block_size", self.block_size, minimum=1)
         check_device("device", self.device)
 
-    # ------------------------------------------------------------------ embeddings
-    @torch.no_grad()
-    def _embed(self, net: nn.Module, X: torch.Tensor) -> torch.Tensor:
-        """net(X) in blocks of ``block_size`` rows, without gradient."""
-        return torch.cat([net(X[s : s + self.block_size]) for s in range(0, X.shape[0], self.block_size)])
-
     # ------------------------------------------------------------------ training
     def _train(self, Xt: torch.Tensor, gen: torch.Generator) -> None:
         net = self.net_
@@ -237,11 +237,9 @@ class SENet(ClusterEstimator):
         opt = torch.optim.Adam([{"params": others}, {"params": [net.threshold], "lr": thr_lr}], lr=self.lr)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(self.n_iter, 1))
         cache: torch.Tensor | None = None
-        log_every = max(1, min(100, self.n_iter // 20 or 1))
-        window = torch.zeros((), device=Xt.device)
-        curve: list[float] = []
-        bar = tqdm(total=self.n_iter, desc="SENet train", disable=not self.verbose, leave=False)
-        for step in range(self.n_iter):
+
+        def step_fn(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+            nonlocal cache
             idx = torch.randperm(N, generator=gen, device=gen.device)[:B].to(Xt.device)
             Xb = Xt[idx]
             Q = net.query(Xb)
@@ -249,7 +247,7 @@ class SENet(ClusterEstimator):
                 K = net.key(Xt)
             else:
                 if cache is None or step % self.key_refresh == 0:
-                    cache = self._embed(net.key, Xt)
+                    cache = forward_chunks(net.key, row_chunks(Xt))
                 fresh = torch.randperm(N, generator=gen, device=gen.device)[:n_fresh].to(Xt.device)
                 # Cached keys everywhere, fresh (differentiable) keys on the random subset.
                 K = cache.index_copy(0, fresh, net.key(Xt[fresh]))
@@ -257,19 +255,23 @@ class SENet(ClusterEstimator):
             C = C.scatter(1, idx.unsqueeze(1), 0.0)  # remove the self term c_ii
             recon = C @ Xt
             loss = (0.5 * gamma * ((Xb - recon) ** 2).sum(dim=1) + _elastic_net(C, lmbda)).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(net.parameters(), self.grad_clip)
-            opt.step()
-            sched.step()
-            window = window + loss.detach()
-            if (step + 1) % log_every == 0:
-                curve.append(float(window) / log_every)  # the only host sync, once per window
-                window = torch.zeros((), device=Xt.device)
-                bar.set_postfix(loss=f"{curve[-1]:.4g}", b=f"{float(net.threshold.detach()):.3g}")
-            bar.update(1)
-        bar.close()
-        self.loss_curve_ = curve
+            return loss, loss.detach()[None]
+
+        history = run_steps(
+            self.n_iter,
+            step_fn,
+            opt,
+            scheduler=sched,
+            clip=(net.parameters(), self.grad_clip),
+            desc="SENet train",
+            verbose=self.verbose,
+        )
+        # Mean loss per window of log_every steps, summed in step order in float32 (as it is accumulated).
+        log_every = max(1, min(100, self.n_iter // 20 or 1))
+        losses = torch.cat(history).cpu().numpy() if history else np.zeros(0, np.float32)
+        n_windows = len(losses) // log_every
+        windows = losses[: n_windows * log_every].reshape(n_windows, log_every)
+        self.loss_curve_ = [float(np.cumsum(w, dtype=np.float32)[-1]) / log_every for w in windows]
 
     # ------------------------------------------------------------------ coefficients
     @torch.no_grad()
@@ -344,11 +346,10 @@ class SENet(ClusterEstimator):
         seed = rng_seed(self.random_state)
         dev = torch.device(self.device)
         gen = torch.Generator(device="cpu").manual_seed(seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.net_ = SelfExpressiveNet(
-                Xa.shape[1], tuple(self.hidden_dims), self.out_dim, self.alpha_scale
-            ).to(dev)
+        self.net_ = seeded_module(
+            seed,
+            lambda: SelfExpressiveNet(Xa.shape[1], tuple(self.hidden_dims), self.out_dim, self.alpha_scale),
+        ).to(dev)
         Xt = torch.from_numpy(Xa).to(dev)
         if self.max_train_samples is not None and self.max_train_samples < N:
             train_idx = torch.randperm(N, generator=gen)[: self.max_train_samples].sort().values
@@ -364,9 +365,9 @@ class SENet(ClusterEstimator):
         t1 = time.perf_counter()
 
         # Cluster every point: coefficients of all N against all N, top-k, affinity, spectral step.
-        self._keys = self._embed(self.net_.key, Xt)
+        self._keys = forward_chunks(self.net_.key, row_chunks(Xt))
         self._X_fit = Xt
-        Qe = self._embed(self.net_.query, Xt)
+        Qe = forward_chunks(self.net_.query, row_chunks(Xt))
         C = self._sparse_coefficients(
             Qe, self._keys, min(self.top_k, N - 1), exclude_diagonal=True, desc="SENet C"
         )
@@ -434,7 +435,7 @@ class SENet(ClusterEstimator):
         """Sparse top-k coefficients (m × N_fit) of new points against the fitted points."""
         Xa = self._validate_X(X, reset=False)
         Xt = torch.from_numpy(Xa).to(self._keys.device)
-        Qe = self._embed(self.net_.query, Xt)
+        Qe = forward_chunks(self.net_.query, row_chunks(Xt))
         return self._sparse_coefficients(
             Qe, self._keys, min(self.top_k, self._keys.shape[0]), exclude_diagonal=False, desc="SENet predict"
         )
@@ -448,6 +449,6 @@ class SENet(ClusterEstimator):
         empty = np.flatnonzero(np.diff(C.indptr) == 0)
         if empty.size:
             Xt = torch.from_numpy(Xa[empty]).to(self._keys.device)
-            S = self._embed(self.net_.query, Xt) @ self._keys.T
+            S = forward_chunks(self.net_.query, row_chunks(Xt)) @ self._keys.T
             pred[empty] = self.labels_[S.abs().argmax(dim=1).cpu().numpy()]
         return pred
