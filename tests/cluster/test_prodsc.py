@@ -7,13 +7,13 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import structlearn.cluster.gram_affinity as gram_affinity_module
 from structlearn.cluster.connectivity import DisconnectedGraphWarning, n_connected_components
-from structlearn.cluster.metrics import clustering_accuracy
 from structlearn.cluster.gram_affinity import (
     abs_gram_topk,
     evaluation_affinity,
     gram_sq_embedding,
     label_cluster_features,
 )
+from structlearn.cluster.metrics import clustering_accuracy
 from structlearn.cluster.prodsc import PAPER_PRESETS, PRODSC
 from structlearn.cluster.sinkhorn import sinkhorn
 from structlearn.cluster.spectral import spectral_clustering, spectral_embedding
