@@ -11,7 +11,7 @@ import torch
 from sklearn.base import clone
 
 import structlearn.cluster.deep_base as deep_base
-from structlearn.cluster import PRODSC, TR2C, NeuNcut
+from structlearn.cluster import PRODSC, TR2C, NeuNcut, SENet
 from structlearn.cluster.affinity import topk_blockwise
 from structlearn.cluster.deep_base import (
     DeepClusterEstimator,
@@ -22,12 +22,13 @@ from structlearn.cluster.deep_base import (
     seeded_module,
 )
 from structlearn.cluster.neuncut import NeuNcutConfig
-from structlearn.cluster.prodsc import PRODSCConfig
+from structlearn.cluster.prodsc_config import PRODSCConfig
 from structlearn.cluster.registry import make_estimator
+from structlearn.cluster.senet import SENetConfig
 from structlearn.cluster.tr2c import TR2CConfig
 from structlearn.data.synthetic import make_union_of_subspaces
 
-CONFIGURED = [(PRODSC, PRODSCConfig), (NeuNcut, NeuNcutConfig), (TR2C, TR2CConfig)]
+CONFIGURED = [(PRODSC, PRODSCConfig), (NeuNcut, NeuNcutConfig), (TR2C, TR2CConfig), (SENet, SENetConfig)]
 
 
 def test_seeded_module_is_fixed_by_its_seed_and_leaves_the_global_stream_alone() -> None:

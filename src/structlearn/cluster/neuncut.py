@@ -52,7 +52,6 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.cluster import KMeans
 from torch import nn
 
 from structlearn.cluster.affinity import knn_graph
@@ -66,12 +65,9 @@ from structlearn.cluster.deep_base import (
 )
 from structlearn.cluster.ncut import gaussian_affinity, hard_ncut, ncut_loss
 from structlearn.cluster.networks import relu_mlp
+from structlearn.cluster.neuncut_init import pretrain, select_diffusion, torch_sparse
 from structlearn.utils.seed import rng_seed, torch_generator
 from structlearn.utils.validation import check_choice, check_device, check_float, check_int
-
-PRETRAIN_STEPS = 100  # cross-entropy steps fitting the network to the initial labels
-AUTO_DIFFUSION = (25, 12800, 2)  # "auto" ladder: first t, largest t, doublings of patience
-DIFFUSION_DIM = 64  # the diffused features are projected on their top principal axes first
 
 
 @dataclass(frozen=True)
@@ -144,14 +140,6 @@ def membership_mlp(in_dim: int, hidden_dims: Sequence[int], n_clusters: int) -> 
     return relu_mlp(in_dim, hidden_dims, n_clusters)
 
 
-def _torch_sparse(A: sp.spmatrix, device: torch.device) -> torch.Tensor:
-    """scipy sparse → torch sparse COO (float32) on ``device``."""
-    C = sp.coo_matrix(A)
-    idx = torch.from_numpy(np.vstack([C.row, C.col]).astype(np.int64))
-    val = torch.from_numpy(C.data.astype(np.float32))
-    return torch.sparse_coo_tensor(idx, val, C.shape, device=device, check_invariants=False).coalesce()
-
-
 def edge_batch(A: sp.spmatrix, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, sp.csr_matrix]:
     """A batch for the relaxed Ncut of the *whole* graph A: the endpoints of ⌊B/2⌋ edges drawn with
     probability ∝ weight, and W = the matching that pairs each edge's two endpoints.
@@ -175,96 +163,6 @@ def edge_batch(A: sp.spmatrix, batch_size: int, rng: np.random.Generator) -> tup
     a = np.arange(2 * m)
     W = sp.csr_matrix((np.ones(2 * m, dtype=np.float32), (a, a ^ 1)), shape=(2 * m, 2 * m))
     return idx, W
-
-
-def diffusion_labels(A: sp.csr_matrix, X: np.ndarray, n_clusters: int, steps: int, seed: int) -> np.ndarray:
-    """Initial labels: k-means on features diffused over the graph, Z ← ½(Z + D⁻¹AZ) ``steps`` times.
-
-    The lazy random walk averages each point's features over its graph neighbourhood, so points of one
-    well-connected region move together; cost O(steps · nnz(A) · D), no eigendecomposition.
-    """
-    d = np.asarray(A.sum(axis=1)).ravel()
-    Pm = (sp.diags(1.0 / np.maximum(d, 1e-12)) @ A).tocsr()
-    Z = X.astype(np.float64)
-    for _ in range(steps):
-        Z = 0.5 * (Z + Pm @ Z)
-    return _kmeans_rows(Z, n_clusters, seed)
-
-
-def select_diffusion(
-    A: sp.csr_matrix,
-    X: np.ndarray,
-    n_clusters: int,
-    steps: tuple[int, ...] | str,
-    seed: int,
-    device: str | torch.device = "cpu",
-) -> tuple[int, np.ndarray, dict[int, float]]:
-    """The diffusion initialisation with the lowest hard Ncut on A: (t, its labels, {t: Ncut}).
-
-    ``steps="auto"``: t = 25, 50, 100, … up to at least 2√N, then while the Ncut keeps falling (two
-    doublings of patience; stops at a zero Ncut; at most 12,800); the diffusion is continued from the
-    previous t, so the ladder costs the largest t.
-    The diffusion (sparse products, float64) runs on ``device``, on X's top ``DIFFUSION_DIM`` principal
-    axes; k-means on the CPU.
-    """
-    d = np.asarray(A.sum(axis=1)).ravel()
-    Pm = _torch_sparse(sp.diags(1.0 / np.maximum(d, 1e-12)) @ A, torch.device(device)).double()
-    if steps == "auto":
-        first, last, patience = AUTO_DIFFUSION
-        ladder = [first * 2**i for i in range(int(np.log2(last / first)) + 1)]
-        floor = 2.0 * np.sqrt(A.shape[0])  # patience counts only from here (mixing grows with size)
-    else:
-        ladder, patience, floor = sorted(set(int(t) for t in steps)), len(steps), 0.0
-    Z, done = torch.from_numpy(_top_components(X, DIFFUSION_DIM)).to(Pm.device), 0
-    scores: dict[int, float] = {}
-    best: tuple[float, int, np.ndarray] | None = None
-    since_best = 0
-    for t in ladder:
-        for _ in range(t - done):
-            Z = 0.5 * (Z + Pm @ Z)
-        done = t
-        labels = _kmeans_rows(Z.cpu().numpy(), n_clusters, seed)
-        scores[t] = hard_ncut(A, labels, n_clusters)
-        if best is None or scores[t] < best[0] - 1e-12:
-            best, since_best = (scores[t], t, labels), 0
-        elif t >= floor:
-            since_best += 1
-        if best[0] <= 1e-12 or since_best >= patience:
-            break
-    assert best is not None
-    return best[1], best[2], scores
-
-
-def _top_components(X: np.ndarray, dim: int) -> np.ndarray:
-    """X (float64) projected on its top ``dim`` principal axes when it has more columns; diffusion is
-    linear, so diffusing the projection is projecting the diffusion, and k-means at every step of the
-    ladder then costs O(N·dim) instead of O(N·D) (70k × 500 scattering features: 5× less)."""
-    X = X.astype(np.float64)
-    if X.shape[1] <= dim:
-        return X
-    Xc = X - X.mean(axis=0)
-    _, V = np.linalg.eigh(Xc.T @ Xc)
-    return X @ V[:, ::-1][:, :dim]
-
-
-def _kmeans_rows(Z: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
-    """k-means on centred, L2-normalised rows (the diffused features collapse toward the mean)."""
-    Z = Z - Z.mean(axis=0)
-    Z = Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
-    return KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(Z).astype(np.int64)
-
-
-def _pretrain(net: nn.Module, Xt: torch.Tensor, labels: torch.Tensor, B: int, lr: float, seed: int) -> None:
-    """A short cross-entropy fit of the membership network to the initial labels (warm start)."""
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    gen = torch_generator(seed)
-    n = Xt.shape[0]
-    for _ in range(PRETRAIN_STEPS):
-        idx = torch.randperm(n, generator=gen)[:B].to(Xt.device)
-        loss = nn.functional.cross_entropy(net(Xt[idx]), labels[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
 
 
 class NeuNcut(DeepClusterEstimator):
@@ -337,7 +235,7 @@ class NeuNcut(DeepClusterEstimator):
             seed, lambda: membership_mlp(Xt.shape[1], cfg.hidden_dims, cfg.n_clusters).to(device)
         )
         if init_labels is not None:
-            _pretrain(net, Xt, torch.from_numpy(init_labels).to(device), B, cfg.lr, seed)
+            pretrain(net, Xt, torch.from_numpy(init_labels).to(device), B, cfg.lr, seed)
         opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         per_epoch = max(1, n // B)  # drop_last: every batch has the same size, hence comparable losses
         total = cfg.n_epochs * per_epoch
@@ -350,7 +248,7 @@ class NeuNcut(DeepClusterEstimator):
         W_full = None
         if full_batch:  # the affinity does not depend on θ: built once
             if A is not None:
-                W_full = _torch_sparse(A, device)
+                W_full = torch_sparse(A, device)
             else:
                 W_full = gaussian_affinity(Xt, cfg.sigma, cfg.n_neighbors)
 
@@ -359,7 +257,7 @@ class NeuNcut(DeepClusterEstimator):
                 xb, W = Xt, W_full
             elif edges is not None:
                 idx, Wb = edge_batch(edges, B, rng)
-                xb, W = Xt[torch.from_numpy(idx).to(device)], _torch_sparse(Wb, device)
+                xb, W = Xt[torch.from_numpy(idx).to(device)], torch_sparse(Wb, device)
             else:
                 xb = Xt[next(batches).to(device)]
                 W = gaussian_affinity(xb, cfg.sigma, cfg.n_neighbors)
