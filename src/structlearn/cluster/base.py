@@ -17,6 +17,14 @@ from sklearn.utils.validation import check_is_fitted
 from structlearn.utils.validation import check_features, check_int
 
 
+def check_layer_widths(hidden_dims: tuple[int, ...], *, allow_empty: bool = False) -> None:
+    """``hidden_dims`` of a config: positive ints, at least one unless ``allow_empty`` (no hidden layer)."""
+    if not allow_empty and len(hidden_dims) == 0:
+        raise ValueError("hidden_dims must list at least one layer width")
+    for i, h in enumerate(hidden_dims):
+        check_int(f"hidden_dims[{i}]", h, minimum=1)
+
+
 class ClusterEstimator(ClusterMixin, BaseEstimator):
     """Common input handling for estimators taking ``n_clusters`` and ``random_state``."""
 

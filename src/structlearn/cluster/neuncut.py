@@ -55,6 +55,7 @@ import torch
 from torch import nn
 
 from structlearn.cluster.affinity import knn_graph
+from structlearn.cluster.base import check_layer_widths
 from structlearn.cluster.deep_base import (
     DeepClusterEstimator,
     epoch_batches,
@@ -91,10 +92,7 @@ class NeuNcutConfig:
 
     def __post_init__(self) -> None:
         check_int("n_clusters", self.n_clusters, minimum=1)
-        if len(self.hidden_dims) == 0:
-            raise ValueError("hidden_dims must list at least one layer width")
-        for i, h in enumerate(self.hidden_dims):
-            check_int(f"hidden_dims[{i}]", h, minimum=1)
+        check_layer_widths(self.hidden_dims)
         check_choice("affinity", self.affinity, ["knn", "batch"])
         check_int("n_init", self.n_init, minimum=1)
         check_choice("init", self.init, ["diffusion", "random"])

@@ -67,7 +67,7 @@ from structlearn.cluster.regularizers import BlockDiagonal
 from structlearn.cluster.sinkhorn import sinkhorn
 from structlearn.utils.linalg import numerical_rank
 from structlearn.utils.seed import rng_seed, torch_generator
-from structlearn.utils.validation import check_choice, check_device
+from structlearn.utils.validation import check_choice
 
 
 class PRODSC(TransformerMixin, DeepClusterEstimator):
@@ -119,7 +119,7 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
         cfg: PRODSCConfig = self._validate_params()
         Xn = self._validate_X(X, reset=True)
         seed = rng_seed(self.random_state)
-        device = check_device("device", cfg.device)
+        device = torch.device(cfg.device)  # validated by the config
         n = Xn.shape[0]
         Xt = torch.from_numpy(Xn).to(device)
         B = min(cfg.batch_size, n)

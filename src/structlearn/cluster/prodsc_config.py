@@ -12,6 +12,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
+from structlearn.cluster.base import check_layer_widths
 from structlearn.cluster.gram_affinity import AFFINITIES
 from structlearn.cluster.spectral import Solver
 from structlearn.utils.validation import check_choice, check_device, check_float, check_int
@@ -82,10 +83,7 @@ class PRODSCConfig:
 
     def __post_init__(self) -> None:
         check_int("n_clusters", self.n_clusters, minimum=1)
-        if len(self.hidden_dims) == 0:
-            raise ValueError("hidden_dims must list at least one layer width")
-        for i, h in enumerate(self.hidden_dims):
-            check_int(f"hidden_dims[{i}]", h, minimum=1)
+        check_layer_widths(self.hidden_dims)
         check_int("out_dim", self.out_dim, minimum=1)
         check_float("gamma", self.gamma, nonnegative=True)
         check_float("beta", self.beta, nonnegative=True)

@@ -47,6 +47,7 @@ from sklearn.exceptions import ConvergenceWarning
 from tqdm.auto import tqdm
 
 from structlearn.cluster.affinity import affinity_from_coefficients, coefficient_vote, topk_blockwise
+from structlearn.cluster.base import check_layer_widths
 from structlearn.cluster.connectivity import DisconnectedGraphWarning, component_labels, connect_components
 from structlearn.cluster.deep_base import (
     DeepClusterEstimator,
@@ -107,8 +108,7 @@ class SENetConfig:
 
     def __post_init__(self) -> None:
         check_int("n_clusters", self.n_clusters, minimum=1)
-        for i, h in enumerate(self.hidden_dims):
-            check_int(f"hidden_dims[{i}]", h, minimum=1)
+        check_layer_widths(self.hidden_dims, allow_empty=True)
         check_int("out_dim", self.out_dim, minimum=1)
         check_float("gamma", self.gamma, positive=True)
         check_float("lmbda", self.lmbda, nonnegative=True, maximum=1.0)

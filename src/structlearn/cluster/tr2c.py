@@ -49,6 +49,7 @@ import scipy.sparse as sp
 import torch
 
 from structlearn.cluster.affinity import topk_blockwise
+from structlearn.cluster.base import check_layer_widths
 from structlearn.cluster.coding_rate import coding_rate, compression_rate
 from structlearn.cluster.deep_base import (
     DeepClusterEstimator,
@@ -107,8 +108,7 @@ class TR2CConfig:
         check_float("eta", self.eta, positive=True)
         check_int("sinkhorn_iters", self.sinkhorn_iters, minimum=1)
         check_float("eps_sq", self.eps_sq, positive=True)
-        for i, h in enumerate(self.hidden_dims):
-            check_int(f"hidden_dims[{i}]", h, minimum=1)
+        check_layer_widths(self.hidden_dims, allow_empty=True)
         check_int("out_dim", self.out_dim, minimum=1)
         check_float("lr", self.lr, positive=True)
         check_float("weight_decay", self.weight_decay, nonnegative=True)
@@ -242,9 +242,9 @@ class TR2C(DeepClusterEstimator):
 
     # --------------------------------------------------------------------------------- inference
 
-    def _codes(self, net: TwoHeadNet, Xa: np.ndarray, cfg: TR2CConfig) -> tuple[np.ndarray, np.ndarray]:
+    def _codes(self, net: TwoHeadNet, Xa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         net.eval()
-        Z, Y = forward_chunks(net, row_chunks(torch.from_numpy(Xa).to(torch.device(cfg.device))))
+        Z, Y = forward_chunks(net, row_chunks(torch.from_numpy(Xa).to(next(net.parameters()).device)))
         return Z.cpu().numpy(), Y.cpu().numpy()
 
     def _membership(self, Y: np.ndarray, cfg: TR2CConfig) -> sp.csr_matrix:
@@ -283,7 +283,7 @@ class TR2C(DeepClusterEstimator):
         Xa = self._prepare(X, cfg)
         seed = rng_seed(self.random_state)
         net = self._train(Xa, cfg, seed)
-        Z, Y = self._codes(net, Xa, cfg)
+        Z, Y = self._codes(net, Xa)
         A = self._affinity(Y, cfg)
         labels = spectral_clustering(
             A,
