@@ -10,7 +10,8 @@ from structlearn.cluster.affinity import knn_graph
 from structlearn.cluster.baselines import SpectralKNN
 from structlearn.cluster.metrics import clustering_accuracy
 from structlearn.cluster.ncut import hard_ncut, ncut_loss
-from structlearn.cluster.neuncut import NeuNcut, edge_batch, membership_mlp, select_diffusion
+from structlearn.cluster.neuncut import NeuNcut, edge_batch, membership_mlp
+from structlearn.cluster.neuncut_init import select_diffusion
 from structlearn.data.synthetic import make_union_of_subspaces
 
 
@@ -68,7 +69,7 @@ def test_predict_is_chunked_and_linear(fitted, monkeypatch) -> None:
     est, X, _ = fitted
     full = est.predict(X)
     proba = est.predict_proba(X)
-    monkeypatch.setattr("structlearn.cluster.neuncut.PREDICT_CHUNK", 13)
+    monkeypatch.setattr("structlearn.cluster.deep_base.INFERENCE_CHUNK", 13)
     # More rows than a chunk: validated chunk by chunk, same results.
     assert np.array_equal(est.predict(X), full)
     assert np.array_equal(est.predict(X[::-1]), full[::-1])
@@ -272,7 +273,7 @@ def test_auto_diffusion_patience_starts_at_the_size_floor(monkeypatch: pytest.Mo
     # At N = 50,000 (ten 5,000-point subspaces) the Ncut of the diffusion labels *rises* from t = 25 to
     # 100 before it falls to 0 at t = 1,600; patience counted from t = 25 stopped at t = 100 (init ACC
     # 0.24, NeuNcut ACC 0.32). Patience now counts from t ≥ 2√N. The Ncut sequence is scripted here.
-    import structlearn.cluster.neuncut as nc
+    import structlearn.cluster.neuncut_init as nc
 
     rng = np.random.default_rng(0)
     n = 10_000  # floor 2√N = 200

@@ -5,17 +5,16 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-import structlearn.cluster.prodsc as prodsc_module
+import structlearn.cluster.gram_affinity as gram_affinity_module
 from structlearn.cluster.connectivity import DisconnectedGraphWarning, n_connected_components
-from structlearn.cluster.metrics import clustering_accuracy
-from structlearn.cluster.prodsc import (
-    PAPER_PRESETS,
-    PRODSC,
+from structlearn.cluster.gram_affinity import (
     abs_gram_topk,
     evaluation_affinity,
     gram_sq_embedding,
     label_cluster_features,
 )
+from structlearn.cluster.metrics import clustering_accuracy
+from structlearn.cluster.prodsc import PAPER_PRESETS, PRODSC
 from structlearn.cluster.sinkhorn import sinkhorn
 from structlearn.cluster.spectral import spectral_clustering, spectral_embedding
 from structlearn.data.synthetic import make_union_of_subspaces
@@ -71,7 +70,7 @@ def test_predict_is_chunked_and_per_sample(fitted, monkeypatch) -> None:
     est, X, *_ = fitted
     full = est.predict(X)
     Z = est.transform(X)
-    monkeypatch.setattr("structlearn.cluster.prodsc.PREDICT_CHUNK", 7)
+    monkeypatch.setattr("structlearn.cluster.deep_base.INFERENCE_CHUNK", 7)
     # X has more rows than a chunk: validated chunk by chunk (no N×D temporaries), same results.
     assert np.array_equal(est.predict(X), full)
     assert np.array_equal(est.predict(X[::-1]), full[::-1])
@@ -170,8 +169,8 @@ def large_n():
     """
     X, y = make_union_of_subspaces(10, 32, 4, 60, 0.05, random_state=0)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(prodsc_module, "DENSE_MAX_N", 100)
-        mp.setattr(prodsc_module, "DEFAULT_TOP_K", 6)
+        mp.setattr(gram_affinity_module, "DENSE_MAX_N", 100)
+        mp.setattr(gram_affinity_module, "DEFAULT_TOP_K", 6)
         est = PRODSC(10, batch_size=500, n_epochs=100, random_state=0).fit(X)
     Y = est.cluster_features(X)
     dense = spectral_clustering(np.abs(Y @ Y.T).astype(np.float64), 10, solver="dense", random_state=0)
@@ -220,7 +219,7 @@ def test_eigen_solver_is_passed_to_the_spectral_step(monkeypatch) -> None:
         seen.append(kw["solver"])
         return spectral_clustering(A, k, **kw)
 
-    monkeypatch.setattr(prodsc_module, "spectral_clustering", spy)
+    monkeypatch.setattr(gram_affinity_module, "spectral_clustering", spy)
     kw = {**SMALL, "n_epochs": 15, "warmup_steps": 5}
     est = PRODSC(3, eigen_solver="lobpcg", random_state=0, **kw).fit(X)
     assert seen == ["lobpcg"] and est.affinity_kind_ == "gram" and est.n_components_ == 1

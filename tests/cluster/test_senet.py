@@ -117,8 +117,8 @@ def test_dead_threshold_rows_fall_back_to_unthresholded_products(uos, monkeypatc
     X, y = uos
     original = SENet._train
 
-    def train_then_kill(self, Xt, gen):  # type: ignore[no-untyped-def]
-        original(self, Xt, gen)
+    def train_then_kill(self, Xt, gen, cfg):  # type: ignore[no-untyped-def]
+        original(self, Xt, gen, cfg)
         self.net_.threshold.data.fill_(1e6)
 
     ref = SENet(3, n_iter=200, max_train_samples=120, random_state=0, **SMALL).fit(X)

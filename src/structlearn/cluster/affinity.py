@@ -72,16 +72,19 @@ def topk_blockwise(
     exclude_diagonal: bool = True,
     value_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
     progress: Any = None,
+    dtype: torch.dtype | None = torch.float32,
 ) -> sp.csr_matrix:
     """Sparse top-``k`` (by |value|) of each row of a matrix produced block by block.
 
     ``block_fn(start, stop)`` returns the dense rows ``start:stop`` (shape (stop − start, n_cols)).
     With ``exclude_diagonal`` entry (i, i) is zeroed first (self-expression never uses x_i itself).
-    ``value_fn``, if given, maps the kept values afterwards; it must be odd and non-decreasing in |v|
-    (e.g. a soft threshold) so that selecting by |v| first is the same as selecting by |value_fn(v)|,
-    and it then touches N·k values instead of N². Memory: one block (``block_size × n_cols``) plus
-    the N·k kept entries. ``progress`` is an optional tqdm-like object whose ``update(n)`` is called
-    per block.
+    ``value_fn``, if given, maps the kept values afterwards; it must keep their order by |v| (odd and
+    non-decreasing in |v|, e.g. a soft threshold; or increasing where the values are non-negative, e.g.
+    TR2C's kernel exp((v − 1)/η)) so that selecting first is the same as selecting by |value_fn(v)|,
+    and it then touches N·k values instead of N². Blocks are cast to ``dtype`` (``None``: kept as
+    they are). Memory: one block (``block_size × n_cols``) plus the N·k kept entries. ``progress`` is an
+    optional tqdm-like object whose ``update(n)`` is called per block. This is the one block-wise
+    top-k of the package (SENet's coefficients, PRO-DSC's |YYᵀ| graph, TR2C's sparse membership).
     """
     n_rows = check_int("n_rows", n_rows, minimum=1)
     n_cols = check_int("n_cols", n_cols, minimum=1)
@@ -91,7 +94,9 @@ def topk_blockwise(
     for start in range(0, n_rows, block_size):
         stop = min(start + block_size, n_rows)
         B = block_fn(start, stop)
-        B = torch.as_tensor(B).detach().float()
+        B = torch.as_tensor(B).detach()
+        if dtype is not None:
+            B = B.to(dtype)
         if B.shape != (stop - start, n_cols):
             raise ValueError(f"block_fn returned shape {tuple(B.shape)}, expected {(stop - start, n_cols)}")
         if exclude_diagonal and start < n_cols:

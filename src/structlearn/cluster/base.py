@@ -17,6 +17,14 @@ from sklearn.utils.validation import check_is_fitted
 from structlearn.utils.validation import check_features, check_int
 
 
+def check_layer_widths(hidden_dims: tuple[int, ...], *, allow_empty: bool = False) -> None:
+    """``hidden_dims`` of a config: positive ints, at least one unless ``allow_empty`` (no hidden layer)."""
+    if not allow_empty and len(hidden_dims) == 0:
+        raise ValueError("hidden_dims must list at least one layer width")
+    for i, h in enumerate(hidden_dims):
+        check_int(f"hidden_dims[{i}]", h, minimum=1)
+
+
 class ClusterEstimator(ClusterMixin, BaseEstimator):
     """Common input handling for estimators taking ``n_clusters`` and ``random_state``."""
 
@@ -26,11 +34,13 @@ class ClusterEstimator(ClusterMixin, BaseEstimator):
     # A frozen dataclass whose __post_init__ validates the parameters it names (PRO-DSC, NeuNcut, TR2C).
     _config_class: ClassVar[type | None] = None
 
-    def _validate_params(self) -> None:
-        """Check constructor arguments; subclasses extend this and call ``super()``."""
-        check_int("n_clusters", self.n_clusters, minimum=1)
+    def _validate_params(self) -> Any:
+        """Check constructor arguments; subclasses extend this and call ``super()``. With a
+        ``_config_class`` the config validates them all, once, and is returned for ``fit`` to use."""
         if self._config_class is not None:
-            self._config()
+            return self._config()
+        check_int("n_clusters", self.n_clusters, minimum=1)
+        return None
 
     def _validate_X(self, X: Any, *, reset: bool, dtype: type = np.float32) -> np.ndarray:
         """Validate features; on ``reset`` (fit) record ``n_features_in_``, else compare against it."""

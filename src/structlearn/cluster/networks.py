@@ -1,4 +1,8 @@
-"""The two-head network of the rate-reduction clustering family (MLC, CPP, PRO-DSC, TR2C).
+"""The networks of the deep clustering estimators.
+
+:func:`relu_mlp` (NeuNcut's membership network, SENet's query/key networks), SENet's
+:class:`SelfExpressiveNet` (arXiv 2110.04318 eq. 5), and the two-head network of the rate-reduction
+clustering family (MLC, CPP, PRO-DSC, TR2C), :class:`TwoHeadNet`:
 
 A trunk f maps inputs to a hidden representation h; two linear heads give row-L2-normalised outputs
 
@@ -41,6 +45,36 @@ def relu_mlp(
     if out_activation is not None:
         layers.append(out_activation)
     return nn.Sequential(*layers)
+
+
+class _MLP(nn.Module):
+    """D → hidden… (ReLU) → out (tanh); Kaiming-uniform hidden layers, Xavier output, zero biases."""
+
+    def __init__(self, in_dim: int, hidden: Sequence[int], out_dim: int) -> None:
+        super().__init__()
+        self.net = relu_mlp(in_dim, hidden, out_dim, out_activation=nn.Tanh())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class SelfExpressiveNet(nn.Module):
+    """Query and key networks plus the shared soft-threshold b: c_ij = α·T_b(q(x_i)ᵀ k(x_j))."""
+
+    def __init__(self, in_dim: int, hidden: Sequence[int], out_dim: int, alpha_scale: float = 1.0) -> None:
+        super().__init__()
+        self.query = _MLP(in_dim, hidden, out_dim)
+        self.key = _MLP(in_dim, hidden, out_dim)
+        self.threshold = nn.Parameter(torch.zeros(()))
+        self.alpha = float(alpha_scale) / out_dim
+
+    def coefficients(self, Q: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+        """α·T_b(Q Kᵀ) for query embeddings Q (m × h) and key embeddings K (n × h)."""
+        return self.shrink(Q @ K.T)
+
+    def shrink(self, S: torch.Tensor) -> torch.Tensor:
+        """α·T_b(S): odd and non-decreasing in |S|, so top-k by |S| equals top-k by |c|."""
+        return self.alpha * torch.sign(S) * torch.relu(S.abs() - self.threshold)
 
 
 class TwoHeadNet(nn.Module):

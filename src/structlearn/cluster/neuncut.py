@@ -45,28 +45,30 @@ far above that of spectral clustering's labels on the same graph — UoS Ncut 2.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 import torch
-from sklearn.cluster import KMeans
 from torch import nn
-from tqdm.auto import tqdm
 
 from structlearn.cluster.affinity import knn_graph
-from structlearn.cluster.base import ClusterEstimator
+from structlearn.cluster.base import check_layer_widths
+from structlearn.cluster.deep_base import (
+    DeepClusterEstimator,
+    epoch_batches,
+    forward_chunks,
+    row_chunks,
+    run_steps,
+    seeded_module,
+)
 from structlearn.cluster.ncut import gaussian_affinity, hard_ncut, ncut_loss
 from structlearn.cluster.networks import relu_mlp
+from structlearn.cluster.neuncut_init import pretrain, select_diffusion, torch_sparse
 from structlearn.utils.seed import rng_seed, torch_generator
 from structlearn.utils.validation import check_choice, check_device, check_float, check_int
-
-PREDICT_CHUNK = 16384  # rows per forward pass in predict: memory O(chunk · width)
-PRETRAIN_STEPS = 100  # cross-entropy steps fitting the network to the initial labels
-AUTO_DIFFUSION = (25, 12800, 2)  # "auto" ladder: first t, largest t, doublings of patience
-DIFFUSION_DIM = 64  # the diffused features are projected on their top principal axes first
 
 
 @dataclass(frozen=True)
@@ -90,10 +92,7 @@ class NeuNcutConfig:
 
     def __post_init__(self) -> None:
         check_int("n_clusters", self.n_clusters, minimum=1)
-        if len(self.hidden_dims) == 0:
-            raise ValueError("hidden_dims must list at least one layer width")
-        for i, h in enumerate(self.hidden_dims):
-            check_int(f"hidden_dims[{i}]", h, minimum=1)
+        check_layer_widths(self.hidden_dims)
         check_choice("affinity", self.affinity, ["knn", "batch"])
         check_int("n_init", self.n_init, minimum=1)
         check_choice("init", self.init, ["diffusion", "random"])
@@ -139,14 +138,6 @@ def membership_mlp(in_dim: int, hidden_dims: Sequence[int], n_clusters: int) -> 
     return relu_mlp(in_dim, hidden_dims, n_clusters)
 
 
-def _torch_sparse(A: sp.spmatrix, device: torch.device) -> torch.Tensor:
-    """scipy sparse → torch sparse COO (float32) on ``device``."""
-    C = sp.coo_matrix(A)
-    idx = torch.from_numpy(np.vstack([C.row, C.col]).astype(np.int64))
-    val = torch.from_numpy(C.data.astype(np.float32))
-    return torch.sparse_coo_tensor(idx, val, C.shape, device=device, check_invariants=False).coalesce()
-
-
 def edge_batch(A: sp.spmatrix, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, sp.csr_matrix]:
     """A batch for the relaxed Ncut of the *whole* graph A: the endpoints of ⌊B/2⌋ edges drawn with
     probability ∝ weight, and W = the matching that pairs each edge's two endpoints.
@@ -172,97 +163,7 @@ def edge_batch(A: sp.spmatrix, batch_size: int, rng: np.random.Generator) -> tup
     return idx, W
 
 
-def diffusion_labels(A: sp.csr_matrix, X: np.ndarray, n_clusters: int, steps: int, seed: int) -> np.ndarray:
-    """Initial labels: k-means on features diffused over the graph, Z ← ½(Z + D⁻¹AZ) ``steps`` times.
-
-    The lazy random walk averages each point's features over its graph neighbourhood, so points of one
-    well-connected region move together; cost O(steps · nnz(A) · D), no eigendecomposition.
-    """
-    d = np.asarray(A.sum(axis=1)).ravel()
-    Pm = (sp.diags(1.0 / np.maximum(d, 1e-12)) @ A).tocsr()
-    Z = X.astype(np.float64)
-    for _ in range(steps):
-        Z = 0.5 * (Z + Pm @ Z)
-    return _kmeans_rows(Z, n_clusters, seed)
-
-
-def select_diffusion(
-    A: sp.csr_matrix,
-    X: np.ndarray,
-    n_clusters: int,
-    steps: tuple[int, ...] | str,
-    seed: int,
-    device: str | torch.device = "cpu",
-) -> tuple[int, np.ndarray, dict[int, float]]:
-    """The diffusion initialisation with the lowest hard Ncut on A: (t, its labels, {t: Ncut}).
-
-    ``steps="auto"``: t = 25, 50, 100, … up to at least 2√N, then while the Ncut keeps falling (two
-    doublings of patience; stops at a zero Ncut; at most 12,800); the diffusion is continued from the
-    previous t, so the ladder costs the largest t.
-    The diffusion (sparse products, float64) runs on ``device``, on X's top ``DIFFUSION_DIM`` principal
-    axes; k-means on the CPU.
-    """
-    d = np.asarray(A.sum(axis=1)).ravel()
-    Pm = _torch_sparse(sp.diags(1.0 / np.maximum(d, 1e-12)) @ A, torch.device(device)).double()
-    if steps == "auto":
-        first, last, patience = AUTO_DIFFUSION
-        ladder = [first * 2**i for i in range(int(np.log2(last / first)) + 1)]
-        floor = 2.0 * np.sqrt(A.shape[0])  # patience counts only from here (mixing grows with size)
-    else:
-        ladder, patience, floor = sorted(set(int(t) for t in steps)), len(steps), 0.0
-    Z, done = torch.from_numpy(_top_components(X, DIFFUSION_DIM)).to(Pm.device), 0
-    scores: dict[int, float] = {}
-    best: tuple[float, int, np.ndarray] | None = None
-    since_best = 0
-    for t in ladder:
-        for _ in range(t - done):
-            Z = 0.5 * (Z + Pm @ Z)
-        done = t
-        labels = _kmeans_rows(Z.cpu().numpy(), n_clusters, seed)
-        scores[t] = hard_ncut(A, labels, n_clusters)
-        if best is None or scores[t] < best[0] - 1e-12:
-            best, since_best = (scores[t], t, labels), 0
-        elif t >= floor:
-            since_best += 1
-        if best[0] <= 1e-12 or since_best >= patience:
-            break
-    assert best is not None
-    return best[1], best[2], scores
-
-
-def _top_components(X: np.ndarray, dim: int) -> np.ndarray:
-    """X (float64) projected on its top ``dim`` principal axes when it has more columns; diffusion is
-    linear, so diffusing the projection is projecting the diffusion, and k-means at every step of the
-    ladder then costs O(N·dim) instead of O(N·D) (70k × 500 scattering features: 5× less)."""
-    X = X.astype(np.float64)
-    if X.shape[1] <= dim:
-        return X
-    Xc = X - X.mean(axis=0)
-    _, V = np.linalg.eigh(Xc.T @ Xc)
-    return X @ V[:, ::-1][:, :dim]
-
-
-def _kmeans_rows(Z: np.ndarray, n_clusters: int, seed: int) -> np.ndarray:
-    """k-means on centred, L2-normalised rows (the diffused features collapse toward the mean)."""
-    Z = Z - Z.mean(axis=0)
-    Z = Z / np.maximum(np.linalg.norm(Z, axis=1, keepdims=True), 1e-12)
-    return KMeans(n_clusters, n_init=10, random_state=seed).fit_predict(Z).astype(np.int64)
-
-
-def _pretrain(net: nn.Module, Xt: torch.Tensor, labels: torch.Tensor, B: int, lr: float, seed: int) -> None:
-    """A short cross-entropy fit of the membership network to the initial labels (warm start)."""
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    gen = torch_generator(seed)
-    n = Xt.shape[0]
-    for _ in range(PRETRAIN_STEPS):
-        idx = torch.randperm(n, generator=gen)[:B].to(Xt.device)
-        loss = nn.functional.cross_entropy(net(Xt[idx]), labels[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-
-class NeuNcut(ClusterEstimator):
+class NeuNcut(DeepClusterEstimator):
     """Neural normalised cut: memberships P = softmax(MLP(x)) trained on the relaxed Ncut of batches.
 
     Fitted attributes: ``labels_`` (argmax on the training set), ``net_`` (the MLP, eval mode),
@@ -274,48 +175,11 @@ class NeuNcut(ClusterEstimator):
     """
 
     _config_class = NeuNcutConfig
-
-    def __init__(
-        self,
-        n_clusters: int = 8,
-        *,
-        hidden_dims: tuple[int, ...] = (512, 512),
-        affinity: str = "knn",
-        n_init: int = 1,
-        init: str = "diffusion",
-        diffusion_steps: tuple[int, ...] | str = "auto",
-        gamma: float = 80.0,
-        sigma: float | str = "median",
-        n_neighbors: int | None = 10,
-        batch_size: int = 1000,
-        n_epochs: int = 100,
-        lr: float = 5e-3,
-        weight_decay: float = 1e-4,
-        random_state: Any = None,
-        device: str = "cpu",
-        verbose: bool = False,
-    ) -> None:
-        self.n_clusters = n_clusters
-        self.hidden_dims = hidden_dims
-        self.affinity = affinity
-        self.n_init = n_init
-        self.init = init
-        self.diffusion_steps = diffusion_steps
-        self.gamma = gamma
-        self.sigma = sigma
-        self.n_neighbors = n_neighbors
-        self.batch_size = batch_size
-        self.n_epochs = n_epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
+    _init_defaults: ClassVar[dict[str, Any]] = {"n_clusters": 8, "random_state": None, "verbose": False}
 
     def fit(self, X: Any, y: Any = None) -> NeuNcut:
         """Train the membership network on mini-batch affinities of X; ``labels_`` = argmax on X."""
-        self._validate_params()
-        cfg = self._config()
+        cfg: NeuNcutConfig = self._validate_params()
         Xn = self._validate_X(X, reset=True)
         seed = rng_seed(self.random_state)
         device = torch.device(cfg.device)
@@ -365,74 +229,55 @@ class NeuNcut(ClusterEstimator):
         """One training run from one initialisation: (selection score, net, history, training labels)."""
         n = Xt.shape[0]
         B = min(cfg.batch_size, n)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = membership_mlp(Xt.shape[1], cfg.hidden_dims, cfg.n_clusters).to(device)
+        net = seeded_module(
+            seed, lambda: membership_mlp(Xt.shape[1], cfg.hidden_dims, cfg.n_clusters).to(device)
+        )
         if init_labels is not None:
-            _pretrain(net, Xt, torch.from_numpy(init_labels).to(device), B, cfg.lr, seed)
+            pretrain(net, Xt, torch.from_numpy(init_labels).to(device), B, cfg.lr, seed)
         opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         per_epoch = max(1, n // B)  # drop_last: every batch has the same size, hence comparable losses
         total = cfg.n_epochs * per_epoch
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
-        gen = torch_generator(seed)
         rng = np.random.default_rng(seed)
         full_batch = n == B
         edges = None if A is None or full_batch else A.tocoo()  # converted once, sampled every step
+        # Uniform batches (the per-batch kernel of affinity="batch"), reshuffled every epoch.
+        batches = epoch_batches(n, B, cfg.n_epochs, torch_generator(seed))
         W_full = None
         if full_batch:  # the affinity does not depend on θ: built once
             if A is not None:
-                W_full = _torch_sparse(A, device)
+                W_full = torch_sparse(A, device)
             else:
                 W_full = gaussian_affinity(Xt, cfg.sigma, cfg.n_neighbors)
-        history: list[torch.Tensor] = []
+
+        def step_fn(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+            if full_batch:
+                xb, W = Xt, W_full
+            elif edges is not None:
+                idx, Wb = edge_batch(edges, B, rng)
+                xb, W = Xt[torch.from_numpy(idx).to(device)], torch_sparse(Wb, device)
+            else:
+                xb = Xt[next(batches).to(device)]
+                W = gaussian_affinity(xb, cfg.sigma, cfg.n_neighbors)
+            out = ncut_loss(W, torch.softmax(net(xb), dim=1), cfg.gamma)
+            return out.total, torch.stack([out.total, out.spectral, out.orthogonality]).detach()
+
         net.train()
-        bar = tqdm(total=total, desc="NeuNcut train", disable=not self.verbose, leave=False)
-        log_every = max(1, total // 50)
-        for _ in range(cfg.n_epochs):
-            perm = None if full_batch or A is not None else torch.randperm(n, generator=gen).to(device)
-            for b in range(per_epoch):
-                if full_batch:
-                    xb, W = Xt, W_full
-                elif A is not None:
-                    idx, Wb = edge_batch(edges, B, rng)
-                    xb, W = Xt[torch.from_numpy(idx).to(device)], _torch_sparse(Wb, device)
-                else:
-                    xb = Xt[perm[b * B : (b + 1) * B]]
-                    W = gaussian_affinity(xb, cfg.sigma, cfg.n_neighbors)
-                out = ncut_loss(W, torch.softmax(net(xb), dim=1), cfg.gamma)
-                opt.zero_grad(set_to_none=True)
-                out.total.backward()
-                opt.step()
-                sched.step()
-                history.append(torch.stack([out.total, out.spectral, out.orthogonality]).detach())
-                bar.update(1)
-                if self.verbose and len(history) % log_every == 0:
-                    bar.set_postfix(loss=f"{float(history[-1][0]):.4g}")  # host sync only when verbose
-        bar.close()
+        history = run_steps(total, step_fn, opt, scheduler=sched, desc="NeuNcut train", verbose=self.verbose)
         net.eval()
         self.net_ = net
-        labels = self._argmax(Xt[s : s + PREDICT_CHUNK] for s in range(0, n, PREDICT_CHUNK))
+        labels = self._argmax(row_chunks(Xt))
         if G is not None:  # label-free: Ncut of the hard labels on the training graph
             score = hard_ncut(G, labels, cfg.n_clusters)
         else:
             score = float(torch.stack(history[-per_epoch:])[:, 0].mean())
         return score, net, history, labels
 
-    def _chunks(self, X: Any) -> Iterator[torch.Tensor]:
-        """Validated float32 row chunks on the device; a large 2-D array is validated chunk by chunk, so
-        no N×D temporary (dtype copy, finiteness mask) is allocated."""
-        device = torch.device(self.device)
-        if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[0] > PREDICT_CHUNK:
-            for s in range(0, X.shape[0], PREDICT_CHUNK):
-                yield torch.from_numpy(self._validate_X(X[s : s + PREDICT_CHUNK], reset=False)).to(device)
-            return
-        Xt = torch.from_numpy(self._validate_X(X, reset=False)).to(device)
-        for s in range(0, Xt.shape[0], PREDICT_CHUNK):
-            yield Xt[s : s + PREDICT_CHUNK]
+    def _chunks(self, X: Any) -> Iterable[torch.Tensor]:
+        return self._new_data_chunks(X)
 
-    @torch.no_grad()
     def _argmax(self, chunks: Iterable[torch.Tensor]) -> np.ndarray:
-        return torch.cat([self.net_(xb).argmax(dim=1) for xb in chunks]).cpu().numpy().astype(np.int64)
+        return forward_chunks(lambda xb: self.net_(xb).argmax(dim=1), chunks).cpu().numpy().astype(np.int64)
 
     def predict(self, X: Any) -> np.ndarray:
         """argmax of the membership logits, chunk by chunk: time linear in N, O(chunk) working memory."""
@@ -440,5 +285,4 @@ class NeuNcut(ClusterEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Soft memberships P = softmax(g_θ(x)) (N × k)."""
-        with torch.no_grad():
-            return torch.cat([torch.softmax(self.net_(xb), dim=1) for xb in self._chunks(X)]).cpu().numpy()
+        return forward_chunks(lambda xb: torch.softmax(self.net_(xb), dim=1), self._chunks(X)).cpu().numpy()

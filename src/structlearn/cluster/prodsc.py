@@ -18,26 +18,9 @@ full Sinkhorn iterations. The coding-rate term is what prevents feature collapse
 be switched off with ``tcr_weight=0`` for the ablation.
 
 Labels of the training set come from the shared spectral step on an evaluation affinity of the cluster
-features (``affinity``; no Sinkhorn, diagonal kept, as in the official CLIP-regime evaluation):
-
-- ``"gram"``: dense |YYᵀ|, the paper's evaluation; quadratic, so ``"auto"`` uses it for N ≤ ``DENSE_MAX_N``.
-- ``"gram_sq"``: the dense A = |YYᵀ|∘|YYᵀ| (entries (y_iᵀy_j)²) without forming it. With
-  φ(y) = (y_a y_b · (√2 if a < b else 1))_{a ≤ b} ∈ R^{d(d+1)/2}, φ(y_i)ᵀφ(y_j) = (y_iᵀy_j)², so A = ΦΦᵀ
-  exactly; degrees are δ_i = y_iᵀ(YᵀY)y_i and the top eigenvectors of D^{-1/2}AD^{-1/2} = FFᵀ
-  (F = D^{-1/2}Φ) are F V Λ^{-1/2} from the eigenpairs (Λ, V) of the m×m matrix FᵀF, accumulated in row
-  blocks. O(N m²) time, O(m² + N·k) memory, an exact dense eigensolver (no iterative solver to miss
-  repeated eigenvalues). The square weights the affinity the way the dense |YYᵀ| effectively does —
-  many moderate within-subspace entries, near-zero ones across orthogonal subspaces — and on the same
-  trained model it labels as the dense |YYᵀ| does (docs/deep_clustering.md). ``"auto"`` above
-  ``DENSE_MAX_N`` when d ≤ ``GRAM_SQ_MAX_DIM``.
-- ``"topk"``: the ``affinity_top_k`` (default ``DEFAULT_TOP_K``) largest |y_iᵀy_j| per row, a sparse
-  graph. A top-k graph of a learned union of subspaces splits into sub-groups of each subspace (the k
-  nearest directions of a point lie in a small cap of its subspace): the number of connected components
-  before repair is ``n_components_``; a disconnected graph triggers a warning and
-  :func:`~structlearn.cluster.connectivity.connect_components` adds each point's strongest |y_iᵀy_j| to
-  other components until it is connected. ``"auto"`` for d > ``GRAM_SQ_MAX_DIM`` above ``DENSE_MAX_N``,
-  or whenever ``affinity_top_k`` is set.
-
+features (``affinity``: ``"gram"``, ``"gram_sq"``, ``"topk"`` or ``"auto"``; see
+:mod:`structlearn.cluster.gram_affinity`, no Sinkhorn, diagonal kept, as in the official CLIP-regime
+evaluation).
 ``predict`` (out-of-sample, no N×N object; our design — the paper re-clusters each new set):
 
 - ``"subspace"`` (default): during ``fit`` each training cluster j gets an orthonormal basis U_j of its
@@ -52,283 +35,42 @@ reference against which ``predict``'s accuracy cost is measured.
 
 Optimiser: SGD with momentum 0.9 (official) with two parameter groups — trunk + feature head (``lr``,
 ``weight_decay``) and cluster head (``lr_c``, ``weight_decay_c``) — or Adam with the same groups.
+
+The parameters are declared once, by :class:`~structlearn.cluster.prodsc_config.PRODSCConfig` (with the
+presets); the estimator's constructor is generated from it (see
+:class:`~structlearn.cluster.deep_base.DeepClusterEstimator`).
 """
 
 from __future__ import annotations
 
 import copy
 import time
-import typing
-import warnings
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from sklearn.base import TransformerMixin
-from tqdm.auto import tqdm
 
-from structlearn.cluster.affinity import topk_blockwise
-from structlearn.cluster.base import ClusterEstimator
 from structlearn.cluster.coding_rate import coding_rate
-from structlearn.cluster.connectivity import DisconnectedGraphWarning, component_labels, connect_components
+from structlearn.cluster.deep_base import (
+    DeepClusterEstimator,
+    epoch_batches,
+    forward_chunks,
+    row_chunks,
+    run_steps,
+    seeded_module,
+)
+from structlearn.cluster.gram_affinity import Labelling, label_cluster_features
 from structlearn.cluster.networks import TwoHeadNet
+from structlearn.cluster.prodsc_config import CPU_PRESETS, PAPER_PRESETS, PRODSCConfig
 from structlearn.cluster.regularizers import BlockDiagonal
 from structlearn.cluster.sinkhorn import sinkhorn
-from structlearn.cluster.spectral import DENSE_MAX_N, Solver, kmeans_labels, spectral_clustering
 from structlearn.utils.linalg import numerical_rank
 from structlearn.utils.seed import rng_seed, torch_generator
-from structlearn.utils.validation import check_choice, check_device, check_float, check_int
-
-PREDICT_CHUNK = 16384  # rows per forward pass in transform/predict: memory O(chunk · width)
-GRAM_BLOCK = 2048  # rows per block of |YYᵀ| when sparsifying the affinity of a large set
-DEFAULT_TOP_K = 100  # neighbours kept per row of |YYᵀ| by the sparse "topk" affinity
-# Largest cluster-feature dimension d for the implicit |YYᵀ|∘|YYᵀ| affinity: its m = d(d+1)/2 lifted
-# features cost an m×m eigenproblem (2,080² at d = 64: ~35 MB, seconds) and N·m² time.
-GRAM_SQ_MAX_DIM = 64
-AFFINITIES = ("auto", "gram", "gram_sq", "topk")
-
-# Per-dataset settings of the official configs (spec clustering.md §3.5, CLIP ViT-L/14 features, 768-d
-# input). "warmup none" there (−1: no warm-up *and* no head copy) maps to warmup_steps=0, which here
-# still starts the two heads equal (a documented deviation).
-PAPER_PRESETS: dict[str, dict[str, Any]] = {
-    "cifar10": dict(n_clusters=10, gamma=300.0, beta=600.0, eta=0.175, half_iters=1, out_dim=128,
-                    batch_size=1024, n_epochs=10, lr=1e-4, lr_c=1e-4, warmup_steps=200),
-    "cifar20": dict(n_clusters=20, gamma=600.0, beta=300.0, eta=0.13, half_iters=1, out_dim=256,
-                    batch_size=1500, n_epochs=50, lr=5e-5, lr_c=1e-4, warmup_steps=0),
-    "cifar100": dict(n_clusters=100, gamma=150.0, beta=500.0, eta=0.10, half_iters=1, out_dim=128,
-                     batch_size=1500, n_epochs=100, lr=1e-4, lr_c=1e-4, warmup_steps=200),
-    "tinyimagenet200": dict(n_clusters=200, gamma=200.0, beta=400.0, eta=0.10, half_iters=1, out_dim=256,
-                            batch_size=1500, n_epochs=100, lr=1e-4, lr_c=1e-4, warmup_steps=0),
-    "imagenet_dogs15": dict(n_clusters=15, gamma=300.0, beta=400.0, eta=0.10, half_iters=5, out_dim=128,
-                            batch_size=1024, n_epochs=200, lr=1e-4, lr_c=1e-4, warmup_steps=0),
-    "imagenet1k": dict(n_clusters=1000, gamma=800.0, beta=400.0, eta=0.09, half_iters=1, out_dim=1024,
-                       batch_size=2048, n_epochs=100, lr=1e-4, lr_c=1e-4, warmup_steps=2000),
-}  # fmt: skip
-for _p in PAPER_PRESETS.values():
-    _p.update(hidden_dims=(4096, 4096), eps_sq=0.1, optimizer="sgd")
-
-# CPU-scale settings (ours, spec §10.4; the ones bench_deep_cluster.py uses): small trunk, full batch
-# (with the block-diagonal projector reused for 10 steps) where the set is small.
-CPU_PRESETS: dict[str, dict[str, Any]] = {
-    "digits": dict(n_clusters=10, out_dim=32, batch_size=2048, n_epochs=200, bd_refresh=10),
-    "uos": dict(out_dim=32, batch_size=500, n_epochs=150),
-    "fashion_mnist": dict(n_clusters=10, out_dim=64, batch_size=512, n_epochs=30, warmup_steps=30),
-}
+from structlearn.utils.validation import check_choice
 
 
-@dataclass(frozen=True)
-class PRODSCConfig:
-    """Validated hyper-parameters of one :class:`PRODSC` fit (built from the estimator's params)."""
-
-    n_clusters: int
-    hidden_dims: tuple[int, ...] = (512, 512)
-    out_dim: int = 32
-    gamma: float = 100.0
-    beta: float = 100.0
-    eps_sq: float = 0.1
-    eta: float = 0.1
-    half_iters: int | None = 1
-    n_iters: int = 5
-    n_epochs: int = 100
-    batch_size: int = 512
-    warmup_steps: int = 20
-    optimizer: str = "sgd"
-    lr: float = 1e-3
-    lr_c: float | None = None
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    weight_decay_c: float = 5e-3
-    tcr_weight: float = 1.0
-    bd_refresh: int = 1
-    select_every: int | None = None
-    select_sample: int = 1000
-    affinity: str = "auto"
-    affinity_top_k: int | None = None
-    eigen_solver: str = "auto"
-    predict_method: str = "subspace"
-    predict_k: int = 10
-    subspace_max_dim: int | None = None
-    n_init: int = 10
-    device: str = "cpu"
-
-    def __post_init__(self) -> None:
-        check_int("n_clusters", self.n_clusters, minimum=1)
-        if len(self.hidden_dims) == 0:
-            raise ValueError("hidden_dims must list at least one layer width")
-        for i, h in enumerate(self.hidden_dims):
-            check_int(f"hidden_dims[{i}]", h, minimum=1)
-        check_int("out_dim", self.out_dim, minimum=1)
-        check_float("gamma", self.gamma, nonnegative=True)
-        check_float("beta", self.beta, nonnegative=True)
-        check_float("eps_sq", self.eps_sq, positive=True)
-        check_float("eta", self.eta, positive=True)
-        if self.half_iters is not None:
-            check_int("half_iters", self.half_iters, minimum=1)
-        check_int("n_iters", self.n_iters, minimum=1)
-        check_int("n_epochs", self.n_epochs, minimum=1)
-        check_int("batch_size", self.batch_size, minimum=2)
-        check_int("warmup_steps", self.warmup_steps, minimum=0)
-        check_choice("optimizer", self.optimizer, ["sgd", "adam"])
-        check_float("lr", self.lr, positive=True)
-        if self.lr_c is not None:
-            check_float("lr_c", self.lr_c, positive=True)
-        check_float("momentum", self.momentum, nonnegative=True, maximum=1.0)
-        check_float("weight_decay", self.weight_decay, nonnegative=True)
-        check_float("weight_decay_c", self.weight_decay_c, nonnegative=True)
-        check_float("tcr_weight", self.tcr_weight, nonnegative=True)
-        check_int("bd_refresh", self.bd_refresh, minimum=1)
-        if self.select_every is not None:
-            check_int("select_every", self.select_every, minimum=1)
-        check_int("select_sample", self.select_sample, minimum=2)
-        check_choice("affinity", self.affinity, AFFINITIES)
-        if self.affinity_top_k is not None:
-            check_int("affinity_top_k", self.affinity_top_k, minimum=1)
-        check_choice("eigen_solver", self.eigen_solver, typing.get_args(Solver))
-        check_choice("predict_method", self.predict_method, ["subspace", "knn"])
-        check_int("predict_k", self.predict_k, minimum=1)
-        if self.subspace_max_dim is not None:
-            check_int("subspace_max_dim", self.subspace_max_dim, minimum=1)
-        check_int("n_init", self.n_init, minimum=1)
-        check_device("device", self.device)
-
-
-def _seeded_init(seed: int, build: Any) -> Any:
-    """Build a module from its own seed without consuming or changing the global torch stream."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return build()
-
-
-def abs_gram_topk(Y: torch.Tensor, k: int, block: int = GRAM_BLOCK) -> sp.csr_matrix:
-    """Sparse top-k (self excluded) of each row of |YYᵀ|, computed in row blocks (no N×N matrix)."""
-    n = Y.shape[0]
-    C = topk_blockwise(lambda a, b: Y[a:b] @ Y.T, n, n, min(k, n - 1), block_size=block)
-    C.data = np.abs(C.data).astype(np.float64)
-    return C
-
-
-def evaluation_affinity(Y: torch.Tensor, top_k: int | None) -> sp.csr_matrix:
-    """|YYᵀ| (diagonal kept, as in the official evaluation) for small sets, else the top-k graph."""
-    n = Y.shape[0]
-    if top_k is None and n <= DENSE_MAX_N:
-        return sp.csr_matrix((Y @ Y.T).abs_().cpu().numpy().astype(np.float64))
-    return abs_gram_topk(Y, DEFAULT_TOP_K if top_k is None else top_k)
-
-
-def resolve_affinity(affinity: str, n: int, d: int, top_k: int | None) -> str:
-    """The affinity ``"auto"`` stands for at N points of dimension d (see the module docstring)."""
-    if affinity != "auto":
-        return affinity
-    if top_k is not None:
-        return "topk"
-    if n <= DENSE_MAX_N:
-        return "gram"
-    return "gram_sq" if d <= GRAM_SQ_MAX_DIM else "topk"
-
-
-def _lift(Y: torch.Tensor) -> torch.Tensor:
-    """φ(y) = (y_a y_b · (√2 if a < b else 1))_{a ≤ b}: φ(y_i)ᵀφ(y_j) = (y_iᵀy_j)²."""
-    d = Y.shape[1]
-    a, b = torch.triu_indices(d, d, device=Y.device)
-    w = torch.full(a.shape, 2.0, dtype=Y.dtype, device=Y.device).sqrt_()  # √2 in Y's precision
-    w[a == b] = 1.0
-    return Y[:, a] * Y[:, b] * w
-
-
-def gram_sq_embedding(Y: torch.Tensor, n_components: int, block: int = GRAM_BLOCK) -> np.ndarray:
-    """Top ``n_components`` eigenvectors of D^{-1/2} A D^{-1/2} for A = |YYᵀ|∘|YYᵀ|, rows L2-normalised.
-
-    Exact, without the N×N matrix: A = ΦΦᵀ with the lifted rows Φ = φ(Y) (m = d(d+1)/2 columns), degrees
-    δ = diag(Y(YᵀY)Yᵀ), and with F = D^{-1/2}Φ the eigenvectors are F V Λ^{-1/2} for the top eigenpairs
-    (Λ, V) of the m×m matrix FᵀF = Σ_i φ_iφ_iᵀ/δ_i, accumulated over row blocks in float64.
-    """
-    Yd = Y.double()
-    n = Yd.shape[0]
-    deg = ((Yd @ (Yd.T @ Yd)) * Yd).sum(dim=1).clamp_min_(torch.finfo(torch.float64).tiny)
-    inv_sqrt = deg.rsqrt()
-    m = Yd.shape[1] * (Yd.shape[1] + 1) // 2
-    FtF = torch.zeros(m, m, dtype=torch.float64, device=Yd.device)
-    for s in range(0, n, block):
-        F = _lift(Yd[s : s + block]) * inv_sqrt[s : s + block, None]
-        FtF.addmm_(F.T, F)
-    k = min(n_components, m)
-    lam, V = torch.linalg.eigh(FtF)
-    lam, V = lam[-k:].flip(0), V[:, -k:].flip(1)
-    # λ ≤ 0 only for components beyond rank(A); such columns carry no information and are zeroed.
-    scale = torch.where(lam > lam[0] * 1e-12, lam.clamp_min(1e-300).rsqrt(), torch.zeros_like(lam))
-    U = torch.cat(
-        [(_lift(Yd[s : s + block]) * inv_sqrt[s : s + block, None]) @ V for s in range(0, n, block)]
-    )
-    U = (U * scale).cpu().numpy()
-    norms = np.linalg.norm(U, axis=1, keepdims=True)
-    np.divide(U, norms, out=U, where=norms > 0)
-    return U
-
-
-@dataclass(frozen=True)
-class Labelling:
-    """Result of :func:`label_cluster_features`."""
-
-    labels: np.ndarray
-    affinity: str  # the resolved kind
-    affinity_matrix: sp.csr_matrix | None  # None for the implicit "gram_sq" affinity
-    n_components: int  # connected components of the graph before any repair
-    n_edges_added: int  # by the connectivity repair
-
-
-def label_cluster_features(
-    Y: torch.Tensor,
-    n_clusters: int,
-    *,
-    affinity: str = "auto",
-    top_k: int | None = None,
-    eigen_solver: str = "auto",
-    n_init: int = 10,
-    random_state: Any = None,
-) -> Labelling:
-    """Spectral clustering of the cluster-head features Y (N × d) with the chosen evaluation affinity.
-
-    The "topk" graph is checked for connectivity; a disconnected one is reported (warning, and
-    ``n_components``) and repaired from Y before the spectral step (module docstring). The implicit
-    "gram_sq" affinity is complete (every (y_iᵀy_j)² > 0 is an edge), so its ``n_components`` is 1.
-    """
-    n, d = Y.shape
-    kind = resolve_affinity(affinity, n, d, top_k)
-    seed = rng_seed(random_state)
-    if kind == "gram_sq":
-        emb = gram_sq_embedding(Y, n_clusters)
-        labels = kmeans_labels(emb, n_clusters, n_init=n_init, random_state=seed)
-        return Labelling(labels, kind, None, 1, 0)
-    if kind == "gram":
-        A = sp.csr_matrix((Y @ Y.T).abs_().cpu().numpy().astype(np.float64))
-    else:
-        A = abs_gram_topk(Y, DEFAULT_TOP_K if top_k is None else top_k)
-    n_comp, _ = component_labels(A)
-    added = 0
-    if n_comp > 1:
-        A, report = connect_components(A, Y, metric="abs_dot")
-        added = report.n_edges_added
-        warnings.warn(
-            f"PRO-DSC: the {kind} affinity of {n} points has {n_comp} connected components for"
-            f" {n_clusters} clusters; connected them with {added} edges of the strongest |y_i^T y_j| between"
-            " components (connect_components)",
-            DisconnectedGraphWarning,
-            stacklevel=3,
-        )
-    labels = spectral_clustering(
-        A,
-        n_clusters,
-        n_init=n_init,
-        solver=eigen_solver,
-        random_state=seed,  # type: ignore[arg-type]
-    )
-    return Labelling(labels, kind, A, n_comp, added)
-
-
-class PRODSC(TransformerMixin, ClusterEstimator):
+class PRODSC(TransformerMixin, DeepClusterEstimator):
     """PRO-DSC estimator: learns Z on a union of subspaces and an affinity |YYᵀ| from its cluster head.
 
     Fitted attributes: ``labels_`` (training labels), ``embedding_`` (Z of the training set, N×d),
@@ -356,74 +98,8 @@ class PRODSC(TransformerMixin, ClusterEstimator):
 
     _config_class = PRODSCConfig
 
-    def __init__(
-        self,
-        n_clusters: int = 8,
-        *,
-        hidden_dims: tuple[int, ...] = (512, 512),
-        out_dim: int = 32,
-        gamma: float = 100.0,
-        beta: float = 100.0,
-        eps_sq: float = 0.1,
-        eta: float = 0.1,
-        half_iters: int | None = 1,
-        n_iters: int = 5,
-        n_epochs: int = 100,
-        batch_size: int = 512,
-        warmup_steps: int = 20,
-        optimizer: str = "sgd",
-        lr: float = 1e-3,
-        lr_c: float | None = None,
-        momentum: float = 0.9,
-        weight_decay: float = 1e-4,
-        weight_decay_c: float = 5e-3,
-        tcr_weight: float = 1.0,
-        bd_refresh: int = 1,
-        select_every: int | None = None,
-        select_sample: int = 1000,
-        affinity: str = "auto",
-        affinity_top_k: int | None = None,
-        eigen_solver: str = "auto",
-        predict_method: str = "subspace",
-        predict_k: int = 10,
-        subspace_max_dim: int | None = None,
-        n_init: int = 10,
-        random_state: Any = None,
-        device: str = "cpu",
-        verbose: bool = False,
-    ) -> None:
-        self.n_clusters = n_clusters
-        self.hidden_dims = hidden_dims
-        self.out_dim = out_dim
-        self.gamma = gamma
-        self.beta = beta
-        self.eps_sq = eps_sq
-        self.eta = eta
-        self.half_iters = half_iters
-        self.n_iters = n_iters
-        self.n_epochs = n_epochs
-        self.batch_size = batch_size
-        self.warmup_steps = warmup_steps
-        self.optimizer = optimizer
-        self.lr = lr
-        self.lr_c = lr_c
-        self.momentum = momentum
-        self.weight_decay = weight_decay
-        self.weight_decay_c = weight_decay_c
-        self.tcr_weight = tcr_weight
-        self.bd_refresh = bd_refresh
-        self.select_every = select_every
-        self.select_sample = select_sample
-        self.affinity = affinity
-        self.affinity_top_k = affinity_top_k
-        self.eigen_solver = eigen_solver
-        self.predict_method = predict_method
-        self.predict_k = predict_k
-        self.subspace_max_dim = subspace_max_dim
-        self.n_init = n_init
-        self.random_state = random_state
-        self.device = device
-        self.verbose = verbose
+    _config_class = PRODSCConfig
+    _init_defaults: ClassVar[dict[str, Any]] = {"n_clusters": 8, "random_state": None, "verbose": False}
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> PRODSC:
@@ -437,15 +113,13 @@ class PRODSC(TransformerMixin, ClusterEstimator):
         tags.transformer_tags.preserves_dtype = ["float32"]  # the network computes in float32
         return tags
 
-    # ---------------------------------------------------------------- configuration
     # ---------------------------------------------------------------- training
     def fit(self, X: Any, y: Any = None) -> PRODSC:
         """Train the network on X (mini-batches), then label X by spectral clustering on |YYᵀ|."""
-        self._validate_params()
-        cfg = self._config()
+        cfg: PRODSCConfig = self._validate_params()
         Xn = self._validate_X(X, reset=True)
         seed = rng_seed(self.random_state)
-        device = check_device("device", cfg.device)
+        device = torch.device(cfg.device)  # validated by the config
         n = Xn.shape[0]
         Xt = torch.from_numpy(Xn).to(device)
         B = min(cfg.batch_size, n)
@@ -456,12 +130,11 @@ class PRODSC(TransformerMixin, ClusterEstimator):
                 f"{total} training steps (n_epochs={cfg.n_epochs}, {n // B} batches per epoch) do not exceed"
                 f" warmup_steps={warmup}; raise n_epochs or lower warmup_steps"
             )
-        net = _seeded_init(seed, lambda: TwoHeadNet(Xn.shape[1], cfg.hidden_dims, cfg.out_dim).to(device))
+        net = seeded_module(seed, lambda: TwoHeadNet(Xn.shape[1], cfg.hidden_dims, cfg.out_dim).to(device))
         opt = self._make_optimizer(net, cfg)
-        gen = torch_generator(seed)
+        # drop_last, as the official loader
+        batches = epoch_batches(n, B, cfg.n_epochs, torch_generator(seed))
         bd = BlockDiagonal(cfg.n_clusters if cfg.n_clusters <= B else B, refresh_every=cfg.bd_refresh)
-        history: list[torch.Tensor] = []
-        step = 0
         full_batch = n == B
         if warmup == 0:
             net.copy_feature_head()
@@ -470,52 +143,44 @@ class PRODSC(TransformerMixin, ClusterEstimator):
         x_sel = Xt[sel.to(device)]
         scores: list[tuple[int, float]] = []
         best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+
+        def step_fn(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+            xb = Xt[next(batches).to(device)]
+            if step < warmup:
+                Z, _ = net(xb)
+                loss = -cfg.tcr_weight * coding_rate(Z, cfg.eps_sq)
+                return loss, torch.stack([loss.detach(), loss.detach(), *torch.zeros(2, device=device)])
+            # One projector per batch; with a fixed full batch it may be reused for bd_refresh steps.
+            return self._loss(net, xb, cfg, bd, 0 if full_batch else step)
+
+        def after_step(step: int) -> None:
+            nonlocal best
+            if step == warmup:
+                net.copy_feature_head()
+            every = cfg.select_every
+            if every is not None and step >= warmup and ((step - warmup) % every == 0 or step == total):
+                gap = self._eigengap(net, x_sel, cfg.n_clusters)
+                scores.append((step, gap))
+                if best is None or gap > best[0]:
+                    best = (gap, step, copy.deepcopy(net.state_dict()))
+
         net.train()
-        bar = tqdm(total=total, desc="PRO-DSC train", disable=not self.verbose, leave=False)
-        log_every = max(1, total // 50)
         t0 = time.perf_counter()
-        for _ in range(cfg.n_epochs):
-            perm = torch.arange(n) if full_batch else torch.randperm(n, generator=gen)
-            for b in range(n // B):  # drop_last, as the official loader
-                idx = perm[b * B : (b + 1) * B].to(device)
-                xb = Xt[idx]
-                if step < warmup:
-                    Z, _ = net(xb)
-                    loss = -cfg.tcr_weight * coding_rate(Z, cfg.eps_sq)
-                    terms = torch.stack([loss.detach(), loss.detach(), *torch.zeros(2, device=device)])
-                else:
-                    # One projector per batch; with a fixed full batch it may be reused for bd_refresh steps.
-                    key = 0 if full_batch else step
-                    loss, terms = self._loss(net, xb, cfg, bd, key)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                history.append(terms)
-                step += 1
-                bar.update(1)
-                if self.verbose and step % log_every == 0:
-                    bar.set_postfix(loss=f"{float(terms[0]):.4g}")  # host sync only when verbose
-                if step == warmup:
-                    net.copy_feature_head()
-                every = cfg.select_every
-                if every is not None and step >= warmup and ((step - warmup) % every == 0 or step == total):
-                    gap = self._eigengap(net, x_sel, cfg.n_clusters)
-                    scores.append((step, gap))
-                    if best is None or gap > best[0]:
-                        best = (gap, step, copy.deepcopy(net.state_dict()))
-        bar.close()
+        history = run_steps(
+            total, step_fn, opt, after_step=after_step, desc="PRO-DSC train", verbose=self.verbose
+        )
         if best is not None:
             net.load_state_dict(best[2])
-        self.selected_step_ = step if best is None else best[1]
+        self.selected_step_ = total if best is None else best[1]
         self.selection_scores_ = np.array(scores, dtype=np.float64).reshape(-1, 2)
         self.train_seconds_ = time.perf_counter() - t0
         net.eval()
         self.net_ = net
-        self.n_iter_ = step
+        self.n_iter_ = total
         self._seed = seed
-        H = torch.stack(history).cpu().numpy() if history else np.zeros((0, 4))
+        H = torch.stack(history).cpu().numpy()
         self.history_ = {"loss": H[:, 0], "tcr": H[:, 1], "self_expression": H[:, 2], "block_diag": H[:, 3]}
-        Z, Y = self._heads(Xt[s : s + PREDICT_CHUNK] for s in range(0, n, PREDICT_CHUNK))
+        Z, Y = forward_chunks(net, row_chunks(Xt))
         self.embedding_ = Z.cpu().numpy()
         lab = self._label(Y, cfg, seed)
         self.labels_ = lab.labels
@@ -586,16 +251,8 @@ class PRODSC(TransformerMixin, ClusterEstimator):
         return loss, torch.stack([loss, l_tcr, l_se, l_bd]).detach()
 
     # ---------------------------------------------------------------- inference
-    @torch.no_grad()
-    def _heads(self, chunks: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """(Z, Y) for all rows of the chunks (eval mode: BatchNorm uses its running statistics)."""
-        Zs, Ys = [], []
-        for xb in chunks:
-            Z, Y = self.net_(xb)
-            Zs.append(Z)
-            Ys.append(Y)
-        return torch.cat(Zs), torch.cat(Ys)
 
+    # ---------------------------------------------------------------- inference
     @torch.no_grad()
     def _fit_predictor(self, Y: torch.Tensor, cfg: PRODSCConfig) -> None:
         """Per-cluster subspace bases of the cluster-head features (and the kNN anchors)."""
@@ -613,36 +270,25 @@ class PRODSC(TransformerMixin, ClusterEstimator):
         self.subspace_bases_ = bases
         self.train_cluster_features_ = Y
 
-    def _chunks(self, X: Any) -> Iterator[torch.Tensor]:
-        """Validated float32 row chunks of new data on the device.
-
-        A large 2-D array is validated chunk by chunk, so no N×D temporary (dtype copy, finiteness
-        mask) is allocated: memory stays O(chunk) apart from the output.
-        """
-        device = check_device("device", self.device)
-        if isinstance(X, np.ndarray) and X.ndim == 2 and X.shape[0] > PREDICT_CHUNK:
-            for s in range(0, X.shape[0], PREDICT_CHUNK):
-                yield torch.from_numpy(self._validate_X(X[s : s + PREDICT_CHUNK], reset=False)).to(device)
-            return
-        Xt = torch.from_numpy(self._validate_X(X, reset=False)).to(device)
-        for s in range(0, Xt.shape[0], PREDICT_CHUNK):
-            yield Xt[s : s + PREDICT_CHUNK]
+    def _heads(self, X: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """(Z, Y) of validated new data, chunk by chunk (eval mode: BatchNorm uses running statistics)."""
+        return forward_chunks(self.net_, self._new_data_chunks(X))
 
     def transform(self, X: Any) -> np.ndarray:
         """The learned representation Z (N × out_dim, unit rows) of new points."""
-        Z, _ = self._heads(self._chunks(X))
-        return Z.cpu().numpy()
+        return self._heads(X)[0].cpu().numpy()
 
     def cluster_features(self, X: Any) -> np.ndarray:
         """The cluster-head features Y (N × out_dim, unit rows), whose |YYᵀ| is the affinity."""
-        _, Y = self._heads(self._chunks(X))
-        return Y.cpu().numpy()
+        return self._heads(X)[1].cpu().numpy()
 
     @torch.no_grad()
     def predict(self, X: Any) -> np.ndarray:
         """Training-cluster index for each new point, chunk by chunk (no N×N matrix, O(chunk) memory)."""
-        out = [self._assign(self.net_(xb)[1]) for xb in self._chunks(X)]
-        return torch.cat(out).cpu().numpy().astype(np.int64)
+        chunks = self._new_data_chunks(X)
+        return (
+            forward_chunks(lambda xb: self._assign(self.net_(xb)[1]), chunks).cpu().numpy().astype(np.int64)
+        )
 
     def _assign(self, Y: torch.Tensor) -> torch.Tensor:
         if self.predict_method == "knn":
@@ -661,5 +307,4 @@ class PRODSC(TransformerMixin, ClusterEstimator):
         Same evaluation affinity as ``fit`` (``affinity``; dense |YYᵀ| only up to ``DENSE_MAX_N``
         points). Labels are a new clustering (their numbering is unrelated to ``labels_``).
         """
-        _, Y = self._heads(self._chunks(X))
-        return self._label(Y, self._config(), self._seed).labels
+        return self._label(self._heads(X)[1], self._config(), self._seed).labels

@@ -42,14 +42,22 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from structlearn.cluster.base import ClusterEstimator
+from structlearn.cluster.affinity import topk_blockwise
+from structlearn.cluster.base import check_layer_widths
 from structlearn.cluster.coding_rate import coding_rate, compression_rate
+from structlearn.cluster.deep_base import (
+    DeepClusterEstimator,
+    forward_chunks,
+    row_chunks,
+    run_steps,
+    seeded_module,
+)
 from structlearn.cluster.networks import TwoHeadNet
 from structlearn.cluster.segmentation import remove_short_segments
 from structlearn.cluster.sinkhorn import sinkhorn
@@ -57,8 +65,6 @@ from structlearn.cluster.spectral import check_eigen_solver, spectral_clustering
 from structlearn.cluster.temporal import temporal_adjacency, temporal_smoothness
 from structlearn.utils.seed import rng_seed
 from structlearn.utils.validation import check_device, check_float, check_int
-
-_AFFINITY_BLOCK = 1024  # rows of |YYᵀ| materialised at once on the sparse path
 
 
 @dataclass(frozen=True)
@@ -102,8 +108,7 @@ class TR2CConfig:
         check_float("eta", self.eta, positive=True)
         check_int("sinkhorn_iters", self.sinkhorn_iters, minimum=1)
         check_float("eps_sq", self.eps_sq, positive=True)
-        for i, h in enumerate(self.hidden_dims):
-            check_int(f"hidden_dims[{i}]", h, minimum=1)
+        check_layer_widths(self.hidden_dims, allow_empty=True)
         check_int("out_dim", self.out_dim, minimum=1)
         check_float("lr", self.lr, positive=True)
         check_float("weight_decay", self.weight_decay, nonnegative=True)
@@ -140,7 +145,7 @@ def _sparse_sinkhorn(K: sp.csr_matrix, n_iters: int) -> sp.csr_matrix:
     return (sp.diags(u) @ K @ sp.diags(v)).tocsr()
 
 
-class TR2C(ClusterEstimator):
+class TR2C(DeepClusterEstimator):
     """Temporal Rate Reduction Clustering of one sequence of frames (rows of ``X``, in time order).
 
     Parameters mirror :class:`TR2CConfig` (validated there). Fitted attributes: ``labels_`` (after the
@@ -150,63 +155,7 @@ class TR2C(ClusterEstimator):
     """
 
     _config_class = TR2CConfig
-
-    def __init__(
-        self,
-        n_clusters: int = 2,
-        *,
-        window: int = 2,
-        lambda1: float = 1.0,
-        lambda2: float = 10.0,
-        use_rate: bool = True,
-        n_iters: int = 500,
-        warmup_iters: int | None = None,
-        eta: float = 0.1,
-        sinkhorn_iters: int = 5,
-        eps_sq: float = 0.1,
-        hidden_dims: tuple[int, ...] = (256, 256),
-        out_dim: int = 32,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-4,
-        rate_rows: int = 256,
-        normalize: bool = True,
-        temporal_affinity: float = 0.0,
-        max_frames: int = 2000,
-        batch_windows: int = 8,
-        window_len: int = 128,
-        top_k: int = 30,
-        min_segment: int = 0,
-        n_init: int = 10,
-        eigen_solver: str = "auto",
-        device: str = "cpu",
-        random_state: Any = None,
-    ) -> None:
-        self.n_clusters = n_clusters
-        self.window = window
-        self.lambda1 = lambda1
-        self.lambda2 = lambda2
-        self.use_rate = use_rate
-        self.n_iters = n_iters
-        self.warmup_iters = warmup_iters
-        self.eta = eta
-        self.sinkhorn_iters = sinkhorn_iters
-        self.eps_sq = eps_sq
-        self.hidden_dims = hidden_dims
-        self.out_dim = out_dim
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.rate_rows = rate_rows
-        self.normalize = normalize
-        self.temporal_affinity = temporal_affinity
-        self.max_frames = max_frames
-        self.batch_windows = batch_windows
-        self.window_len = window_len
-        self.top_k = top_k
-        self.min_segment = min_segment
-        self.n_init = n_init
-        self.eigen_solver = eigen_solver
-        self.device = device
-        self.random_state = random_state
+    _init_defaults: ClassVar[dict[str, Any]] = {"random_state": None}
 
     # ------------------------------------------------------------------------------------ set-up
 
@@ -267,16 +216,13 @@ class TR2C(ClusterEstimator):
     def _train(self, Xa: np.ndarray, cfg: TR2CConfig, seed: int) -> TwoHeadNet:
         device = torch.device(cfg.device)
         T = Xa.shape[0]
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            net = TwoHeadNet(Xa.shape[1], cfg.hidden_dims, cfg.out_dim).to(device)
+        net = seeded_module(seed, lambda: TwoHeadNet(Xa.shape[1], cfg.hidden_dims, cfg.out_dim).to(device))
         gen = torch.Generator().manual_seed(seed)
         opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         X = torch.from_numpy(Xa).to(device)
-        history = []
         warmup = cfg.warmup
-        net.train()
-        for step in range(cfg.n_iters):
+
+        def step_fn(step: int) -> tuple[torch.Tensor, torch.Tensor]:
             if step == warmup and warmup > 0:
                 net.copy_feature_head()
             idx = self._batch(T, cfg, gen)
@@ -285,10 +231,10 @@ class TR2C(ClusterEstimator):
             else:
                 Xb, shape = X[idx.reshape(-1).to(device)], tuple(idx.shape)
             loss, terms = self._loss(net, Xb, shape, step < warmup, cfg, gen)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            history.append(torch.cat([loss.detach()[None], terms]))
+            return loss, torch.cat([loss.detach()[None], terms])
+
+        net.train()
+        history = run_steps(cfg.n_iters, step_fn, opt, desc="TR2C train")
         H = torch.stack(history).cpu().numpy()  # one host transfer after training, none per step
         self.history_ = {"loss": H[:, 0], "rate": H[:, 1], "compression": H[:, 2], "temporal": H[:, 3]}
         self.n_iter_ = cfg.n_iters
@@ -296,16 +242,10 @@ class TR2C(ClusterEstimator):
 
     # --------------------------------------------------------------------------------- inference
 
-    @torch.no_grad()
-    def _codes(self, net: TwoHeadNet, Xa: np.ndarray, cfg: TR2CConfig) -> tuple[np.ndarray, np.ndarray]:
+    def _codes(self, net: TwoHeadNet, Xa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         net.eval()
-        device = torch.device(cfg.device)
-        Zs, Ys = [], []
-        for start in range(0, Xa.shape[0], 8192):  # bounded activations for long sequences
-            Z, Y = net(torch.from_numpy(Xa[start : start + 8192]).to(device))
-            Zs.append(Z.cpu())
-            Ys.append(Y.cpu())
-        return torch.cat(Zs).numpy(), torch.cat(Ys).numpy()
+        Z, Y = forward_chunks(net, row_chunks(torch.from_numpy(Xa).to(next(net.parameters()).device)))
+        return Z.cpu().numpy(), Y.cpu().numpy()
 
     def _membership(self, Y: np.ndarray, cfg: TR2CConfig) -> sp.csr_matrix:
         """Γ without its diagonal: dense Sinkhorn up to ``max_frames``, top-k sparse Sinkhorn above."""
@@ -315,17 +255,15 @@ class TR2C(ClusterEstimator):
             G = sinkhorn((Yt @ Yt.T).abs(), cfg.eta, cfg.sinkhorn_iters).numpy()
             np.fill_diagonal(G, 0.0)
             return sp.csr_matrix(G)
-        k = min(cfg.top_k, T - 1)
-        rows, cols, vals = [], [], []
-        for start in range(0, T, _AFFINITY_BLOCK):
-            S = (Yt[start : start + _AFFINITY_BLOCK] @ Yt.T).abs()
-            b = S.shape[0]
-            S[torch.arange(b), torch.arange(start, start + b)] = -1.0  # exclude self-similarity
-            top, idx = torch.topk(S, k, dim=1)
-            rows.append(np.repeat(np.arange(start, start + b), k))
-            cols.append(idx.reshape(-1).numpy())
-            vals.append(torch.exp((top.reshape(-1) - 1.0) / cfg.eta).numpy())
-        K = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(T, T))
+        # Each frame's top_k |y_iᵀy_j| (self excluded, float64), kept as the kernel exp((|y_iᵀy_j| − 1)/η).
+        K = topk_blockwise(
+            lambda a, b: (Yt[a:b] @ Yt.T).abs(),
+            T,
+            T,
+            min(cfg.top_k, T - 1),
+            dtype=None,
+            value_fn=lambda v: torch.exp((v - 1.0) / cfg.eta),
+        )
         return _sparse_sinkhorn(K, cfg.sinkhorn_iters)
 
     def _affinity(self, Y: np.ndarray, cfg: TR2CConfig) -> sp.csr_matrix:
@@ -341,12 +279,11 @@ class TR2C(ClusterEstimator):
 
     def fit(self, X: Any, y: Any = None) -> TR2C:
         """Learn the representation and membership of one sequence and segment its frames."""
-        self._validate_params()
-        cfg = self._config()
+        cfg: TR2CConfig = self._validate_params()
         Xa = self._prepare(X, cfg)
         seed = rng_seed(self.random_state)
         net = self._train(Xa, cfg, seed)
-        Z, Y = self._codes(net, Xa, cfg)
+        Z, Y = self._codes(net, Xa)
         A = self._affinity(Y, cfg)
         labels = spectral_clustering(
             A,
