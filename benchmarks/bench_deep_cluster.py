@@ -42,6 +42,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from structlearn.cluster.metrics import evaluate  # noqa: E402
+from structlearn.cluster.prodsc_config import CPU_PRESETS  # noqa: E402
 from structlearn.cluster.registry import make_estimator  # noqa: E402
 from structlearn.data.features import image_feature_pipeline  # noqa: E402
 from structlearn.data.images import fashion_mnist_available, load_digits, load_fashion_mnist  # noqa: E402
@@ -150,18 +151,9 @@ def load_dataset(name: str, seed: int, args: argparse.Namespace) -> tuple[np.nda
 def method_params(dataset: str, quick: bool) -> dict[str, tuple[str, dict[str, Any]]]:
     """Display name → (registry name, parameters) for one dataset (choices documented in the report)."""
     image = dataset in ("digits", "fmnist")
-    prodsc: dict[str, Any] = dict(
-        hidden_dims=(512, 512),
-        out_dim=32,
-        gamma=100.0,
-        beta=100.0,
-        eps_sq=0.1,
-        eta=0.1,
-        half_iters=1,
-        optimizer="sgd",
-        lr=1e-3,
-        warmup_steps=20,
-    )
+    # PRO-DSC: the estimator's defaults plus its CPU preset for this data (declared once, in prodsc_config).
+    preset = {"digits": "digits", "fmnist": "fashion_mnist"}.get(dataset, "uos")
+    prodsc: dict[str, Any] = {k: v for k, v in CPU_PRESETS[preset].items() if k != "n_clusters"}
     neuncut: dict[str, Any] = dict(
         hidden_dims=(512, 512), gamma=80.0, sigma="median", n_neighbors=10, lr=5e-3, weight_decay=1e-4
     )
@@ -171,13 +163,10 @@ def method_params(dataset: str, quick: bool) -> dict[str, tuple[str, dict[str, A
         else dict(hidden_dims=(128, 128, 128), out_dim=128, n_iter=2000)
     )
     if dataset.startswith("uos"):
-        prodsc.update(batch_size=500, n_epochs=150)
         neuncut.update(batch_size=1000, n_epochs=200)
     elif dataset == "digits":
-        prodsc.update(batch_size=2048, n_epochs=200, bd_refresh=10)  # full batch: W reused 10 steps
         neuncut.update(batch_size=2048, n_epochs=200)
     else:  # fmnist
-        prodsc.update(out_dim=64, batch_size=512, n_epochs=30, warmup_steps=30)
         neuncut.update(batch_size=1000, n_epochs=100)
         senet.update(n_iter=1000)
     if quick:
