@@ -82,7 +82,9 @@ EOF
         launch --datasets uos10-50k --methods NeuNcut --seeds 0
     fi
     # Step 2 ends at LIMIT seconds whatever is running: what finished is kept (one JSON per seed).
-    ( sleep "$LIMIT"; kill "${pids[@]}" 2>/dev/null; pkill -f bench_cluster.py ) &
+    # pkill first: it also reaches the table workers (grandchildren); killing the launchers first let
+    # this script's `wait` return and kill this subshell before its pkill, orphaning the workers.
+    ( sleep "$LIMIT"; pkill -f bench_cluster.py; kill "${pids[@]}" 2>/dev/null ) &
     killer=$!
     wait "${pids[@]}" 2>/dev/null
     kill "$killer" 2>/dev/null
