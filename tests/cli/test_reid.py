@@ -37,3 +37,30 @@ def test_reid_train_then_eval_and_refusals(tmp_path: Path, capsys: pytest.Captur
     assert main(["reid", "eval", str(bad)]) == 2
     assert main(["reid", "train", "--data", str(tmp_path), "--out", str(tmp_path / "r2"), "--quiet"]) == 2
     assert "lacks the folder" in capsys.readouterr().err
+
+
+def test_reid_masks_flag_loads_silhouettes_for_folder_data(tmp_path: Path) -> None:
+    import argparse
+
+    import numpy as np
+    from PIL import Image
+
+    from structlearn.cli.reid import load_data
+
+    rng = np.random.default_rng(0)
+    data, masks = tmp_path / "data", tmp_path / "masks"
+    for sub in ("bounding_box_train", "query", "bounding_box_test"):
+        (data / sub).mkdir(parents=True)
+        for name in ("0001_c1s1_000001_01", "0002_c2s1_000002_01"):
+            Image.fromarray(rng.integers(0, 255, (16, 8, 3), dtype=np.uint8)).save(data / sub / f"{name}.jpg")
+            if sub == "bounding_box_train":  # masks for the training images only
+                (masks / sub).mkdir(parents=True, exist_ok=True)
+                Image.fromarray(np.full((16, 8), 255, np.uint8)).save(masks / sub / f"{name}.png")
+    ns = argparse.Namespace(data=str(data), size=(16, 8), masks=str(masks), shortcut=0.7, data_seed=0)
+    ds = load_data(ns)
+    assert ds.train.silhouettes is not None and ds.train.silhouettes.shape == (2, 1, 16, 8)
+    assert ds.query.silhouettes is None and ds.gallery.silhouettes is None
+    with pytest.raises(ValueError, match="lacks the folder bounding_box_train"):
+        load_data(argparse.Namespace(**{**vars(ns), "masks": str(tmp_path)}))
+    with pytest.raises(ValueError, match="--masks goes with --data"):
+        load_data(argparse.Namespace(**{**vars(ns), "data": None}))

@@ -69,3 +69,27 @@ def test_market_folder_loader(tmp_path: Path) -> None:
     (tmp_path / "0003_c1_broken.jpg").write_bytes(b"not an image")
     with pytest.raises(ValueError, match="cannot read image"):
         load_reid_folder(tmp_path)
+
+
+def test_market_folder_loader_reads_person_masks(tmp_path: Path) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    img_dir, mask_dir = tmp_path / "img", tmp_path / "mask"
+    img_dir.mkdir()
+    mask_dir.mkdir()
+    for i, name in enumerate(["0002_c1s1_000451_03", "0007_c2s1_000101_01"]):
+        Image.fromarray(rng.integers(0, 255, (40, 20, 3), dtype=np.uint8)).save(img_dir / f"{name}.jpg")
+        m = np.zeros((40, 20), np.uint8)
+        m[10:30, 5 + i : 15] = 7  # any non-zero value is the person
+        Image.fromarray(m).save(mask_dir / f"{name}.png")
+    split = load_reid_folder(img_dir, size=(40, 20), masks=mask_dir)
+    assert split.silhouettes is not None and split.silhouettes.shape == (2, 1, 40, 20)
+    assert set(np.unique(split.silhouettes)) == {0.0, 1.0}
+    assert split.silhouettes[0, 0, 10:30, 5:15].all() and split.silhouettes[1, 0, :, 5].sum() == 0
+    assert load_reid_folder(img_dir, size=(40, 20)).silhouettes is None
+    (mask_dir / "0007_c2s1_000101_01.png").unlink()
+    with pytest.raises(ValueError, match=r"no mask 0007_c2s1_000101_01\.png"):
+        load_reid_folder(img_dir, masks=mask_dir)
+    with pytest.raises(ValueError, match="does not exist"):
+        load_reid_folder(img_dir, masks=tmp_path / "nope")

@@ -38,6 +38,11 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--size", type=int, nargs=2, default=(64, 32), metavar=("H", "W"), help="resize (folder data)"
     )
+    p.add_argument(
+        "--masks",
+        help="folder data: person masks, the same sub-folders and file stems as --data, PNG (SiCL needs "
+        "bounding_box_train/; query/ and bounding_box_test/ are read when present)",
+    )
     p.add_argument("--shortcut", type=float, default=0.7, help="procedural data: colour-shortcut strength")
     p.add_argument("--data-seed", type=int, default=0, help="procedural data: seed of the draw")
 
@@ -74,10 +79,20 @@ def load_data(args: argparse.Namespace) -> ReIDDataset:
         missing = [str(q) for q in parts if not q.is_dir()]
         if missing:
             raise ValueError(f"--data {root} lacks the folder(s): {', '.join(missing)}")
-        train, query, gallery = (load_reid_folder(q, size) for q in parts)
+        mroot = Path(args.masks) if getattr(args, "masks", None) else None
+        if mroot is not None and not (mroot / "bounding_box_train").is_dir():
+            raise ValueError(f"--masks {mroot} lacks the folder bounding_box_train")
+        train, query, gallery = (
+            load_reid_folder(
+                q, size, masks=None if mroot is None or not (mroot / q.name).is_dir() else mroot / q.name
+            )
+            for q in parts
+        )
         if train.images.shape[1:] != query.images.shape[1:]:
             raise ValueError("train and query images differ in size")
         return ReIDDataset(train, query, gallery, {"folder": str(root)})
+    if getattr(args, "masks", None):
+        raise ValueError("--masks goes with --data (the procedural data has exact silhouettes already)")
     return make_reid_dataset(shortcut=args.shortcut, seed=args.data_seed)
 
 

@@ -197,8 +197,16 @@ def parse_market_name(name: str) -> tuple[int, int] | None:
     return (int(m.group(1)), int(m.group(2))) if m else None
 
 
-def load_reid_folder(folder: str | os.PathLike[str], size: tuple[int, int] = (64, 32)) -> ReIDSplit:
-    """Every ``<pid>_c<cam>…`` image in ``folder`` (not recursive), resized to ``size`` (H, W)."""
+def load_reid_folder(
+    folder: str | os.PathLike[str],
+    size: tuple[int, int] = (64, 32),
+    masks: str | os.PathLike[str] | None = None,
+) -> ReIDSplit:
+    """Every ``<pid>_c<cam>…`` image in ``folder`` (not recursive), resized to ``size`` (H, W).
+
+    ``masks``: a folder with one person mask per image, ``<same stem>.png`` (a human parser's or
+    segmenter's output; any non-zero pixel is the person), resized nearest-neighbour → ``silhouettes``
+    (N, 1, H, W) in {0, 1}, which SiCL needs. An image without its mask is an error."""
     from PIL import Image
 
     root = Path(folder)
@@ -222,4 +230,25 @@ def load_reid_folder(folder: str | os.PathLike[str], size: tuple[int, int] = (64
         images[i] = arr.transpose(2, 0, 1) / 255.0
     pids = np.array([pc[0] for _, pc in parsed], dtype=np.int64)
     cams = np.array([pc[1] for _, pc in parsed], dtype=np.int64)
-    return ReIDSplit(images, pids, cams, pids.copy())
+    sil = None if masks is None else _read_masks(Path(masks), [p for p, _ in parsed], size)
+    return ReIDSplit(images, pids, cams, pids.copy(), sil)
+
+
+def _read_masks(folder: Path, images: list[Path], size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image
+
+    if not folder.is_dir():
+        raise ValueError(f"mask folder {folder} does not exist")
+    H, W = size
+    out = np.empty((len(images), 1, H, W), dtype=np.float32)
+    for i, p in enumerate(images):
+        f = folder / f"{p.stem}.png"
+        if not f.is_file():
+            raise ValueError(f"no mask {f.name} in {folder} for image {p.name}")
+        try:
+            with Image.open(f) as im:
+                m = np.asarray(im.convert("L").resize((W, H), Image.Resampling.NEAREST))
+        except OSError as exc:
+            raise ValueError(f"cannot read mask {f}: {exc}") from None
+        out[i, 0] = m > 0
+    return out
