@@ -9,7 +9,8 @@ runs/ (a re-run reuses them; ``--fresh`` ignores them).
    no inter-branch terms, no refinement): mAP / R1 / R5 / mINP and pseudo-label NMI / ARI of the last
    epoch (no model selection on the test split), mean ± std over seeds; wall time per run.
 2. The paper's claim: CACL's gain over the single branch grows with the strength of the colour shortcut
-   (``--shortcuts``), mAP of both at every strength.
+   (``--shortcuts``), mAP of both at every strength; part ``trap``: the same sweep with a palette of
+   ``--trap-palette`` colours shared by all identities, so colour misleads instead of informing.
 3. HCL vs MGCE-HCL with the selected eps and with eps + 0.1 (looser clusters, noisier positives), and
    the premise of MGCE: pseudo-positive pair precision against the number of agreeing granularities.
 4. Clothes change (issue 15): RGB-only SpCL-style, Cluster-Contrast and CACL against SiCL and its
@@ -82,16 +83,23 @@ METRICS = ("mAP", "R1", "R5", "mINP", "pseudo_nmi", "pseudo_ari")
 
 
 def run_one(
-    arm: str, shortcut: float, seed: int, epochs: int, fresh: bool, outfits: int = 1
+    arm: str,
+    shortcut: float,
+    seed: int,
+    epochs: int,
+    fresh: bool,
+    outfits: int = 1,
+    palette: int | None = None,
 ) -> dict[str, Any]:
     arms = ARMS if outfits == 1 else CC_ARMS
     key = ARMS_KEYS[arm] if outfits == 1 else f"cc{list(CC_ARMS).index(arm)}"
-    path = RESULTS / "runs" / f"{key}_s{shortcut}_o{outfits}_seed{seed}_e{epochs}.json"
+    pal = "" if palette is None else f"_p{palette}"
+    path = RESULTS / "runs" / f"{key}_s{shortcut}_o{outfits}{pal}_seed{seed}_e{epochs}.json"
     if path.exists() and not fresh:
         return json.loads(path.read_text())
     if CACHED_ONLY:
         raise MissingRunError(path.name)
-    data = make_reid_dataset(shortcut=shortcut, outfits_per_id=outfits, seed=seed)
+    data = make_reid_dataset(shortcut=shortcut, outfits_per_id=outfits, seed=seed, palette_size=palette)
     cfg = ReIDConfig(epochs=epochs, seed=seed, **arms[arm])
     with Measure() as mem:
         res = train_reid(data, cfg)
@@ -99,6 +107,7 @@ def run_one(
         "arm": arm,
         "shortcut": shortcut,
         "outfits_per_id": outfits,
+        "palette_size": palette,
         "seed": seed,
         "config": {k: v for k, v in asdict(cfg).items() if k != "backbone"},
         "final": res.final,
@@ -225,7 +234,8 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 20000, 50000])
     ap.add_argument("--dense-max", type=int, default=5000)
     ap.add_argument("--name", default="reid", help="report file name in benchmarks/results/reid (no suffix)")
-    ap.add_argument("--parts", nargs="+", default=["main", "shortcut", "hcl", "cc", "scaling"])
+    ap.add_argument("--parts", nargs="+", default=["main", "shortcut", "trap", "hcl", "cc", "scaling"])
+    ap.add_argument("--trap-palette", type=int, default=3, help="trap part: outfit colours shared by all ids")
     ap.add_argument("--fresh", action="store_true", help="ignore cached runs")
     ap.add_argument(
         "--cached-only",
@@ -269,11 +279,17 @@ def main() -> None:
     if "main" in args.parts:
         section("Methods and ablations", part_main)
 
-    def part_shortcut() -> None:
+    def part_shortcut(palette: int | None = None) -> None:
         rows, curve = [], {"spcl": [], "cacl": []}
         for s in args.shortcuts:
-            a = [run_one("SpCL-style (1 branch)", s, seed, args.epochs, args.fresh) for seed in args.seeds]
-            b = [run_one("CACL (γ=2, paper)", s, seed, args.epochs, args.fresh) for seed in args.seeds]
+            a = [
+                run_one("SpCL-style (1 branch)", s, seed, args.epochs, args.fresh, palette=palette)
+                for seed in args.seeds
+            ]
+            b = [
+                run_one("CACL (γ=2, paper)", s, seed, args.epochs, args.fresh, palette=palette)
+                for seed in args.seeds
+            ]
             gain = [y["final"]["mAP"] - x["final"]["mAP"] for x, y in zip(a, b, strict=True)]
             curve["spcl"].append([r["final"]["mAP"] for r in a])
             curve["cacl"].append([r["final"]["mAP"] for r in b])
@@ -283,13 +299,25 @@ def main() -> None:
 
             rows.append([s, col(a, "mAP"), col(b, "mAP"), mean_std(gain), col(a, "R1"), col(b, "R1")])
             print(rows[-1], flush=True)
+        title = (
+            "## CACL's gain over the single branch vs colour-shortcut strength"
+            if palette is None
+            else f"## The same with colour as a trap: {palette} outfit colours shared by all identities\n\n"
+            f"`palette_size` = {palette}: colour rules out only part of the other identities, yet at a high "
+            "shortcut it dominates pixel differences (the setting of CACL's claim; the default palette "
+            "of n_ids // 3 colours makes colour an informative cue)"
+        )
         sections.append(
-            "## CACL's gain over the single branch vs colour-shortcut strength\n\n"
+            title
+            + "\n\n"
             + markdown_table(
                 ["shortcut", "SpCL mAP", "CACL mAP", "gain (paired)", "SpCL R1", "CACL R1"], rows
             )
         )
-        data["shortcut"] = {"shortcuts": args.shortcuts, **curve}
+        data["shortcut" if palette is None else f"shortcut_palette{palette}"] = {
+            "shortcuts": args.shortcuts,
+            **curve,
+        }
         fig, ax = subplots(1, 1, figsize=(5, 3.5))
         for name, vals in curve.items():
             v = np.asarray(vals)
@@ -297,10 +325,14 @@ def main() -> None:
         ax.set_xlabel("colour-shortcut strength")
         ax.set_ylabel("mAP (last epoch)")
         ax.legend()
-        save_figure(fig, RESULTS / "gain_vs_shortcut.png")
+        save_figure(
+            fig, RESULTS / ("gain_vs_shortcut.png" if palette is None else f"gain_vs_shortcut_p{palette}.png")
+        )
 
     if "shortcut" in args.parts:
         section("Gain vs shortcut strength", part_shortcut)
+    if "trap" in args.parts:  # colour shared by all identities (issue 14: the informative-colour confound)
+        section("Gain vs shortcut strength, colour as a trap", lambda: part_shortcut(args.trap_palette))
 
     def part_hcl() -> None:
         rows, runs_h = [], {}

@@ -93,3 +93,18 @@ def test_market_folder_loader_reads_person_masks(tmp_path: Path) -> None:
         load_reid_folder(img_dir, masks=mask_dir)
     with pytest.raises(ValueError, match="does not exist"):
         load_reid_folder(img_dir, masks=tmp_path / "nope")
+
+
+def test_palette_size_shares_colours_across_all_identities() -> None:
+    from structlearn.data.reid import _identities
+
+    rng = np.random.default_rng(0)
+    shared = _identities(60, 1.0, 1, rng, palette_size=2)["colours"].reshape(60, -1)
+    assert len(np.unique(shared, axis=0)) <= 2
+    default = _identities(60, 1.0, 1, np.random.default_rng(0))["colours"].reshape(60, -1)
+    assert len(np.unique(default, axis=0)) > 10  # n // 3 = 20 entries drawn with replacement
+    a = make_reid_dataset(n_train_ids=6, n_test_ids=3, seed=1)
+    b = make_reid_dataset(n_train_ids=6, n_test_ids=3, seed=1, palette_size=None)
+    np.testing.assert_array_equal(a.train.images, b.train.images)
+    with pytest.raises(ValueError, match="palette_size"):
+        make_reid_dataset(n_train_ids=6, n_test_ids=3, palette_size=0)

@@ -61,9 +61,12 @@ class ReIDDataset:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def _identities(n: int, shortcut: float, outfits: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Identity parameters; outfit colours from a palette shared by groups of ~3 identities."""
-    n_palette = max(1, n // 3)
+def _identities(
+    n: int, shortcut: float, outfits: int, rng: np.random.Generator, palette_size: int | None = None
+) -> dict[str, np.ndarray]:
+    """Identity parameters; outfit colours from a palette shared by groups of ~3 identities, or by all
+    identities when ``palette_size`` is given (then colour says little about identity)."""
+    n_palette = max(1, n // 3) if palette_size is None else palette_size
     palette = rng.uniform(0.0, 1.0, size=(n_palette, 2, 3))  # torso and leg RGB per palette entry
     choice = rng.integers(0, n_palette, size=(n, outfits))
     colours = palette[choice]  # (n, outfits, 2, 3)
@@ -144,8 +147,14 @@ def make_reid_dataset(
     camera_cast: float = 0.25,
     size: tuple[int, int] = (32, 16),
     seed: int = 0,
+    palette_size: int | None = None,
 ) -> ReIDDataset:
-    """Procedural pedestrians with train identities and disjoint query/gallery identities."""
+    """Procedural pedestrians with train identities and disjoint query/gallery identities.
+
+    ``palette_size``: None (default) draws outfit colours from n_ids // 3 palette entries, so colour narrows
+    an identity down to ~3 candidates (an informative cue); a small number (e.g. 3) shares each colour among
+    many identities, so colour is a trap: at a high ``shortcut`` it dominates pixel differences while
+    telling identities apart no better than chance among its group (the setting CACL's claim is about)."""
     n_train_ids = check_int("n_train_ids", n_train_ids, minimum=2)
     n_test_ids = check_int("n_test_ids", n_test_ids, minimum=1)
     images_per_id = check_int("images_per_id", images_per_id, minimum=3)
@@ -156,7 +165,9 @@ def make_reid_dataset(
     H, W = (check_int("height", size[0], minimum=8), check_int("width", size[1], minimum=4))
     rng = np.random.default_rng(seed)
     n_ids = n_train_ids + n_test_ids
-    ids = _identities(n_ids, shortcut, outfits_per_id, rng)
+    if palette_size is not None:
+        palette_size = check_int("palette_size", palette_size, minimum=1)
+    ids = _identities(n_ids, shortcut, outfits_per_id, rng, palette_size)
     casts = 1.0 + camera_cast * rng.uniform(-1, 1, size=(n_cameras, 3))
     who = np.repeat(np.arange(n_ids), images_per_id)
     # Cameras: each identity visits cameras in a random order, cycling if it has more images.
