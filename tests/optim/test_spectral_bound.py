@@ -502,3 +502,19 @@ def test_old_import_paths_still_work() -> None:
     assert sb.BOUND_CHOICES == bound_selection.BOUND_CHOICES == ("matrices", "all", "attention")
     assert (sb.COLD_ITERS, sb.DEFAULT_SQUARINGS, sb.PAD_WASTE, sb.PAD_SMALL) == (10, 4, 2.0, 4096)
     assert set(sb.__all__) >= {"SpectralBound", "AdamW2", "SGDW2", "ParamSelection"}
+
+
+def test_one_pass_and_foreach_paths_give_the_same_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    """D and the shrunk weights are formed per matrix on the CPU and with foreach ops elsewhere; the
+    same arithmetic, so the same bits (run on the CPU by switching the path)."""
+    from structlearn.optim import bound_core
+
+    def run() -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        m = Attn()
+        _train(m, AdamW2(m.named_parameters(), lr=3e-2, tau=0.02), _batches(4))
+        return [p.detach().clone() for p in m.parameters()]
+
+    one_pass = run()
+    monkeypatch.setattr(bound_core, "ONE_PASS_DEVICES", ())
+    assert all(torch.equal(a, b) for a, b in zip(one_pass, run(), strict=True))

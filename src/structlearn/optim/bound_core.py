@@ -33,7 +33,13 @@ from typing import Any
 
 import torch
 
-from structlearn.optim.power_iteration import init_vectors, power_iteration, sigma_upper_bound
+from structlearn.optim.power_iteration import (
+    gram,
+    init_vectors,
+    power_iteration,
+    power_iteration_gram,
+    sigma_upper_bound_gram,
+)
 
 COLD_ITERS = 10  # power iterations at the first step (random start vectors)
 DEFAULT_SQUARINGS = 4
@@ -41,6 +47,9 @@ DEFAULT_SQUARINGS = 4
 # bucket is small anyway: fewer buckets = fewer kernel launches, which dominate for small models.
 PAD_WASTE = 2.0
 PAD_SMALL = 4096
+# Devices where D and the shrunk weights are formed one matrix at a time in one memory pass (CPU: foreach
+# ops are a per-tensor loop anyway); elsewhere whole-bucket/foreach ops keep the kernel launches few.
+ONE_PASS_DEVICES = ("cpu",)
 
 
 def matrix_shape(p: torch.Tensor, *, strict: bool = True) -> tuple[int, int] | None:
@@ -160,18 +169,33 @@ def measure(
     Returns (current weight views per bucket, σ̂₁(W_{t−1}) [power iteration, ≤ exact], σ̂₁(D) [power
     iteration, ≤ exact], the σ₁(D) the rule divides by [certified upper bound, or the estimate]), the
     three stacked in bucket order as float32. Updates each bucket's warm-start vectors.
+
+    Certified: the certificate forms G = DᵀD (N×N, the bucket has M ≥ N) anyway, so D's power iteration
+    runs on G (N² per mat-vec instead of M·N) and only W_{t−1}'s on the matrices. Estimate-only: both
+    power iterations are one bmm over the stacked [W_{t−1}; D].
     """
     views, s_w, s_d, s_up = [], [], [], []
     for b in buckets:
         cur = b.views()
-        b.buf[1].copy_(b.buf[0])
-        torch._foreach_sub_(b.rows_d, cur)  # D = W_{t−1} − W_t, the realised step
+        if b.buf.device.type in ONE_PASS_DEVICES:
+            for w0, w1, d in zip(b.rows_w, cur, b.rows_d, strict=True):
+                torch.sub(w0, w1, out=d)  # D = W_{t−1} − W_t, the realised step
+        else:  # few kernel launches on accelerators
+            b.buf[1].copy_(b.buf[0])
+            torch._foreach_sub_(b.rows_d, cur)
         B = b.size
-        sigma, b.v = power_iteration(b.buf.view(2 * B, *b.shape), b.v, iters)
-        s_w.append(sigma[:B])
-        s_d.append(sigma[B:])
         if certified:  # U ≥ σ₁(D): the padded zeros change no singular value
-            s_up.append(sigma_upper_bound(b.buf[1], squarings))
+            sigma_w, v_w = power_iteration(b.buf[0], b.v[:B], iters)
+            G = gram(b.buf[1])
+            sigma_d, v_d = power_iteration_gram(G, b.v[B:], iters)
+            b.v = torch.cat([v_w, v_d])
+            s_w.append(sigma_w)
+            s_d.append(sigma_d)
+            s_up.append(sigma_upper_bound_gram(G, squarings, b.shape[0]))
+        else:
+            sigma, b.v = power_iteration(b.buf.view(2 * B, *b.shape), b.v, iters)
+            s_w.append(sigma[:B])
+            s_d.append(sigma[B:])
         views.append(cur)
     sigma_w = torch.cat(s_w).float()
     sigma_d_lower = torch.cat(s_d).float()
@@ -206,8 +230,14 @@ def apply_shrink(buckets: list[Bucket], views: list[list[torch.Tensor]], scale: 
     """
     for b, cur in zip(buckets, views, strict=True):
         c = scale[b.offset : b.offset + b.size].to(b.buf.dtype)
+        weights = list(c.unbind())
+        if b.buf.device.type in ONE_PASS_DEVICES and all(x.dtype == b.buf.dtype for x in cur):
+            # One pass straight into the weights (the same lerp; the snapshot is refreshed next step).
+            for w0, w1, cj in zip(b.rows_w, cur, weights, strict=True):
+                torch.lerp(w0, w1, cj, out=w1)
+            continue
         ends = [x if x.dtype == b.buf.dtype else x.to(b.buf.dtype) for x in cur]
-        torch._foreach_lerp_(b.rows_w, ends, list(c.unbind()))
+        torch._foreach_lerp_(b.rows_w, ends, weights)
         torch._foreach_copy_(cur, b.rows_w)
 
 
