@@ -13,16 +13,20 @@ pieces that act on tensors only; :mod:`structlearn.optim.spectral_bound` wires t
   dimensions down to two (a (1, T, d) position table is T×d, a (1, 1, d) class token 1×d); an explicitly
   selected vector is the 1×n matrix (σ₁ = ‖·‖₂).
 - Matrices are bucketed (transposed to m ≥ n and zero-padded to the bucket's shape, which changes no
-  singular value) so that one ``torch.bmm`` power iteration per bucket covers σ₁(W_{t−1}) and σ₁(D) of
-  all its matrices, D = W_{t−1} − W_t the realised step.
+  singular value) so that the work of a step is a few ``torch.bmm`` calls per bucket, whatever the
+  number of matrices: power iteration on W_{t−1}, the Gram matrix G = DᵀD of the realised step
+  D = W_{t−1} − W_t, D's power iteration on G, and the certificate's squarings of G.
 - Certified rule (issue 12): σ₁(D) enters through an upper bound U ≥ σ₁(D) (Schatten-2k norm,
   :func:`~structlearn.optim.power_iteration.sigma_upper_bound`) and σ₁(W_{t−1}) through the
   power-iteration estimate L ≤ σ₁(W_{t−1}); the step is shrunk by c = τ·L/U where U/L > τ, so the
   realised σ₁(c·D)/σ₁(W_{t−1}) ≤ τ exactly (up to float rounding).
 
-Memory: two float32 copies of the bounded parameters (W_{t−1} and D, stacked so that both power
-iterations of a step are one batched call) plus two vectors per matrix; the certificate needs
-temporaries of min(m, n)² per matrix.
+Cost (issue 12, measured on the CPU GPT of bench_lm): the certificate's Gram product and 4 squarings
+are about two thirds of the bound's time; the rest is memory passes (snapshot, D, the shrink, one pass
+each per matrix on the CPU) and W's power iteration.
+
+Memory: two float32 copies of the bounded parameters (W_{t−1} and D) plus two vectors per matrix; the
+certificate needs temporaries of min(m, n)² per matrix.
 """
 
 from __future__ import annotations

@@ -22,8 +22,7 @@ Wrapper (spec §2.3, "wrapper" variant; our inference):
   that estimate-only rule.
 - Cold start: the first step starts the power iteration from random vectors, so it runs
   ``max(power_iters, COLD_ITERS)`` iterations then (a poor L would only over-shrink the step).
-- Per-matrix ratio, activity flag, realised scale, activity count and σ₁ estimates stay on the device;
-  :meth:`SpectralBound.bound_stats` reduces them with a single host synchronisation when logging asks.
+- Per-step statistics stay on the device; :meth:`SpectralBound.bound_stats` syncs once when logging.
 """
 
 from __future__ import annotations
@@ -75,11 +74,8 @@ class SpectralBound(torch.optim.Optimizer):
             so LR schedulers and parameter-group edits act on the inner optimizer.
         tau: τ > 0, the largest allowed σ₁(ΔW)/σ₁(W_{t−1}) per step.
         power_iters: power iterations per matrix and step (≥ 1; the paper: 2 suffice, 3 at most).
-        params: which parameters are bounded: ``"matrices"`` (default: every parameter that is a
-            matrix after dropping leading size-1 dims), ``"all"`` (also vectors such as biases and norm
-            gains, bounded by their 2-norm), ``"attention"`` (names ending in
-            wq/wk/wv/wo.weight), a callable ``(name, param) -> bool``, or an explicit iterable of
-            parameters and/or names.
+        params: which parameters are bounded (:mod:`~structlearn.optim.bound_selection`): ``"matrices"``
+            (default), ``"all"``, ``"attention"``, a callable ``(name, param) -> bool`` or an iterable.
         model: used only to name parameters when the optimizer was not built from ``named_parameters()``.
         seed: seed of the random start vectors of the power iteration.
         certified: bound σ₁(D) from above (:func:`sigma_upper_bound`) so that τ is a true bound on the
