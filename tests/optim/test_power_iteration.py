@@ -87,3 +87,22 @@ def test_sigma_upper_bound_is_certified_and_tight(m, n, squarings, decay, seed) 
     margin = 1 + 16 * torch.finfo(torch.float32).eps * max(m, n)  # the rounding allowance
     assert exact <= bound <= exact * r ** (1 / 2 ** (squarings + 2)) * margin * (1 + 2e-5)
     assert float(sigma_upper_bound(torch.zeros(2, m, n), squarings).max()) == 0.0
+
+
+def test_gram_variants_match_the_matrix_versions() -> None:
+    from structlearn.optim.power_iteration import gram, power_iteration_gram, sigma_upper_bound
+
+    g = torch.Generator().manual_seed(5)
+    A = torch.randn(4, 30, 12, generator=g, dtype=torch.float64)
+    v = init_vectors(4, 12, dtype=torch.float64, generator=g)
+    s_a, v_a = power_iteration(A, v, 3)
+    s_g, v_g = power_iteration_gram(gram(A), v, 3)
+    assert torch.allclose(s_a, s_g, rtol=1e-12) and torch.allclose(v_a, v_g, rtol=1e-12)
+    assert torch.all(s_g <= torch.linalg.matrix_norm(A, ord=2) * (1 + 1e-12))  # still a lower bound
+    assert gram(A.mT).shape == (4, 12, 12)  # the smaller side
+    zero = torch.zeros(1, 5, 5)
+    s0, v0 = power_iteration_gram(zero, init_vectors(1, 5), 2)
+    assert s0.item() == 0 and torch.isfinite(v0).all() and v0.norm() > 0  # a zero matrix keeps its vector
+    assert sigma_upper_bound(zero, 4).item() == 0
+    with pytest.raises(ValueError, match="power_iteration_gram expects"):
+        power_iteration_gram(torch.zeros(2, 3, 4), torch.zeros(2, 4))

@@ -460,3 +460,61 @@ def test_cli_certificate_flags_reach_the_optimizer() -> None:
     assert opt.squarings == 2 and opt.certified is False
     with pytest.raises(ValueError, match="bound_squarings must be >= 0"):
         ext.optimizer_kwargs(parser.parse_args(["--bound-squarings", "-1"]))
+
+
+# Recorded with the pre-split module (commit 15dc6e5, one file of 662 lines) on this test's float64 model:
+# [Σ params, Σ params², bound/scale_mean, bound/ratio_median] after 8 steps. Guards the behaviour of
+# the split into bound_core / bound_selection / spectral_bound (bit-identity was checked separately on
+# GPT runs in float32, float64 and bf16); the tolerance only absorbs BLAS summation order across CPUs.
+RECORDED = {
+    "adamw2": [6.25670025620289, 27.46766513500657, 0.21618090569972992, 0.08565245568752289],
+    "sgdw2": [7.374923395357572, 28.566258796826425, 0.08212695270776749, 0.15878766775131226],
+    "estimate_all": [6.952362258563309, 27.517457698048347, 0.5792982578277588, 0.03310535475611687],
+}
+
+
+@pytest.mark.parametrize("kind", sorted(RECORDED))
+def test_fixed_seed_run_matches_the_recorded_behaviour(kind: str) -> None:
+    from structlearn.optim import SGDW2
+
+    torch.manual_seed(0)
+    m = Attn().double()
+    if kind == "adamw2":
+        opt = AdamW2(m.named_parameters(), lr=3e-2, tau=0.02, weight_decay=0.1)
+    elif kind == "sgdw2":
+        opt = SGDW2(m.parameters(), lr=0.5, momentum=0.9, weight_decay=5e-4, tau=0.01)
+    else:
+        sgd = torch.optim.SGD(m.named_parameters(), lr=0.3)
+        opt = SpectralBound(sgd, 0.02, params="all", certified=False)
+    _train(m, opt, [(x.double(), y.double()) for x, y in _batches(8)])
+    flat = torch.cat([p.detach().flatten() for p in m.parameters()])
+    stats = opt.bound_stats()
+    got = [float(flat.sum()), float((flat**2).sum()), stats["bound/scale_mean"], stats["bound/ratio_median"]]
+    assert got[:2] == pytest.approx(RECORDED[kind][:2], rel=1e-9, abs=0)
+    assert got[2:] == pytest.approx(RECORDED[kind][2:], rel=1e-6, abs=0)  # float32 statistics
+
+
+def test_old_import_paths_still_work() -> None:
+    import structlearn.optim.spectral_bound as sb
+    from structlearn.optim import bound_core, bound_selection
+
+    assert sb.matrix_shape is bound_core.matrix_shape and sb.plan_buckets is bound_core.plan_buckets
+    assert sb.BOUND_CHOICES == bound_selection.BOUND_CHOICES == ("matrices", "all", "attention")
+    assert (sb.COLD_ITERS, sb.DEFAULT_SQUARINGS, sb.PAD_WASTE, sb.PAD_SMALL) == (10, 4, 2.0, 4096)
+    assert set(sb.__all__) >= {"SpectralBound", "AdamW2", "SGDW2", "ParamSelection"}
+
+
+def test_one_pass_and_foreach_paths_give_the_same_weights(monkeypatch: pytest.MonkeyPatch) -> None:
+    """D and the shrunk weights are formed per matrix on the CPU and with foreach ops elsewhere; the
+    same arithmetic, so the same bits (run on the CPU by switching the path)."""
+    from structlearn.optim import bound_core
+
+    def run() -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        m = Attn()
+        _train(m, AdamW2(m.named_parameters(), lr=3e-2, tau=0.02), _batches(4))
+        return [p.detach().clone() for p in m.parameters()]
+
+    one_pass = run()
+    monkeypatch.setattr(bound_core, "ONE_PASS_DEVICES", ())
+    assert all(torch.equal(a, b) for a, b in zip(one_pass, run(), strict=True))
