@@ -51,7 +51,7 @@ from structlearn.data.features import image_feature_pipeline  # noqa: E402
 from structlearn.data.images import fashion_mnist_available, load_digits, load_fashion_mnist  # noqa: E402
 from structlearn.data.synthetic import make_union_of_subspaces  # noqa: E402
 from structlearn.utils.memory import Measure  # noqa: E402
-from structlearn.utils.report import machine_info, markdown_table, mean_std, write_report  # noqa: E402
+from structlearn.utils.report import json_safe, machine_info, markdown_table, mean_std, write_report  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cluster"
 
@@ -229,7 +229,7 @@ def part_synthetic(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         "SENet generalisation, fit on the first 20 % and predict the rest (the 80 % never seen in fit):\n\n"
         f"{gen}\n"
     )
-    return body, {"rows": rows, "summary": summary, "senet_params": _jsonable(senet)}
+    return body, {"rows": rows, "summary": summary, "senet_params": json_safe(senet)}
 
 
 def _matched_acc(y_fit: np.ndarray, lab_fit: np.ndarray, y_new: np.ndarray, pred: np.ndarray) -> float:
@@ -261,7 +261,7 @@ def part_digits(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         " NMI ≈ 0.85; k-means ACC ≈ 0.79.\n\n"
         f"{table}\n"
     )
-    return body, {"rows": rows, "summary": summary, "senet_params": _jsonable(senet)}
+    return body, {"rows": rows, "summary": summary, "senet_params": json_safe(senet)}
 
 
 def fmnist_features(quick: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -460,7 +460,7 @@ def part_scaling(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
         " SENet split = train / coefficients (blocked top-k) / affinity (3-NN over C rows) / spectral step."
         f"\n\n{table}\n\n![scaling](scaling.png)\n"
     )
-    return body, {"rows": rows, "senet_params": _jsonable(senet)}
+    return body, {"rows": rows, "senet_params": json_safe(senet)}
 
 
 def _split(t: dict[str, float]) -> str:
@@ -498,10 +498,6 @@ def plot_scaling(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- main
-def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
-
-
 def _fmt(d: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in d.items() if k != "verbose")
 
@@ -696,7 +692,7 @@ def table_worker(spec: dict[str, Any]) -> None:
             rec["error"] = f"{type(exc).__name__}: {exc}"[:500]
         path = _run_path(out, dataset, method, seed)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(rec, default=float, indent=1))
+        path.write_text(json.dumps(json_safe(rec), indent=1, allow_nan=False))
         log(f"  {dataset:<14} {method:<28} seed {seed}: " + (rec.get("error") or f"ACC {rec['acc']:.3f}"))
 
 

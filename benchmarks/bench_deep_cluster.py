@@ -50,7 +50,14 @@ from structlearn.data.synthetic import make_union_of_subspaces, principal_angles
 from structlearn.utils.io import write_json  # noqa: E402
 from structlearn.utils.linalg import effective_rank, numerical_rank  # noqa: E402
 from structlearn.utils.memory import Measure  # noqa: E402
-from structlearn.utils.report import git_commit, machine_info, markdown_table, mean_std, write_report  # noqa: E402
+from structlearn.utils.report import (  # noqa: E402
+    git_commit,
+    json_safe,
+    machine_info,
+    markdown_table,
+    mean_std,
+    write_report,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results" / "deep_cluster"
 METRICS = ("acc", "nmi", "nmi_geometric", "ari")
@@ -343,7 +350,7 @@ def part_main(args: argparse.Namespace) -> dict[str, Any]:
                     )
                     sensitivity.append(r)
     params = {
-        d: {m: _jsonable(p) for m, (_, p) in method_params(d, args.quick).items()} for d in args.datasets
+        d: {m: json_safe(p) for m, (_, p) in method_params(d, args.quick).items()} for d in args.datasets
     }
     return {
         "memory_release": True,
@@ -564,7 +571,7 @@ def part_scale(args: argparse.Namespace) -> dict[str, Any]:
                 "fit_s": m.seconds,
                 "fit_mb": m.peak_mb,
                 "train_acc": evaluate(yf, est.labels_)["acc"],
-                "params": _jsonable(p),
+                "params": json_safe(p),
             }
         )
         log(f"  scale fit {name}: {m.seconds:.1f} s ACC {fit_rows[-1]['train_acc']:.3f}")
@@ -666,25 +673,6 @@ def plot_scale(rows: list[dict[str, Any]], path: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- report
-def _jsonable(obj: Any) -> Any:
-    """Plain JSON types; tuples → lists, numpy scalars → Python, non-finite floats → strings."""
-
-    def fix(o: Any) -> Any:
-        if isinstance(o, dict):
-            return {str(k): fix(v) for k, v in o.items()}
-        if isinstance(o, list | tuple):
-            return [fix(v) for v in o]
-        if isinstance(o, np.ndarray):
-            return fix(o.tolist())
-        if isinstance(o, np.integer):
-            return int(o)
-        if isinstance(o, float | np.floating):
-            return float(o) if np.isfinite(o) else str(float(o))
-        return o
-
-    return fix(obj)
-
-
 def _ms(rows: list[dict[str, Any]], key: str, fmt: str = ".3f") -> str:
     vals = [r[key] for r in rows if key in r]
     return mean_std(vals, fmt) if vals else "–"
@@ -1062,7 +1050,7 @@ def main() -> None:
         res = runners[part](args)
         res["provenance"] = started
         res["seconds"] = time.perf_counter() - t0
-        write_json(partial / f"{part}.json", _jsonable(res))
+        write_json(partial / f"{part}.json", json_safe(res))
         log(f"part {part} done in {res['seconds']:.0f} s")
     parts = {}
     for part in runners:

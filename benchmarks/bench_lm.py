@@ -56,7 +56,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from structlearn.utils.report import machine_info, markdown_table, mean_std, write_report  # noqa: E402
+from structlearn.utils.report import json_safe, machine_info, markdown_table, mean_std, write_report  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lm"
 NORMS = ("preln", "dnt")
@@ -158,7 +158,7 @@ def _worker(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     path = Path(spec["path"])
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(rec, indent=1, default=float))
+    tmp.write_text(json.dumps(json_safe(rec), indent=1, allow_nan=False))
     tmp.replace(path)  # atomic: a killed run leaves no half-written cache entry
     return spec, rec
 

@@ -41,7 +41,7 @@ from structlearn.optim.spectral_bound import SpectralBound, matrix_shape
 from structlearn.utils.io import write_json
 from structlearn.utils.memory import Measure
 from structlearn.utils.plotting import save_figure, subplots
-from structlearn.utils.report import markdown_table, mean_std, write_report
+from structlearn.utils.report import json_restore, json_safe, markdown_table, mean_std, write_report
 from structlearn.utils.seed import seed_everything
 
 ROOT = Path(__file__).resolve().parent
@@ -334,26 +334,6 @@ def _diag(model: nn.Module, data: Data) -> dict[str, float]:
     return {k: d[k] for k in SUMMARY_KEYS if k in d}
 
 
-def _clean(obj: Any) -> Any:
-    """JSON has no NaN: store non-finite floats as null."""
-    if isinstance(obj, dict):
-        return {k: _clean(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_clean(v) for v in obj]
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
-def _restore(obj: Any) -> Any:
-    """Inverse of :func:`_clean` (null → NaN), so cached and fresh runs look the same."""
-    if isinstance(obj, dict):
-        return {k: _restore(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_restore(v) for v in obj]
-    return math.nan if obj is None else obj
-
-
 def cached_run(
     out: Path, setup: Setup, data: Data, arm: Arm, lr: float, seed: int, log: Any
 ) -> dict[str, Any]:
@@ -362,14 +342,14 @@ def cached_run(
     name = f"{setup.kind}_{arm.name}_{arm.norm}_{arm.optimizer}{bound}{tau}_lr{lr:g}_s{seed}.json"
     path = out / "runs" / name
     if path.exists():
-        data_ = _restore(json.loads(path.read_text()))
+        data_ = json_restore(json.loads(path.read_text()), none_as_nan=True)
         if data_.get("setup") == asdict(setup):
             return data_
     t0 = time.time()
     res = run_one(setup, data, arm, lr, seed)
     res["setup"] = asdict(setup)
-    write_json(path, _clean(res))
-    res = _restore(json.loads(path.read_text()))
+    write_json(path, json_safe(res))
+    res = json_restore(json.loads(path.read_text()), none_as_nan=True)
     fin = res["final"].get("val_loss", res["final"].get("test_acc", math.nan))
     log(
         f"{setup.kind} {arm.label} lr={lr:g} seed={seed}: crash={res['crash']['crash']} "

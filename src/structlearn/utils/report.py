@@ -6,6 +6,7 @@ machine, the command and the commit that produced it, plus the raw numbers as JS
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import shlex
@@ -134,18 +135,39 @@ def write_report(
     md_path = out / f"{name}.md"
     with atomic_open(md_path, "w", encoding="utf-8") as fh:
         fh.write(f"# {title}\n\n{machine_header(info)}\n\n{body.rstrip()}\n")
-    write_json(out / f"{name}.json", {"machine": info, "data": _finite(data)})
+    write_json(out / f"{name}.json", {"machine": info, "data": json_safe(data)})
     return md_path
 
 
-def _finite(obj: Any) -> Any:
-    """Replace non-finite floats by strings so the JSON stays strict."""
+NONFINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
+
+
+def json_safe(obj: Any) -> Any:
+    """Plain, strict-JSON types — the one convention of every report and run cache: dict keys → str,
+    tuples and arrays → lists, numpy scalars → Python, non-finite floats → the strings "nan", "inf",
+    "-inf" (JSON has no NaN; strings keep ±inf apart, unlike null). :func:`json_restore` inverts it."""
     if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
+        return {str(k): json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, float | np.floating) and not np.isfinite(obj):
-        return str(float(obj))
+        return [json_safe(v) for v in obj]
     if isinstance(obj, np.ndarray):
-        return _finite(obj.tolist())
+        return json_safe(obj.tolist())
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else str(float(obj))
+    return obj
+
+
+def json_restore(obj: Any, none_as_nan: bool = False) -> Any:
+    """Inverse of :func:`json_safe`: "nan" / "inf" / "-inf" → floats (and null → NaN with
+    ``none_as_nan``, for caches written before the convention stored non-finite values as null)."""
+    if isinstance(obj, dict):
+        return {k: json_restore(v, none_as_nan) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [json_restore(v, none_as_nan) for v in obj]
+    if isinstance(obj, str) and obj in NONFINITE:
+        return NONFINITE[obj]
+    if obj is None and none_as_nan:
+        return math.nan
     return obj
