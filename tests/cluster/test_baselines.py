@@ -5,14 +5,8 @@ import torch
 from sklearn.datasets import make_blobs
 from sklearn.linear_model import ElasticNet, orthogonal_mp
 
-from structlearn.cluster.baselines import (
-    SSCOMP,
-    EnSC,
-    KMeansClustering,
-    SpectralKNN,
-    _enet_solve,
-    batched_omp,
-)
+from structlearn.cluster.baselines import SSCOMP, EnSC, KMeansClustering, SpectralKNN, batched_omp
+from structlearn.cluster.ensc import _enet_solve
 from structlearn.cluster.metrics import evaluate, subspace_preserving_error
 from structlearn.data.synthetic import make_union_of_subspaces
 
