@@ -804,6 +804,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--device cuda but CUDA is not available")
     if args.workers < 1:
         p.error("--workers must be >= 1")
+    if not all(math.isfinite(v) and v > 0 for v in args.sweep_lrs):
+        p.error("--sweep-lrs must be finite and > 0")
+    if not all(math.isfinite(v) and v >= 0 for v in args.sweep_wds):
+        p.error("--sweep-wds must be finite and >= 0")
     info = machine_info()
     log(f"bench_lm: parts {args.part}, device {args.device}, {args.dtype}, commit {info['commit']}")
     for part in args.part:
