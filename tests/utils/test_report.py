@@ -24,6 +24,12 @@ def test_json_safe_is_strict_json_and_restores() -> None:
 
 
 def test_write_report_uses_it(tmp_path: Path) -> None:
-    write_report(tmp_path, "r", "T", "body", {"v": math.nan, "t": (1, 2)}, )
+    write_report(
+        tmp_path,
+        "r",
+        "T",
+        "body",
+        {"v": math.nan, "t": (1, 2)},
+    )
     data = json.loads((tmp_path / "r.json").read_text())["data"]
     assert data == {"v": "nan", "t": [1, 2]}
