@@ -79,19 +79,16 @@ def load_data(args: argparse.Namespace) -> ReIDDataset:
         missing = [str(q) for q in parts if not q.is_dir()]
         if missing:
             raise ValueError(f"--data {root} lacks the folder(s): {', '.join(missing)}")
-        mroot = Path(args.masks) if getattr(args, "masks", None) else None
+        mroot = Path(args.masks) if args.masks else None
         if mroot is not None and not (mroot / "bounding_box_train").is_dir():
             raise ValueError(f"--masks {mroot} lacks the folder bounding_box_train")
-        train, query, gallery = (
-            load_reid_folder(
-                q, size, masks=None if mroot is None or not (mroot / q.name).is_dir() else mroot / q.name
-            )
-            for q in parts
-        )
+        # Masks are needed for training (SiCL) only; query/gallery masks are read when present.
+        masks = [mroot / q.name if mroot is not None and (mroot / q.name).is_dir() else None for q in parts]
+        train, query, gallery = (load_reid_folder(q, size, m) for q, m in zip(parts, masks, strict=True))
         if train.images.shape[1:] != query.images.shape[1:]:
             raise ValueError("train and query images differ in size")
         return ReIDDataset(train, query, gallery, {"folder": str(root)})
-    if getattr(args, "masks", None):
+    if args.masks:
         raise ValueError("--masks goes with --data (the procedural data has exact silhouettes already)")
     return make_reid_dataset(shortcut=args.shortcut, seed=args.data_seed)
 
