@@ -23,7 +23,6 @@ Results: ``benchmarks/results/warmup/bench_warmup.{md,json}`` and PNG plots.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -36,12 +35,13 @@ import torch
 from torch import nn
 
 from structlearn.diagnostics.stability import stability_metrics, warmup_curve
-from structlearn.optim import make_optimizer, make_scheduler, param_groups
+from structlearn.optim import make_optimizer, param_groups
 from structlearn.optim.spectral_bound import SpectralBound, matrix_shape
-from structlearn.utils.io import write_json
-from structlearn.utils.memory import Measure
+from structlearn.train import components
+from structlearn.train.config import TrainConfig
+from structlearn.train.engine import Trainer
+from structlearn.utils.harness import RunCache, make_log, markdown_table, mean_std, parse_seeds, write_report
 from structlearn.utils.plotting import save_figure, subplots
-from structlearn.utils.report import json_restore, json_safe, markdown_table, mean_std, write_report
 from structlearn.utils.seed import seed_everything
 
 ROOT = Path(__file__).resolve().parent
@@ -160,33 +160,53 @@ class Data:
                     yield self.x_train[idx], self.y_train[idx]
 
 
-def build_model(setup: Setup, data: Data, norm: str) -> nn.Module:
+def model_info(setup: Setup, data: Data) -> dict[str, Any]:
+    """What the library's model builder needs beyond the config (as ``train.tasks`` reports it)."""
     if setup.kind == "gpt":
-        from structlearn.models import GPT, GPTConfig
+        return {"vocab_size": data.vocab_size}
+    return {"image_size": (28, 28), "in_channels": 1, "n_classes": data.n_classes}
 
-        return GPT(
-            GPTConfig(
-                vocab_size=data.vocab_size,
-                block_size=setup.block_size,
-                n_layer=setup.n_layer,
-                n_head=setup.n_head,
-                n_embd=setup.n_embd,
-                norm=norm,
-            )
-        )
-    from structlearn.models import ViT, ViTConfig
 
-    return ViT(
-        ViTConfig(
-            image_size=28,
-            patch_size=7,
-            n_classes=data.n_classes,
-            n_layer=setup.n_layer,
-            n_head=setup.n_head,
-            n_embd=setup.n_embd,
-            norm=norm,
-        )
+def train_config(setup: Setup, arm: Arm, lr: float, seed: int) -> TrainConfig:
+    """The run as a ``TrainConfig`` (fp32, no clipping, cosine to 10 %, no checkpoints or files);
+    the engine logs (and checks the loss for non-finite values) every ``diag_every`` steps."""
+    adam = arm.optimizer.startswith("adamw")
+    data_fields: dict[str, Any] = (
+        {"task": "lm", "corpus": "stdlib", "tokenizer": "char", "max_bytes": setup.max_bytes}
+        if setup.kind == "gpt"
+        else {"task": "image", "dataset": "fashion_mnist", "train_subset": setup.train_subset}
     )
+    return TrainConfig(
+        **data_fields,
+        block_size=setup.block_size,
+        n_layer=setup.n_layer,
+        n_head=setup.n_head,
+        n_embd=setup.n_embd,
+        norm=arm.norm,
+        optimizer=arm.optimizer,
+        lr=lr,
+        weight_decay=0.1 if adam else 5e-4,
+        betas=(0.9, 0.95),
+        momentum=0.9,
+        warmup_steps=round(setup.warmup_frac * setup.steps) if arm.warmup else 0,
+        min_lr_frac=0.1,
+        steps=setup.steps,
+        batch_size=setup.batch_size,
+        grad_clip=None,
+        eval_every=0,
+        log_every=setup.diag_every,
+        final_checkpoint=False,
+        seed=seed,
+        tune_malloc=False,
+        progress=False,
+        out_dir=None,
+    )
+
+
+def build_model(setup: Setup, data: Data, norm: str) -> nn.Module:
+    """The library's builder (the one ``structlearn train`` uses) at this benchmark's size."""
+    cfg = train_config(setup, Arm("-", norm, "adamw", False), 1e-3, 0)
+    return components.build_model(cfg, model_info(setup, data))
 
 
 def build_optimizer(arm: Arm, model: nn.Module, lr: float) -> torch.optim.Optimizer:
@@ -268,54 +288,111 @@ def _exact_ratio(prev: list[torch.Tensor], params: list[torch.Tensor]) -> float:
     return worst
 
 
+class WarmupTask:
+    """The benchmark's fixed data behind the engine's task interface (``train.task_api.Task``): its own
+    batch stream (generator ``10_000 + seed``) and evaluation (GPT: mean loss over the fixed validation
+    batches; ViT: test loss and accuracy), so every arm sees the same batches and the same test set."""
+
+    def __init__(self, setup: Setup, data: Data, seed: int) -> None:
+        self.setup, self.data = setup, data
+        gpt = setup.kind == "gpt"
+        self.unit = "tokens" if gpt else "images"
+        self.metric = "val_loss" if gpt else "test_acc"
+        self.items_per_step = setup.batch_size * (setup.block_size if gpt else 1)
+        self.model_info = model_info(setup, data)
+        self.fingerprint = {"benchmark": "bench_warmup", "kind": setup.kind}
+        self.vocabulary = None
+        self._batches = data.batches(seed)
+
+    def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return next(self._batches)
+
+    def probe_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.setup.kind == "gpt":
+            return self.data.eval[0]
+        return self.data.x_test[:32], self.data.y_test[:32]
+
+    def evaluate(self, model: nn.Module, device: torch.device, autocast: Any) -> dict[str, float]:
+        return evaluate(model, self.setup, self.data)
+
+    def log_fields(self) -> dict[str, Any]:
+        return {}
+
+    def describe(self) -> str:
+        return f"bench_warmup {self.setup.kind} data"
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        raise ValueError("bench_warmup runs are not resumed")
+
+
+class RunProbe:
+    """Engine hook logging what one run of the benchmark keeps: every step's loss; the stability
+    diagnostics on the probe batch at step 0 and every ``diag_every`` steps while the loss stays finite;
+    the bound's statistics every ``bound_every`` steps; every ``diag_every`` steps from step 0 the exact
+    realised σ₁(ΔW)/σ₁(W_{t−1}) of the bounded matrices (SVD around the optimizer step)."""
+
+    def __init__(self, setup: Setup, data: Data, arm: Arm) -> None:
+        self.setup, self.data, self.arm = setup, data, arm
+        self.losses = torch.full((setup.steps,), math.nan)
+        self.records: list[dict[str, float]] = []
+        self.bound: list[dict[str, float]] = []
+        self.exact: list[float] = []
+        self.stopped_at: int | None = None  # 0-based step at which a non-finite loss stopped the run
+        self._prev: list[torch.Tensor] | None = None
+
+    def on_start(self, trainer: Any) -> None:
+        opt, model = trainer.optimizer, trainer.model
+        self.is_bound = isinstance(opt, SpectralBound)
+        self.bounded = _bounded(opt, model) if self.is_bound else []
+        self.records.append({"step": 0.0, **_diag(model, self.data)})
+
+    def after_backward(self, trainer: Any, step: int) -> None:
+        if self.is_bound and (step - 1) % self.setup.diag_every == 0:
+            self._prev = [p.detach().clone() for _, p in self.bounded]
+
+    def after_step(self, trainer: Any, step: int) -> None:
+        s = self.setup
+        self.losses[step - 1] = trainer.last_loss
+        if self._prev is not None:
+            ratio = _exact_ratio(self._prev, [p for _, p in self.bounded])
+            self.exact.append(ratio / float(self.arm.tau))
+            self._prev = None
+        if self.is_bound and step % s.bound_every == 0:
+            self.bound.append({"step": float(step), **trainer.optimizer.bound_stats()})
+        if step % s.diag_every == 0 or step == s.steps:
+            # The engine stops at this (logging) step when a loss was non-finite: no diagnostics then.
+            if not torch.isfinite(self.losses[:step]).all():
+                self.stopped_at = step - 1
+                return
+            self.records.append({"step": float(step), **_diag(trainer.model, self.data)})
+
+
 def run_one(setup: Setup, data: Data, arm: Arm, lr: float, seed: int) -> dict[str, Any]:
-    seed_everything(seed)
-    model = build_model(setup, data, arm.norm)
-    opt = build_optimizer(arm, model, lr)
-    warm = round(setup.warmup_frac * setup.steps) if arm.warmup else 0
-    sched = make_scheduler(opt, setup.steps, warm, 0.1)
-    batches = data.batches(seed)
-    losses = torch.full((setup.steps,), math.nan)
-    records: list[dict[str, float]] = []
-    bound_records: list[dict[str, float]] = []
-    exact: list[float] = []
-    is_bound = isinstance(opt, SpectralBound)
-    bounded = _bounded(opt, model) if is_bound else []
-    crashed_at = None
-    with Measure() as meas:
-        records.append({"step": 0.0, **_diag(model, data)})
-        for step in range(setup.steps):
-            x, y = next(batches)
-            _, loss = model(x, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            check = is_bound and step % setup.diag_every == 0
-            if check:
-                prev = [p.detach().clone() for _, p in bounded]
-            opt.step()
-            sched.step()
-            losses[step] = loss.detach()
-            if check:
-                exact.append(_exact_ratio(prev, [p for _, p in bounded]) / float(arm.tau))
-            if is_bound and (step + 1) % setup.bound_every == 0:
-                bound_records.append({"step": float(step + 1), **opt.bound_stats()})
-            if (step + 1) % setup.diag_every == 0 or step + 1 == setup.steps:
-                if not torch.isfinite(losses[: step + 1]).all():  # NaN: the run is over (crash)
-                    crashed_at = step
-                    break
-                records.append({"step": float(step + 1), **_diag(model, data)})
+    """One run through the library's training engine (``structlearn.train.Trainer``)."""
+    cfg = train_config(setup, arm, lr, seed)
+    probe = RunProbe(setup, data, arm)
+    parts = components.Components(
+        task=lambda c, ctx: WarmupTask(setup, data, seed),
+        optimizer=lambda c, model: build_optimizer(arm, model, lr),
+    )
+    result = Trainer(cfg, hooks=[probe], components=parts).fit()
+    crashed_at = probe.stopped_at
+    last = result.history[-1] if result.history else {}
     out: dict[str, Any] = {
         "arm": asdict(arm),
         "label": arm.label,
         "lr": lr,
         "seed": seed,
-        "warmup_steps": warm,
-        "losses": [round(v, 5) for v in losses.tolist()],
-        "records": records,
-        "bound": bound_records,
-        "exact_ratio_over_tau": exact,
-        "wall_s": meas.seconds,
-        "peak_mb": meas.peak_mb,
+        "warmup_steps": cfg.warmup_steps,
+        "losses": [round(v, 5) for v in probe.losses.tolist()],
+        "records": probe.records,
+        "bound": probe.bound,
+        "exact_ratio_over_tau": probe.exact,
+        "wall_s": result.wall_s,
+        "peak_mb": result.peak_mb,
         "stopped_at": crashed_at,
     }
     raw = [
@@ -323,7 +400,8 @@ def run_one(setup: Setup, data: Data, arm: Arm, lr: float, seed: int) -> dict[st
         for v in out["losses"][: (crashed_at + 1 if crashed_at is not None else None)]
     ]
     out["crash"] = detect_crash(raw)
-    out["final"] = evaluate(model, setup, data) if crashed_at is None else {}
+    metrics = ("val_loss",) if setup.kind == "gpt" else ("test_loss", "test_acc")
+    out["final"] = {k: last[k] for k in metrics if k in last} if crashed_at is None else {}
     finite_tail = [v for v in raw[-20:] if math.isfinite(v)]
     out["final_train_loss"] = float(np.mean(finite_tail)) if finite_tail and crashed_at is None else math.nan
     return out
@@ -335,26 +413,23 @@ def _diag(model: nn.Module, data: Data) -> dict[str, float]:
 
 
 def cached_run(
-    out: Path, setup: Setup, data: Data, arm: Arm, lr: float, seed: int, log: Any
+    cache: RunCache, setup: Setup, data: Data, arm: Arm, lr: float, seed: int, log: Any
 ) -> dict[str, Any]:
     tau = f"_tau{arm.tau:g}" if arm.tau is not None else ""
     bound = f"_{arm.bound}" if arm.bound != "matrices" else ""
-    name = f"{setup.kind}_{arm.name}_{arm.norm}_{arm.optimizer}{bound}{tau}_lr{lr:g}_s{seed}.json"
-    path = out / "runs" / name
-    if path.exists():
-        data_ = json_restore(json.loads(path.read_text()), none_as_nan=True)
-        if data_.get("setup") == asdict(setup):
-            return data_
+    key = f"{setup.kind}_{arm.name}_{arm.norm}_{arm.optimizer}{bound}{tau}_lr{lr:g}_s{seed}"
     t0 = time.time()
-    res = run_one(setup, data, arm, lr, seed)
-    res["setup"] = asdict(setup)
-    write_json(path, json_safe(res))
-    res = json_restore(json.loads(path.read_text()), none_as_nan=True)
-    fin = res["final"].get("val_loss", res["final"].get("test_acc", math.nan))
-    log(
-        f"{setup.kind} {arm.label} lr={lr:g} seed={seed}: crash={res['crash']['crash']} "
-        f"final={fin:.4f} ({time.time() - t0:.0f}s)"
+    res, ran = cache.run(
+        key,
+        lambda: {**run_one(setup, data, arm, lr, seed), "setup": asdict(setup)},
+        valid=lambda r: r.get("setup") == asdict(setup),
     )
+    if ran:
+        fin = res["final"].get("val_loss", res["final"].get("test_acc", math.nan))
+        log(
+            f"{setup.kind} {arm.label} lr={lr:g} seed={seed}: crash={res['crash']['crash']} "
+            f"final={fin:.4f} ({time.time() - t0:.0f}s)"
+        )
     return res
 
 
@@ -599,6 +674,7 @@ def pick_best_tau(b2: dict[str, dict[str, Any]], kind: str) -> str:
 
 def bench_model(setup: Setup, args: argparse.Namespace, out: Path, log: Any) -> dict[str, Any]:
     data = Data(setup)
+    cache = RunCache(out / "runs", none_as_nan=True)
     seeds = args.seeds
     ladder_runs: dict[float, list[dict[str, Any]]] = {}
     lr_crash = None
@@ -607,7 +683,7 @@ def bench_model(setup: Setup, args: argparse.Namespace, out: Path, log: Any) -> 
         # Seeds run in order until the verdict is settled (saves a run when the first two agree).
         runs: list[dict[str, Any]] = []
         for s in seeds:
-            runs.append(cached_run(out, setup, data, B1, lr, s, log))
+            runs.append(cached_run(cache, setup, data, B1, lr, s, log))
             crashes = sum(bool(r["crash"]["crash"]) for r in runs)
             if crashes >= need or (len(runs) - crashes) > len(seeds) - need:
                 break
@@ -632,7 +708,7 @@ def bench_model(setup: Setup, args: argparse.Namespace, out: Path, log: Any) -> 
             arms = comparison_arms([best_tau], [best_tau_all], with_b3=False)
         groups: dict[str, list[dict[str, Any]]] = {}
         for arm in arms:
-            groups[arm.label] = [cached_run(out, setup, data, arm, lr, s, log) for s in seeds]
+            groups[arm.label] = [cached_run(cache, setup, data, arm, lr, s, log) for s in seeds]
         all_groups.extend(groups.values())
         summ = {label: summarise(runs, setup.kind) for label, runs in groups.items()}
         if mult == 1:
@@ -677,7 +753,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "results" / "warmup"))
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    args.seeds = [int(s) for s in args.seeds.split(",")]
+    args.seeds = parse_seeds(args.seeds)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -712,14 +788,7 @@ def main(argv: list[str] | None = None) -> int:
             "gpt": Setup("gpt", steps=200, batch_size=16),
             "vit": Setup("vit", steps=200, batch_size=64, n_embd=64),
         }
-    logf = open(out / "log.txt", "a", encoding="utf-8")  # noqa: SIM115 - lives for the whole run
-
-    def log(msg: str) -> None:
-        line = f"[{time.strftime('%H:%M:%S')}] {msg}"
-        print(line, flush=True)
-        logf.write(line + "\n")
-        logf.flush()
-
+    log = make_log(out / "log.txt")
     t0 = time.time()
     all_results: dict[str, Any] = {"seeds": args.seeds, "ladder": args.ladder, "taus": args.taus}
     for m in models:

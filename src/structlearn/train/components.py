@@ -1,9 +1,10 @@
-"""Where a run's model, optimizer and learning-rate schedule come from: the one place the engine meets
-``structlearn.models`` and ``structlearn.optim``.
+"""Where a run's task, model, optimizer and learning-rate schedule come from: the one place the engine
+meets ``structlearn.models`` and ``structlearn.optim``.
 
-``Components`` bundles four factories; the defaults build the library's GPT/ViT, ``param_groups`` +
-``make_optimizer`` and the cosine ``lr_multiplier`` schedule. Tests and benchmarks may pass their own
-(e.g. a tiny stand-in model) without touching the loop.
+``Components`` bundles five factories; the defaults build the config's task (``tasks.make_task``), the
+library's GPT/ViT, ``param_groups`` + ``make_optimizer`` and the cosine ``lr_multiplier`` schedule.
+Tests and benchmarks may pass their own (e.g. a tiny stand-in model, or a benchmark's own data behind
+``task_api.Task``) without touching the loop.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import torch
 from torch import nn
 
 from structlearn.train.config import TrainConfig
+from structlearn.train.distributed import DistContext
+from structlearn.train.task_api import Task
+from structlearn.train.tasks import make_task
 
 
 def build_model(config: TrainConfig, info: dict[str, Any]) -> nn.Module:
@@ -93,3 +97,4 @@ class Components:
     optimizer: Callable[[TrainConfig, nn.Module], torch.optim.Optimizer] = build_optimizer
     scheduler: Callable[[TrainConfig, torch.optim.Optimizer], Any] = build_scheduler
     state_bytes: Callable[[torch.optim.Optimizer], int] = state_bytes
+    task: Callable[[TrainConfig, DistContext], Task] = make_task

@@ -64,7 +64,6 @@ from structlearn.train.state import (
 )
 from structlearn.train.step import TrainStep
 from structlearn.train.task_api import Task
-from structlearn.train.tasks import make_task
 from structlearn.utils.allocator import tune_malloc
 from structlearn.utils.io import check_output_path, clean_stale_temps, lock_folder, write_json
 from structlearn.utils.memory import Measure
@@ -103,6 +102,7 @@ class Trainer:
         self._resume = resume
         self.history: list[dict[str, Any]] = []
         self.step = 0
+        self.last_loss: torch.Tensor | None = None  # detached loss of the latest step (for hooks)
         self.out_dir: Path | None = None
         self.checkpoint_path: Path | None = None
         self.checkpoint_step: int | None = None
@@ -149,7 +149,7 @@ class Trainer:
         if cfg.tune_malloc:
             tune_malloc()
         seed_everything(cfg.seed)
-        self.task: Task = make_task(cfg, self.ctx)
+        self.task: Task = self.components.task(cfg, self.ctx)
         self.model: nn.Module = self.components.model(cfg, self.task.model_info).to(self.device)
         if self.ctx.enabled:  # distinct dropout streams per process; same initial weights on all
             torch.manual_seed(cfg.seed + 1_000_003 * self.ctx.rank)

@@ -16,7 +16,8 @@ A hook is any object with some of these methods (all optional; the loop looks th
 
 Hooks run on every DDP rank; ``trainer.is_main`` tells rank 0, which alone writes files. Useful trainer
 attributes: ``config``, ``model`` (unwrapped), ``optimizer``, ``scheduler``, ``task``, ``device``,
-``out_dir`` (``None`` when the run writes nothing), ``probe_batch()``, ``autocast()``, ``history``.
+``out_dir`` (``None`` when the run writes nothing), ``probe_batch()``, ``autocast()``, ``history``,
+``last_loss`` (the detached loss of the step just taken, on the device: reading it syncs).
 """
 
 from __future__ import annotations

@@ -70,6 +70,7 @@ class TrainingLoop:
                 h.after_backward(tr, step)
 
         loss, gnorm, lr = tr.train_step(x, y, after_backward)
+        tr.last_loss = loss  # for after_step hooks (a device tensor: reading it is the hook's host sync)
         self.window.add(step, loss, gnorm, tr.task.items_per_step)
         tr.step = step
         self.bar.update(1)
