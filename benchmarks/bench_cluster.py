@@ -50,8 +50,8 @@ from structlearn.cluster.spectral import spectral_clustering  # noqa: E402
 from structlearn.data.features import image_feature_pipeline  # noqa: E402
 from structlearn.data.images import fashion_mnist_available, load_digits, load_fashion_mnist  # noqa: E402
 from structlearn.data.synthetic import make_union_of_subspaces  # noqa: E402
+from structlearn.utils.harness import json_safe, log, machine_info, markdown_table, mean_std, write_report  # noqa: E402
 from structlearn.utils.memory import Measure  # noqa: E402
-from structlearn.utils.report import json_safe, machine_info, markdown_table, mean_std, write_report  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cluster"
 
@@ -81,10 +81,6 @@ SENET_FMNIST: dict[str, Any] = {
     "key_refresh": 10,
     "top_k": 200,
 }
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 def run_method(

@@ -47,17 +47,18 @@ from structlearn.cluster.registry import make_estimator  # noqa: E402
 from structlearn.data.features import image_feature_pipeline  # noqa: E402
 from structlearn.data.images import fashion_mnist_available, load_digits, load_fashion_mnist  # noqa: E402
 from structlearn.data.synthetic import make_union_of_subspaces, principal_angles  # noqa: E402
-from structlearn.utils.io import write_json  # noqa: E402
-from structlearn.utils.linalg import effective_rank, numerical_rank  # noqa: E402
-from structlearn.utils.memory import Measure  # noqa: E402
-from structlearn.utils.report import (  # noqa: E402
+from structlearn.utils.harness import (  # noqa: E402
     git_commit,
     json_safe,
+    log,
     machine_info,
     markdown_table,
     mean_std,
     write_report,
 )
+from structlearn.utils.io import write_json  # noqa: E402
+from structlearn.utils.linalg import effective_rank, numerical_rank  # noqa: E402
+from structlearn.utils.memory import Measure  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "deep_cluster"
 METRICS = ("acc", "nmi", "nmi_geometric", "ari")
@@ -91,10 +92,6 @@ PUBLISHED = [
         "spec §4.5: 'outperforms Ncut and SpectralNet'; no table values verified",
     ],
 ]
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
 # ----------------------------------------------------------------------------- data

@@ -32,7 +32,7 @@ import torch
 from structlearn.models.segmentation import DECODERS, DepictDecoder, SegModel
 from structlearn.train import TrainConfig
 from structlearn.train.engine import Trainer
-from structlearn.utils.report import write_report
+from structlearn.utils.harness import RunCache, grid, write_report
 
 SIGMAS = (1e-3, 1e-2, 1e-1, 1.0)
 
@@ -141,7 +141,17 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     out = Path(args.out)
     t0 = time.time()
-    rows = [run(dec, s, args, out / "runs") for dec in DECODERS for s in range(args.seeds)]
+    # One cached record per (decoder, seed) under out/runs, reused while the settings are the same.
+    settings = {k: getattr(args, k) for k in ("steps", "batch_size", "train", "n_layer")}
+    cache, rows = RunCache(out / "runs"), []
+    for spec in grid(decoder=DECODERS, seed=range(args.seeds)):
+        dec, seed = spec["decoder"], spec["seed"]
+        rec, _ = cache.run(
+            f"{dec}_s{seed}",
+            lambda dec=dec, seed=seed: {**run(dec, seed, args, out / "runs"), "settings": settings},
+            valid=lambda r: r.get("settings") == settings,
+        )
+        rows.append(rec)
     wall = time.time() - t0
     lines = [
         f"Seeds 0..{args.seeds - 1}; {args.steps} AdamW steps × batch {args.batch_size} on {args.train} "

@@ -48,9 +48,8 @@ from structlearn.diagnostics.gradients import gradient_histogram, gradient_stats
 from structlearn.diagnostics.plots import plot_gradient_histograms
 from structlearn.train.config import TrainConfig
 from structlearn.train.engine import Trainer
-from structlearn.utils.io import write_json
+from structlearn.utils.harness import RunCache, log, markdown_table, mean_std, write_report
 from structlearn.utils.plotting import save_figure, subplots
-from structlearn.utils.report import markdown_table, mean_std, write_report
 
 OUT = Path(__file__).resolve().parent / "results" / "dnt"
 QUICK_OUT = Path(tempfile.gettempdir()) / "structlearn_bench_dnt_quick"  # smoke runs are not results
@@ -237,11 +236,11 @@ class Runner:
 
     def run(self, norm: str, opt: str, lr: float, wd: float, seed: int, steps: int) -> dict[str, Any]:
         key = self.key(norm, opt, lr, wd, seed, steps)
-        path = self.out / "runs" / f"{key}.json"
+        cache = RunCache(self.out / "runs")
         if key in self.records:
             return self.records[key]
-        if path.exists():
-            rec = json.loads(path.read_text())
+        rec = cache.load(key)
+        if rec is not None:
             self.records[key] = rec
             self.cached += 1
             return rec
@@ -273,7 +272,7 @@ class Runner:
         result = Trainer(cfg, hooks=[probe], resume=str(ckpt) if ckpt.exists() else None).fit()
         cpu_s, wall_s = time.process_time() - c0, time.perf_counter() - w0
         rec = summarise(plan, cfg, result, probe, cpu_s, wall_s)
-        write_json(path, rec)
+        rec = cache.save(key, rec)
         shutil.rmtree(work, ignore_errors=True)
         self.records[key] = rec
         self.ran += 1
@@ -844,7 +843,7 @@ def main(argv: list[str] | None = None) -> int:
     bodies, data = [], {}
     for name in args.tasks:
         plan = lm_plan(args.quick) if name == "lm" else image_plan(args.quick)
-        res = run_task(plan, out, set(args.stages), lambda s: print(s, flush=True))
+        res = run_task(plan, out, set(args.stages), log)
         body, d = task_report(plan, res, out)
         bodies.append(body)
         data[name] = d | {"wall_s": res["wall_s"]}

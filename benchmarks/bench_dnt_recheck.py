@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_dnt import OUT, SEEDS, Runner, image_plan, lm_plan
-from structlearn.utils.report import markdown_table, mean_std, write_report
+from structlearn.utils.harness import RunCache, log, markdown_table, mean_std, write_report
 
 RESULTS = Path(__file__).resolve().parent / "results" / "dnt_recheck"
 
@@ -41,12 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     rows, data = [], {}
     for task in args.tasks:
         plan = lm_plan(False) if task == "lm" else image_plan(False)
-        runner = Runner(plan, args.out)
+        runner = Runner(plan, args.out, log)
+        old_runs = RunCache(args.reference.parent / "runs")
         for cell in ref[task]["cells"]:
             norm, opt, lr, wd = cell["norm"], cell["optimizer"], cell["lr"], cell["wd"]
             keys = [runner.key(norm, opt, lr, wd, s, plan.steps) for s in SEEDS]
-            old_runs = args.reference.parent / "runs"
-            old = [json.loads((old_runs / f"{k}.json").read_text())["metric"] for k in keys]
+            old = [old_runs.load(k)["metric"] for k in keys]
             new = [runner.run(norm, opt, lr, wd, s, plan.steps)["metric"] for s in SEEDS]
             data[f"{task}/{norm}/{opt}"] = {"lr": lr, "wd": wd, "old": old, "new": new}
             rows.append(

@@ -39,8 +39,8 @@ from structlearn.nn import norms
 from structlearn.nn.norms import NORM_TYPES
 from structlearn.optim import make_optimizer, optimizer_state_bytes, param_groups
 from structlearn.utils.allocator import tune_malloc
+from structlearn.utils.harness import log, machine_info, markdown_table, write_report
 from structlearn.utils.memory import Measure
-from structlearn.utils.report import machine_info, markdown_table, write_report
 
 OUT = Path(__file__).resolve().parent / "results" / "dnt_step"
 
@@ -173,10 +173,9 @@ def measure_size(
                 "wall_times_s": r["wall"],
             }
         )
-        print(
+        log(
             f"{size.name:9s} {norm:9s} {label or norm_type:11s} t={torch.get_num_threads()} "
-            f"{1e3 * med:8.1f} ms/step  ratio {med / base:.3f}  {size.items_per_step / med:9.0f} {size.unit}",
-            flush=True,
+            f"{1e3 * med:8.1f} ms/step  ratio {med / base:.3f}  {size.items_per_step / med:9.0f} {size.unit}"
         )
     return rows
 
@@ -194,7 +193,7 @@ def time_all(
     """Every timing row for one allocator mode (run in a fresh process)."""
     if malloc == "tuned" and not tune_malloc():
         raise SystemExit("--malloc tuned needs Linux with glibc")
-    print(f"allocator: {malloc}", flush=True)
+    log(f"allocator: {malloc}")
     rows: list[dict] = []
     for threads in threads_list:
         torch.set_num_threads(threads)
@@ -243,10 +242,7 @@ def add_memory(rows: list[dict], sizes: dict[str, Size]) -> None:
         malloc = r.setdefault("malloc", "default")
         with ctx.Pool(1) as pool:
             r["peak_mb"] = pool.apply(memory_probe, (sizes[r["size"]], r["norm"], r["norm_type"], malloc))
-        print(
-            f"{r['size']:9s} {r['norm']:9s} {r['norm_type']:5s} {malloc:7s} peak {r['peak_mb']:.0f} MB",
-            flush=True,
-        )
+        log(f"{r['size']:9s} {r['norm']:9s} {r['norm_type']:5s} {malloc:7s} peak {r['peak_mb']:.0f} MB")
     by_key = {(r["size"], r["norm"], r["malloc"]): r.get("peak_mb") for r in rows if r["norm_type"] == "rms"}
     for r in rows:
         r.setdefault("malloc", "default")
@@ -405,7 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     # The header's thread count is the timing processes', not this parent's.
     info = machine_info() | {"torch_threads": max(args.threads)}
     write_report(args.out, "step_time", "DNT norm overhead and optimizer state", body, data, info)
-    print(f"wrote {args.out / 'step_time.md'}")
+    log(f"wrote {args.out / 'step_time.md'}")
     return 0
 
 

@@ -44,7 +44,6 @@ import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import importlib.util  # noqa: E402
 import io  # noqa: E402
-import json  # noqa: E402
 import math  # noqa: E402
 import multiprocessing as mp  # noqa: E402
 import statistics  # noqa: E402
@@ -56,7 +55,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from structlearn.utils.report import json_safe, machine_info, markdown_table, mean_std, write_report  # noqa: E402
+from structlearn.utils.harness import RunCache, log, machine_info, markdown_table, mean_std, write_report  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "lm"
 NORMS = ("preln", "dnt")
@@ -77,20 +76,16 @@ NANOGPT_GPU_VAL = 1.4697  # karpathy/nanoGPT README, GPU config at 5,000 iterati
 GOAL_SGDW_GAP = 0.02  # issue 12: dnt+SGDW within 0.02 nats of the best AdamW cell
 
 
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
 def _fmt_lr(lr: float) -> str:
     return f"{lr:.3g}"
 
 
 # --------------------------------------------------------------------------------------------- runs
-def run_path(out: Path, spec: dict[str, Any]) -> Path:
+def run_key(spec: dict[str, Any]) -> str:
+    """The run's name in the cache ``<out>/runs``: ``<part>_<device>_<dtype>_it<iters>/<arm>_s<seed>``."""
     tag = f"{spec['part']}_{spec['device']}_{spec['dtype']}_it{spec['iters']}"
     wd = f"_wd{spec['weight_decay']:g}" if "weight_decay" in spec else ""  # only the wd-sweep sets it
-    name = f"{spec['norm']}_{spec['optimizer']}_lr{_fmt_lr(spec['lr'])}{wd}_s{spec['seed']}.json"
-    return out / "runs" / tag / name
+    return f"{tag}/{spec['norm']}_{spec['optimizer']}_lr{_fmt_lr(spec['lr'])}{wd}_s{spec['seed']}"
 
 
 def warmup_for(iters: int, preset_warmup: int = 100, preset_iters: int = 2000) -> int:
@@ -155,21 +150,17 @@ def _worker(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     if spec.get("shakespeare"):
         os.environ["STRUCTLEARN_SHAKESPEARE"] = spec["shakespeare"]
     rec = run_one(spec)
-    path = Path(spec["path"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(json_safe(rec), indent=1, allow_nan=False))
-    tmp.replace(path)  # atomic: a killed run leaves no half-written cache entry
+    RunCache(spec["cache"]).save(spec["key"], rec)  # atomic: a killed run leaves no half-written entry
     return spec, rec
 
 
 def run_many(args: argparse.Namespace, specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Run the specs not yet cached (``args.workers`` processes); return every spec's record."""
-    out = Path(args.out)
+    cache = RunCache(Path(args.out) / "runs")
     todo = []
     for s in specs:
-        s["path"] = str(run_path(out, s))
-        if not Path(s["path"]).is_file():
+        s["cache"], s["key"] = str(cache.root), run_key(s)
+        if not cache.has(s["key"]):
             todo.append(s)
     if todo and not args.report_only:
         log(f"{len(todo)} run(s) to do, {len(specs) - len(todo)} cached, {args.workers} worker(s)")
@@ -181,12 +172,7 @@ def run_many(args: argparse.Namespace, specs: list[dict[str, Any]]) -> list[dict
             with mp.get_context("spawn").Pool(args.workers, maxtasksperchild=4) as pool:
                 for _, rec in pool.imap_unordered(_worker, todo):
                     _log_run(rec)
-    recs = []
-    for s in specs:
-        p = Path(s["path"])
-        if p.is_file():
-            recs.append(json.loads(p.read_text()))
-    return recs
+    return [rec for s in specs if (rec := cache.load(s["key"])) is not None]
 
 
 def _log_run(rec: dict[str, Any]) -> None:
@@ -603,8 +589,7 @@ def _grid_best_adamw(args: argparse.Namespace) -> tuple[str, float, list[float]]
     folders += sorted(f for f in runs.glob(f"grid_*_{args.dtype}_it{args.iters}") if f != folders[0])
     folder = next((f for f in folders if any(f.glob("*_adamw_*.json"))), folders[0])
     by: dict[tuple[str, float], list[float]] = {}
-    for f in folder.glob("*_adamw_*.json"):
-        r = json.loads(f.read_text())
+    for r in RunCache(folder).records("*_adamw_*"):
         if math.isfinite(_val(r)):
             by.setdefault((r["norm"], r["lr"]), []).append(_val(r))
     full = {k: v for k, v in by.items() if len(v) >= 3}

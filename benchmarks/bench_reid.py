@@ -31,7 +31,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import time  # noqa: E402
 from dataclasses import asdict  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -45,10 +44,9 @@ from structlearn.data.reid import make_reid_dataset  # noqa: E402
 from structlearn.reid.jaccard import jaccard_distance  # noqa: E402
 from structlearn.reid.pseudo_labels import select_eps  # noqa: E402
 from structlearn.reid.trainer import ReIDConfig, train_reid  # noqa: E402
-from structlearn.utils.io import write_json  # noqa: E402
+from structlearn.utils.harness import RunCache, log, markdown_table, mean_std, write_report  # noqa: E402
 from structlearn.utils.memory import Measure  # noqa: E402
 from structlearn.utils.plotting import save_figure, subplots  # noqa: E402
-from structlearn.utils.report import markdown_table, mean_std, write_report  # noqa: E402
 
 torch.set_num_threads(1)
 RESULTS = Path(__file__).resolve().parent / "results" / "reid"
@@ -94,11 +92,12 @@ def run_one(
     arms = ARMS if outfits == 1 else CC_ARMS
     key = ARMS_KEYS[arm] if outfits == 1 else f"cc{list(CC_ARMS).index(arm)}"
     pal = "" if palette is None else f"_p{palette}"
-    path = RESULTS / "runs" / f"{key}_s{shortcut}_o{outfits}{pal}_seed{seed}_e{epochs}.json"
-    if path.exists() and not fresh:
-        return json.loads(path.read_text())
+    cache, name = RunCache(RESULTS / "runs"), f"{key}_s{shortcut}_o{outfits}{pal}_seed{seed}_e{epochs}"
+    cached = None if fresh else cache.load(name)
+    if cached is not None:
+        return cached
     if CACHED_ONLY:
-        raise MissingRunError(path.name)
+        raise MissingRunError(cache.path(name).name)
     data = make_reid_dataset(shortcut=shortcut, outfits_per_id=outfits, seed=seed, palette_size=palette)
     cfg = ReIDConfig(epochs=epochs, seed=seed, **arms[arm])
     with Measure() as mem:
@@ -116,8 +115,7 @@ def run_one(
         "seconds": res.seconds,
         "peak_rss_mb": mem.peak_bytes / 2**20,
     }
-    write_json(path, out)
-    return out
+    return cache.save(name, out)
 
 
 class MissingRunError(Exception):
@@ -222,7 +220,7 @@ def scaling(sizes: list[int], dense_max: int) -> list[dict[str, Any]]:
             row["dense_dbscan_mb"] = mem.peak_bytes / 2**20
             row["dense_clusters"] = int(dense_labels.max()) + 1
         rows.append(row)
-        print(row, flush=True)
+        log(str(row))
     return rows
 
 
@@ -268,7 +266,7 @@ def main() -> None:
                 + [mean_std([r["final"][m] for r in rs]) for m in METRICS]
                 + [mean_std([r["seconds"] for r in rs], ".1f"), f"{max(r['peak_rss_mb'] for r in rs):.0f}"]
             )
-            print(rows[-1], flush=True)
+            log(str(rows[-1]))
         sections.append(
             f"## Methods and ablations (shortcut strength {DEFAULT_SHORTCUT}, {args.epochs} epochs, "
             f"seeds {args.seeds})\n\n"
@@ -298,7 +296,7 @@ def main() -> None:
                 return mean_std([r["final"][m] for r in rs])
 
             rows.append([s, col(a, "mAP"), col(b, "mAP"), mean_std(gain), col(a, "R1"), col(b, "R1")])
-            print(rows[-1], flush=True)
+            log(str(rows[-1]))
         title = (
             "## CACL's gain over the single branch vs colour-shortcut strength"
             if palette is None
@@ -340,7 +338,7 @@ def main() -> None:
             rs = [run_one(arm, DEFAULT_SHORTCUT, s, args.epochs, args.fresh) for s in args.seeds]
             runs_h[arm] = rs
             rows.append([arm] + [mean_std([r["final"][m] for r in rs]) for m in METRICS])
-            print(rows[-1], flush=True)
+            log(str(rows[-1]))
         prem = premise(args.seeds)
         sections.append(
             "## HCL vs MGCE-HCL, with the base eps and with a deliberately loose eps (+0.1)\n\n"
@@ -362,7 +360,7 @@ def main() -> None:
             rs = [run_one(arm, DEFAULT_SHORTCUT, s, args.epochs, args.fresh, CC_OUTFITS) for s in args.seeds]
             runs_c[arm] = rs
             rows.append([arm] + [mean_std([r["final"].get(m, float("nan")) for r in rs]) for m in cc_metrics])
-            print(rows[-1], flush=True)
+            log(str(rows[-1]))
         sections.append(
             f"## Clothes change ({CC_OUTFITS} outfits per identity): RGB-only methods vs SiCL\n\n"
             "Standard protocol (same identity and camera removed) and clothes-change protocol (`cc_`: same"

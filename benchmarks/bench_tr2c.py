@@ -41,9 +41,9 @@ from structlearn.cluster.spectral import spectral_clustering  # noqa: E402
 from structlearn.cluster.tr2c import TR2C  # noqa: E402
 from structlearn.cluster.tsc import TSC  # noqa: E402
 from structlearn.data.sequences import MotionSequenceConfig, make_motion_sequences  # noqa: E402
+from structlearn.utils.harness import log, markdown_table, mean_std, write_report  # noqa: E402
 from structlearn.utils.memory import Measure  # noqa: E402
 from structlearn.utils.plotting import save_figure, subplots  # noqa: E402
-from structlearn.utils.report import markdown_table, mean_std, write_report  # noqa: E402
 
 torch.set_num_threads(1)
 RESULTS = Path(__file__).resolve().parent / "results" / "tr2c"
@@ -140,10 +140,7 @@ def main_table(
                         example.setdefault("rows", [("true", seq.y)]).append((name, labels))
             for name, per_seq in acc.items():
                 res[name].append({k: float(np.mean([d[k] for d in per_seq])) for k in per_seq[0]})
-            print(
-                f"α={alpha} seed={seed}: " + ", ".join(f"{m} {res[m][-1]['acc']:.3f}" for m in res),
-                flush=True,
-            )
+            log(f"α={alpha} seed={seed}: " + ", ".join(f"{m} {res[m][-1]['acc']:.3f}" for m in res))
         results[str(alpha)] = {m: aggregate(v, KEYS) for m, v in res.items()}
     return results, example
 
@@ -171,7 +168,7 @@ def ablation(
                 labels, secs, cpu = run_method(fn, seq.X, level_cfg.n_motions, seed)
                 rows.append({**evaluate(seq.y, labels), "seconds": secs, "cpu_seconds": cpu})
             per_seed.append({k: float(np.mean([r[k] for r in rows])) for k in rows[0]})
-            print(f"ablation {name} seed={seed}: {per_seed[-1]['acc']:.3f}", flush=True)
+            log(f"ablation {name} seed={seed}: {per_seed[-1]['acc']:.3f}")
         out[name] = aggregate(per_seed, KEYS)
     return out
 
@@ -194,7 +191,7 @@ def scaling(
                 row.update(evaluate(seq.y, labels))
             except MemoryError as exc:  # reported, not hidden
                 row = {"method": name, "T": T, "error": f"MemoryError: {exc}"}
-            print(f"scaling T={T} {name}: {row}", flush=True)
+            log(f"scaling T={T} {name}: {row}")
             rows.append(row)
     return rows
 
@@ -336,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         "\n".join(body),
         data,
     )
-    print(f"wrote {args.out}")
+    log(f"wrote {args.out}")
     return 0
 
 
