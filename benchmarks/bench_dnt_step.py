@@ -34,10 +34,11 @@ from pathlib import Path
 
 import torch
 
-from structlearn.models import GPT, GPTConfig, ViT, ViTConfig
 from structlearn.nn import norms
 from structlearn.nn.norms import NORM_TYPES
 from structlearn.optim import make_optimizer, optimizer_state_bytes, param_groups
+from structlearn.train.components import build_model
+from structlearn.train.config import TrainConfig
 from structlearn.utils.allocator import tune_malloc
 from structlearn.utils.harness import log, machine_info, markdown_table, write_report
 from structlearn.utils.memory import Measure
@@ -81,21 +82,15 @@ QUICK = {
 
 
 def build(size: Size, norm: str, norm_type: str) -> torch.nn.Module:
+    """The library's GPT/ViT builder (``train.components.build_model``, the one ``structlearn train``
+    uses) at this size, initialised from seed 0."""
     torch.manual_seed(0)
+    common = {"n_layer": size.n_layer, "n_head": size.n_head, "n_embd": size.n_embd, "norm": norm}
     if size.kind == "gpt":
-        cfg = GPTConfig(size.vocab, size.context, size.n_layer, size.n_head, size.n_embd, norm, norm_type)
-        return GPT(cfg)
-    return ViT(
-        ViTConfig(
-            image_size=size.image,
-            patch_size=size.patch,
-            n_layer=size.n_layer,
-            n_head=size.n_head,
-            n_embd=size.n_embd,
-            norm=norm,
-            norm_type=norm_type,
-        )
-    )
+        cfg = TrainConfig(task="lm", block_size=size.context, norm_type=norm_type, out_dir=None, **common)
+        return build_model(cfg, {"vocab_size": size.vocab})
+    cfg = TrainConfig(task="image", patch_size=size.patch, norm_type=norm_type, out_dir=None, **common)
+    return build_model(cfg, {"image_size": size.image, "in_channels": 1, "n_classes": 10})
 
 
 def batch(size: Size) -> tuple[torch.Tensor, torch.Tensor]:

@@ -437,7 +437,9 @@ THROUGHPUT_CONFIGS = {
 
 
 def _build(kind: str, c: dict[str, Any], nano: Any, device: torch.device) -> torch.nn.Module:
-    from structlearn.models import GPT, GPTConfig
+    """nanoGPT's model, or ours from the library's builder (the one ``structlearn train`` uses)."""
+    from structlearn.train.components import build_model
+    from structlearn.train.config import TrainConfig
 
     torch.manual_seed(0)
     if kind == "nanogpt":
@@ -452,8 +454,8 @@ def _build(kind: str, c: dict[str, Any], nano: Any, device: torch.device) -> tor
                 bias=False,
             )
             return nano.GPT(cfg).to(device)
-    cfg = GPTConfig(
-        vocab_size=65,
+    cfg = TrainConfig(
+        task="lm",
         block_size=c["block_size"],
         n_layer=c["n_layer"],
         n_head=c["n_head"],
@@ -461,8 +463,9 @@ def _build(kind: str, c: dict[str, Any], nano: Any, device: torch.device) -> tor
         norm=kind,
         norm_type="layer",
         dropout=0.0,
+        out_dir=None,
     )
-    return GPT(cfg).to(device)
+    return build_model(cfg, {"vocab_size": 65}).to(device)
 
 
 def part_throughput(args: argparse.Namespace) -> Path | None:
@@ -666,7 +669,6 @@ def part_wd_sweep(args: argparse.Namespace) -> Path:
 
 # ------------------------------------------------------------------------------------- bound overhead
 def part_bound_overhead(args: argparse.Namespace) -> Path:
-    from structlearn.models import GPT, GPTConfig
     from structlearn.optim.factory import make_optimizer
     from structlearn.optim.param_groups import param_groups
 
@@ -682,18 +684,7 @@ def part_bound_overhead(args: argparse.Namespace) -> Path:
             ("adamw2", "adamw2", {"tau": 0.02}),
             ("adamw2 (power iteration only)", "adamw2", {"tau": 0.02, "certified": False}),
         ):
-            torch.manual_seed(0)
-            m = GPT(
-                GPTConfig(
-                    vocab_size=65,
-                    block_size=64,
-                    n_layer=c["n_layer"],
-                    n_head=c["n_head"],
-                    n_embd=c["n_embd"],
-                    norm="preln",
-                    norm_type="layer",
-                )
-            ).to(device)
+            m = _build("preln", c, None, device)  # seed 0, context 64, LayerNorm
             o = make_optimizer(opt, param_groups(m, 0.1), lr=1e-3, weight_decay=0.1, betas=(0.9, 0.99), **kw)
             arms[name] = (m, o)
         x = torch.randint(0, 65, (batch, 65), generator=torch.Generator().manual_seed(0)).to(device)
