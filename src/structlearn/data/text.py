@@ -305,8 +305,8 @@ class TextData:
         return self.tokenizer.vocab_size
 
     def check_context(self, block_size: int) -> None:
-        """A context needs ``block_size + 1`` consecutive tokens in each split."""
-        check_int("block_size", block_size, minimum=1)
+        """A context needs ``block_size + 1`` consecutive tokens in each split (``block_size``: a validated
+        positive int, e.g. ``TrainConfig.block_size``)."""
         for name, split in (("train", self.train), ("val", self.val)):
             if block_size >= len(split):
                 raise ValueError(

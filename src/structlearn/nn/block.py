@@ -42,7 +42,7 @@ from torch.nn import functional as F
 
 from structlearn.nn.attention import MultiHeadAttention
 from structlearn.nn.norms import DEFAULT_EPS, RMSNorm, add_rms_norm, make_norm
-from structlearn.utils.validation import check_choice, check_float, check_int
+from structlearn.utils.validation import check_choice, check_int
 
 ACTIVATIONS: tuple[str, ...] = ("gelu", "relu")
 MLP_RATIO = 4
@@ -149,8 +149,7 @@ class Block(nn.Module):
     ) -> None:
         super().__init__()
         self.scheme = resolve_scheme(scheme)
-        check_float("dropout", dropout, nonnegative=True, maximum=0.999)
-        s = self.scheme
+        s = self.scheme  # dropout is validated once, by MultiHeadAttention below (before its use here)
 
         def norm(on: bool) -> nn.Module:
             return _norm_or_identity(on, norm_type, n_embd, eps)

@@ -37,11 +37,11 @@ from typing import Any
 
 import torch
 
-from structlearn.optim.power_iteration import (
+from structlearn.optim.power_iteration import (  # the trusted kernels: SpectralBound validated once
     gram,
     init_vectors,
-    power_iteration,
-    power_iteration_gram,
+    power_iteration_gram_trusted,
+    power_iteration_trusted,
     sigma_upper_bound_gram,
 )
 
@@ -189,15 +189,15 @@ def measure(
             torch._foreach_sub_(b.rows_d, cur)
         B = b.size
         if certified:  # U ≥ σ₁(D): the padded zeros change no singular value
-            sigma_w, v_w = power_iteration(b.buf[0], b.v[:B], iters)
+            sigma_w, v_w = power_iteration_trusted(b.buf[0], b.v[:B], iters)
             G = gram(b.buf[1])
-            sigma_d, v_d = power_iteration_gram(G, b.v[B:], iters)
+            sigma_d, v_d = power_iteration_gram_trusted(G, b.v[B:], iters)
             b.v = torch.cat([v_w, v_d])
             s_w.append(sigma_w)
             s_d.append(sigma_d)
             s_up.append(sigma_upper_bound_gram(G, squarings, b.shape[0]))
         else:
-            sigma, b.v = power_iteration(b.buf.view(2 * B, *b.shape), b.v, iters)
+            sigma, b.v = power_iteration_trusted(b.buf.view(2 * B, *b.shape), b.v, iters)
             s_w.append(sigma[:B])
             s_d.append(sigma[B:])
         views.append(cur)

@@ -47,6 +47,14 @@ def power_iteration(A: torch.Tensor, v: torch.Tensor, iters: int = 2) -> tuple[t
         raise ValueError(
             f"power_iteration expects A (B, m, n) and v (B, n); got {tuple(A.shape)}, {tuple(v.shape)}"
         )
+    return power_iteration_trusted(A, v, iters)
+
+
+def power_iteration_trusted(
+    A: torch.Tensor, v: torch.Tensor, iters: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`power_iteration` without the argument checks, for callers whose shapes and ``iters`` were
+    validated once (the spectral bound's buckets, every step)."""
     tiny = torch.finfo(A.dtype).tiny
     # Row-vector products (1×m)·(m×n): CPU bmm is an order of magnitude slower for Aᵀ·(column).
     x0 = x = v.unsqueeze(1)  # (B, 1, n)
@@ -94,6 +102,13 @@ def power_iteration_gram(
         raise ValueError(
             f"power_iteration_gram expects G (B, n, n) and v (B, n); got {tuple(G.shape)}, {tuple(v.shape)}"
         )
+    return power_iteration_gram_trusted(G, v, iters)
+
+
+def power_iteration_gram_trusted(
+    G: torch.Tensor, v: torch.Tensor, iters: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`power_iteration_gram` without the argument checks (see :func:`power_iteration_trusted`)."""
     tiny = torch.finfo(G.dtype).tiny
     x0 = x = v.unsqueeze(1)  # (B, 1, n)
     for _ in range(iters):

@@ -85,7 +85,8 @@ def read_resume(src: ResumeSource, config: TrainConfig) -> tuple[dict[str, Any],
         b = mine[f]
         if f not in RESUME_OVERRIDABLE and a != b:
             raise ValueError(f"{where} does not match this run: {f} is {a!r} there but {b!r} here")
-    check_step(ckpt, where)  # also for a checkpoint passed in memory (files are checked on load)
+    if source is None:  # a dict built in memory; load_checkpoint has already checked a file's step
+        check_step(ckpt, where)
     step = int(ckpt["step"])
     if step >= config.steps:
         raise ValueError(f"{where} is at step {step}, already >= steps {config.steps}; raise --steps")
