@@ -16,7 +16,9 @@ Crash (spec §4.1): a non-finite loss; or the 10-step mean loss above the initia
 or a jump of > 1 nat over the running minimum of the 10-step mean that does not come back under that
 threshold within 200 steps (or before the run ends).
 
-Every run is cached as JSON under ``<out>/runs`` (resumable); ``--quick`` runs a tiny version.
+Every run trains through the library's engine (``structlearn.train.Trainer``: the benchmark's data
+behind ``train.task_api.Task``, its measurements in a hook) and is cached as JSON under ``<out>/runs``
+(``structlearn.utils.harness.RunCache``, resumable); ``--quick`` runs a tiny version.
 Results: ``benchmarks/results/warmup/bench_warmup.{md,json}`` and PNG plots.
 """
 
