@@ -173,6 +173,7 @@ def train_config(setup: Setup, arm: Arm, lr: float, seed: int) -> TrainConfig:
     """The run as a ``TrainConfig`` (fp32, no clipping, cosine to 10 %, no checkpoints or files);
     the engine logs (and checks the loss for non-finite values) every ``diag_every`` steps."""
     adam = arm.optimizer.startswith("adamw")
+    bound = {"tau": arm.tau, "power_iters": 2, "bound_params": arm.bound}
     data_fields: dict[str, Any] = (
         {"task": "lm", "corpus": "stdlib", "tokenizer": "char", "max_bytes": setup.max_bytes}
         if setup.kind == "gpt"
@@ -186,6 +187,7 @@ def train_config(setup: Setup, arm: Arm, lr: float, seed: int) -> TrainConfig:
         n_embd=setup.n_embd,
         norm=arm.norm,
         optimizer=arm.optimizer,
+        optimizer_kwargs=bound if arm.optimizer.endswith("2") else {},
         lr=lr,
         weight_decay=0.1 if adam else 5e-4,
         betas=(0.9, 0.95),
@@ -211,19 +213,20 @@ def build_model(setup: Setup, data: Data, norm: str) -> nn.Module:
     return components.build_model(cfg, model_info(setup, data))
 
 
-def build_optimizer(arm: Arm, model: nn.Module, lr: float) -> torch.optim.Optimizer:
-    adam = arm.optimizer.startswith("adamw")
-    wd = 0.1 if adam else 5e-4
-    extra: dict[str, Any] = {}
-    if arm.optimizer.endswith("2"):
-        extra = {"tau": arm.tau, "power_iters": 2, "model": model, "bound_params": arm.bound}
+def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    """``train.components.build_optimizer`` plus ``model=`` for a bounded optimizer (its
+    ``bounded_names`` then name the model's parameters, which the exact-ratio check needs)."""
+    wd = cfg.resolved_weight_decay
+    extra = {"model": model} if cfg.optimizer.endswith("2") else {}
     return make_optimizer(
-        arm.optimizer,
+        cfg.optimizer,
         param_groups(model, wd),
-        lr=lr,
+        lr=cfg.resolved_lr,
         weight_decay=wd,
-        betas=(0.9, 0.95),
-        momentum=0.9,
+        momentum=cfg.momentum,
+        betas=cfg.betas,
+        eps=cfg.eps,
+        **cfg.optimizer_kwargs,
         **extra,
     )
 
@@ -378,7 +381,7 @@ def run_one(setup: Setup, data: Data, arm: Arm, lr: float, seed: int) -> dict[st
     probe = RunProbe(setup, data, arm)
     parts = components.Components(
         task=lambda c, ctx: WarmupTask(setup, data, seed),
-        optimizer=lambda c, model: build_optimizer(arm, model, lr),
+        optimizer=build_optimizer,
     )
     result = Trainer(cfg, hooks=[probe], components=parts).fit()
     crashed_at = probe.stopped_at
@@ -448,7 +451,7 @@ def measure_overhead(setup: Setup, data: Data, reps: int, steps_per_rep: int) ->
             arm = Arm("T", "preln", name, False, 0.02 if name.endswith("2") else None)
             setups[name] = (
                 model,
-                build_optimizer(arm, model, 1e-3 if base == "adamw" else 0.1),
+                build_optimizer(train_config(setup, arm, 1e-3 if base == "adamw" else 0.1, 0), model),
                 data.batches(0),
             )
             times[name] = {"step": [], "opt": []}

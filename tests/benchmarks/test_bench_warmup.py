@@ -27,7 +27,7 @@ def _plain_loop(data: "bench.Data", arm: "bench.Arm", lr: float, seed: int) -> t
     """The benchmark's former training loop (seed, model, optimizer, schedule, batches, steps)."""
     seed_everything(seed)
     model = bench.build_model(SETUP, data, arm.norm)
-    opt = bench.build_optimizer(arm, model, lr)
+    opt = bench.build_optimizer(bench.train_config(SETUP, arm, lr, seed), model)
     warm = round(SETUP.warmup_frac * SETUP.steps) if arm.warmup else 0
     sched = make_scheduler(opt, SETUP.steps, warm, 0.1)
     batches = data.batches(seed)
