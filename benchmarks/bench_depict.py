@@ -11,7 +11,8 @@ peak-memory figure (JSON only: in one long-lived process the allocator reuses fr
 the first run's figure means anything); decoder-only inference images/s (decoder forward on fixed
 encoder tokens, median of 5 repeats); ‖P_k P_kᵀ − I‖_F per head (mean over layers and heads; DEPICT
 only); ‖QQᵀ − I‖_F of the class embeddings (raw and row-normalised); val mIoU after adding N(0, σ²)
-noise to every decoder weight (one draw, seed 0, per σ).
+noise to every decoder weight (one draw, seed 0, per σ). Each (decoder, seed) record is cached in
+``<out>/runs/<decoder>_s<seed>.json`` and reused while steps, batch size, train size and depth match.
 
     python benchmarks/bench_depict.py            # full run (~12 min at 1 thread)
     python benchmarks/bench_depict.py --quick    # smoke test
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Seeds 0..{args.seeds - 1}; {args.steps} AdamW steps × batch {args.batch_size} on {args.train} "
         f"canvases (32×32, patch 4, d 64, {args.n_layer} Pre-LN encoder blocks); val = 300 canvases; "
         "1 thread. "
-        f"Total wall time {wall / 60:.1f} min.",
+        f"Wall time of this invocation {wall / 60:.1f} min (runs cached in runs/ are not re-trained).",
         "",
         "| decoder | val mIoU (%) | pixel acc (%) | decoder params | decoder MFLOPs/img | train img/s "
         "| decoder-only img/s |",
