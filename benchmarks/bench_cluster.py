@@ -50,7 +50,15 @@ from structlearn.cluster.spectral import spectral_clustering  # noqa: E402
 from structlearn.data.features import image_feature_pipeline  # noqa: E402
 from structlearn.data.images import fashion_mnist_available, load_digits, load_fashion_mnist  # noqa: E402
 from structlearn.data.synthetic import make_union_of_subspaces  # noqa: E402
-from structlearn.utils.harness import json_safe, log, machine_info, markdown_table, mean_std, write_report  # noqa: E402
+from structlearn.utils.harness import (  # noqa: E402
+    RunCache,
+    json_safe,
+    log,
+    machine_info,
+    markdown_table,
+    mean_std,
+    write_report,
+)
 from structlearn.utils.memory import Measure  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "cluster"
@@ -645,8 +653,9 @@ def _machine_tag(device: str) -> str:
     return tag
 
 
-def _run_path(out: Path, dataset: str, method: str, seed: int) -> Path:
-    return out / "runs" / dataset / method.replace(" ", "_") / f"seed{seed}.json"
+def _run_key(dataset: str, method: str, seed: int) -> str:
+    """A cell's key in the run cache ``<out>/runs``."""
+    return f"{dataset}/{method.replace(' ', '_')}/seed{seed}"
 
 
 def table_worker(spec: dict[str, Any]) -> None:
@@ -686,17 +695,16 @@ def table_worker(spec: dict[str, Any]) -> None:
             rec["n_clusters_found"] = len(np.unique(labels))
         except Exception as exc:  # recorded, not fatal
             rec["error"] = f"{type(exc).__name__}: {exc}"[:500]
-        path = _run_path(out, dataset, method, seed)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(json_safe(rec), indent=1, allow_nan=False))
+        RunCache(out / "runs").save(_run_key(dataset, method, seed), rec)
         log(f"  {dataset:<14} {method:<28} seed {seed}: " + (rec.get("error") or f"ACC {rec['acc']:.3f}"))
 
 
 def run_table(args: argparse.Namespace) -> None:
     out = Path(args.out)
+    cache = RunCache(out / "runs")
     for dataset in args.datasets:
         for method in args.methods:
-            todo = [s for s in args.seeds if args.rerun or not _run_path(out, dataset, method, s).is_file()]
+            todo = [s for s in args.seeds if args.rerun or not cache.has(_run_key(dataset, method, s))]
             if not todo:
                 continue
             log(f"{dataset} / {method}: seeds {todo}")
@@ -708,18 +716,17 @@ def run_table(args: argparse.Namespace) -> None:
             except subprocess.TimeoutExpired:
                 log(f"  {dataset} / {method}: over the cap, killed")
             for s in todo:  # seeds the child never finished: crashed or over the cap
-                path = _run_path(out, dataset, method, s)
-                if not path.is_file():
-                    path.parent.mkdir(parents=True, exist_ok=True)
+                if not cache.has(_run_key(dataset, method, s)):
                     err = f"no result: killed or over the {args.cap_min:g}-min cap per seed"
-                    path.write_text(
-                        json.dumps({"dataset": dataset, "method": method, "seed": s, "error": err})
+                    cache.save(
+                        _run_key(dataset, method, s),
+                        {"dataset": dataset, "method": method, "seed": s, "error": err},
                     )
 
 
 def table_report(args: argparse.Namespace, wall_s: float | None) -> Path:
     out = Path(args.out)
-    runs = [json.loads(p.read_text()) for p in sorted((out / "runs").glob("*/*/seed*.json"))]
+    runs = RunCache(out / "runs").records("*/*/seed*")
     runs = [r for r in runs if r["seed"] in args.seeds]
     by: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in runs:

@@ -31,7 +31,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import ctypes  # noqa: E402
 import gc  # noqa: E402
-import json  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -48,6 +47,7 @@ from structlearn.data.features import image_feature_pipeline  # noqa: E402
 from structlearn.data.images import fashion_mnist_available, load_digits, load_fashion_mnist  # noqa: E402
 from structlearn.data.synthetic import make_union_of_subspaces, principal_angles  # noqa: E402
 from structlearn.utils.harness import (  # noqa: E402
+    RunCache,
     git_commit,
     json_safe,
     log,
@@ -56,7 +56,6 @@ from structlearn.utils.harness import (  # noqa: E402
     mean_std,
     write_report,
 )
-from structlearn.utils.io import write_json  # noqa: E402
 from structlearn.utils.linalg import effective_rank, numerical_rank  # noqa: E402
 from structlearn.utils.memory import Measure  # noqa: E402
 
@@ -1033,7 +1032,7 @@ def main() -> None:
     torch.set_num_threads(1)
     if args.out is None:
         args.out = str(RESULTS if not args.quick else RESULTS.parent / "deep_cluster_quick")
-    partial = Path(args.out) / "_partial"
+    partial = RunCache(Path(args.out) / "_partial")  # one record per finished part
     runners = {"main": part_main, "ncut_gap": part_ncut_gap, "scale": part_scale}
     for part in args.parts:
         log(f"part {part}")
@@ -1047,13 +1046,9 @@ def main() -> None:
         res = runners[part](args)
         res["provenance"] = started
         res["seconds"] = time.perf_counter() - t0
-        write_json(partial / f"{part}.json", json_safe(res))
+        partial.save(part, res)
         log(f"part {part} done in {res['seconds']:.0f} s")
-    parts = {}
-    for part in runners:
-        f = partial / f"{part}.json"
-        if f.exists():
-            parts[part] = json.loads(f.read_text())
+    parts = {part: rec for part in runners if (rec := partial.load(part)) is not None}
     assemble(args, parts)
     log(f"report written to {args.out}/bench_deep_cluster.md")
 
