@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from structlearn.cluster.methods.tr2c import TR2C
+from structlearn.cluster.methods.tsc import TSC
 from structlearn.cluster.metrics import evaluate
 from structlearn.cluster.segmentation import plot_segmentation, remove_short_segments
-from structlearn.cluster.tr2c import TR2C
-from structlearn.cluster.tsc import TSC
 from structlearn.data.sequences import load_feature_sequence, segments_from_labels
 from structlearn.utils.io import save_npy
 
