@@ -39,7 +39,8 @@ from structlearn.cluster.graph.spectral import spectral_clustering  # noqa: E402
 from structlearn.cluster.methods.tr2c import TR2C  # noqa: E402
 from structlearn.cluster.methods.tsc import TSC  # noqa: E402
 from structlearn.cluster.metrics import evaluate  # noqa: E402
-from structlearn.cluster.segmentation import plot_segmentation, remove_short_segments  # noqa: E402
+from structlearn.cluster.plots import plot_segmentation  # noqa: E402
+from structlearn.cluster.segmentation import remove_short_segments  # noqa: E402
 from structlearn.data.sequences import MotionSequenceConfig, make_motion_sequences  # noqa: E402
 from structlearn.utils.memory import Measure  # noqa: E402
 from structlearn.utils.plotting import save_figure, subplots  # noqa: E402
