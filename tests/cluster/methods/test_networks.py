@@ -1,6 +1,8 @@
+import numpy as np
 import pytest
 import torch
 
+from structlearn.cluster import PRODSC, TR2C
 from structlearn.cluster.methods.networks import TwoHeadNet
 
 
@@ -16,8 +18,14 @@ def test_outputs_are_unit_rows_and_head_copy_makes_them_equal() -> None:
     assert torch.equal(Z, Y)
 
 
-def test_bad_sizes() -> None:
-    with pytest.raises(ValueError, match="in_dim"):
-        TwoHeadNet(0)
+def test_bad_sizes_are_rejected_where_they_enter() -> None:
+    """The networks trust their sizes; the estimators' configs reject bad ones before building them."""
+    X = np.random.default_rng(0).normal(size=(20, 3)).astype(np.float32)
     with pytest.raises(ValueError, match=r"hidden_dims\[1\]"):
-        TwoHeadNet(3, (4, -1))
+        TR2C(2, hidden_dims=(4, -1)).fit(X)
+    with pytest.raises(ValueError, match="out_dim"):
+        TR2C(2, out_dim=0).fit(X)
+    with pytest.raises(ValueError, match=r"hidden_dims\[0\]"):
+        PRODSC(2, hidden_dims=(0,)).fit(X)
+    with pytest.raises(ValueError, match="out_dim"):
+        PRODSC(2, out_dim=0).fit(X)

@@ -201,11 +201,18 @@ def spectral_embedding(
     O(N²) memory for the largest component).
     """
     As = check_affinity(A)
-    n = As.shape[0]
-    k = check_int("n_components", n_components, minimum=1, maximum=n)
+    k = check_int("n_components", n_components, minimum=1, maximum=As.shape[0])
     solver = check_eigen_solver(solver)
     dense_max_n = check_int("dense_max_n", dense_max_n, minimum=1)
     norm = check_choice("norm", norm, EMBEDDING_NORMS)
+    return _embedding(As, k, solver, random_state, dense_max_n, norm)
+
+
+def _embedding(
+    As: sp.csr_matrix, k: int, solver: str, random_state: Any, dense_max_n: int, norm: str
+) -> np.ndarray:
+    """:func:`spectral_embedding` on validated arguments (``As`` from :func:`check_affinity`)."""
+    n = As.shape[0]
     if solver == "auto":
         solver = "amg" if _has_pyamg() else "arpack"
     M, deg = normalized_adjacency(As)
@@ -224,7 +231,7 @@ def spectral_embedding(
             "eigenvectors requested: the spectral embedding is not unique and only the largest "
             f"{k} components are told apart; make the affinity connected",
             DisconnectedGraphWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     # Candidate eigenpairs: (eigenvalue, component size for tie-breaks, column block rows, vectors).
     cand_vals: list[np.ndarray] = []
@@ -316,13 +323,38 @@ def spectral_clustering(
     """Labels from a (sparse) affinity: spectral embedding (row scaling ``norm``) then k-means.
 
     ``n_components`` defaults to ``n_clusters``; SENet uses more eigenvectors than clusters
-    (15 for k = 10), which is why it is a separate knob.
+    (15 for k = 10), which is why it is a separate knob. The public entry: every argument is checked
+    once here (estimators, which validate theirs in ``fit``, call :func:`spectral_labels`).
     """
     n = A.shape[0]
     k = check_int("n_clusters", n_clusters, minimum=1, maximum=n)
     nc = k if n_components is None else check_int("n_components", n_components, minimum=1, maximum=n)
     check_int("n_init", n_init, minimum=1)
-    emb = spectral_embedding(
-        A, nc, solver=solver, random_state=random_state, dense_max_n=dense_max_n, norm=norm
-    )
+    As = check_affinity(A)
+    solver = check_eigen_solver(solver)
+    dense_max_n = check_int("dense_max_n", dense_max_n, minimum=1)
+    norm = check_choice("norm", norm, EMBEDDING_NORMS)
+    emb = _embedding(As, nc, solver, random_state, dense_max_n, norm)
     return kmeans_labels(emb, k, n_init=n_init, random_state=random_state)
+
+
+def spectral_labels(
+    A: Any,
+    n_clusters: int,
+    *,
+    n_components: int | None = None,
+    n_init: int = 10,
+    solver: Solver = "auto",
+    random_state: Any = None,
+    dense_max_n: int = DENSE_MAX_N,
+    norm: EmbeddingNorm = "rows",
+) -> np.ndarray:
+    """:func:`spectral_clustering` for an estimator whose config has already validated ``n_clusters``
+    (≤ the number of points, by ``_validate_X``), ``n_components`` (≤ the number of points),
+    ``n_init``, ``solver`` and ``norm``: those are trusted, not checked again. The affinity is still
+    converted (and checked) by :func:`check_affinity`: it is data, built by the estimator."""
+    As = check_affinity(A)
+    emb = _embedding(
+        As, n_clusters if n_components is None else n_components, solver, random_state, dense_max_n, norm
+    )
+    return kmeans_labels(emb, n_clusters, n_init=n_init, random_state=random_state)

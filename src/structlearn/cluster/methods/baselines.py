@@ -18,7 +18,7 @@ from sklearn.cluster import KMeans
 from sklearn.neighbors import NearestNeighbors
 
 from structlearn.cluster.graph.affinity import knn_graph
-from structlearn.cluster.graph.spectral import EMBEDDING_NORMS, check_eigen_solver, spectral_clustering
+from structlearn.cluster.graph.spectral import EMBEDDING_NORMS, check_eigen_solver, spectral_labels
 from structlearn.cluster.methods.base import ClusterEstimator
 from structlearn.utils.seed import rng_seed
 from structlearn.utils.validation import check_choice, check_int
@@ -110,7 +110,7 @@ class SpectralKNN(ClusterEstimator):
         n = Xa.shape[0]
         k = min(self.n_neighbors, n - 1)
         self.affinity_matrix_ = knn_graph(Xa, k)
-        self.labels_ = spectral_clustering(
+        self.labels_ = spectral_labels(
             self.affinity_matrix_,
             self.n_clusters,
             n_components=None if self.n_components is None else min(self.n_components, n),

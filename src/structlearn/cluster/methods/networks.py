@@ -12,6 +12,10 @@ A trunk f maps inputs to a hidden representation h; two linear heads give row-L2
 After a warm-up that trains only trunk + feature head on the total coding rate, the feature head is
 copied into the cluster head (:meth:`TwoHeadNet.copy_feature_head`), so the first affinity is already
 meaningful rather than random (PRO-DSC arXiv 2503.17288 §3; CPP; TR2C arXiv 2506.21249).
+
+Sizes are trusted: the estimators build these networks from their validated configs (``hidden_dims``
+by :func:`~structlearn.cluster.methods.base.check_layer_widths`, ``out_dim`` in ``__post_init__``) and
+``in_dim`` from validated features (at least one column).
 """
 
 from __future__ import annotations
@@ -21,8 +25,6 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 from torch.nn import functional as F
-
-from structlearn.utils.validation import check_int
 
 
 def relu_mlp(
@@ -89,12 +91,9 @@ class TwoHeadNet(nn.Module):
         batch_norm: bool = True,
     ) -> None:
         super().__init__()
-        check_int("in_dim", in_dim, minimum=1)
-        check_int("out_dim", out_dim, minimum=1)
         layers: list[nn.Module] = []
         prev = in_dim
         for i, h in enumerate(hidden_dims):
-            check_int(f"hidden_dims[{i}]", h, minimum=1)
             layers.append(nn.Linear(prev, h))
             # BatchNorm only after the first layer, as in the CPP/PRO-DSC trunk.
             if batch_norm and i == 0:

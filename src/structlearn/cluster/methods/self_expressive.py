@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from structlearn.cluster.graph.affinity import affinity_from_coefficients, coefficient_vote
-from structlearn.cluster.graph.spectral import check_eigen_solver, spectral_clustering
+from structlearn.cluster.graph.spectral import check_eigen_solver, spectral_labels
 from structlearn.cluster.methods.base import ClusterEstimator
 from structlearn.utils.seed import rng_seed
 from structlearn.utils.validation import check_choice, check_int
@@ -51,7 +51,7 @@ class _SelfExpressive(ClusterEstimator):
         self.representation_matrix_ = C
         self.affinity_matrix_ = affinity_from_coefficients(C, self.affinity, min(self.n_neighbors, n - 1))
         nc = self.n_clusters if self.n_components is None else min(self.n_components, n)
-        self.labels_ = spectral_clustering(
+        self.labels_ = spectral_labels(
             self.affinity_matrix_,
             self.n_clusters,
             n_components=nc,

@@ -49,7 +49,7 @@ import scipy.sparse as sp
 import torch
 
 from structlearn.cluster.graph.affinity import topk_blockwise
-from structlearn.cluster.graph.spectral import check_eigen_solver, spectral_clustering
+from structlearn.cluster.graph.spectral import check_eigen_solver, spectral_labels
 from structlearn.cluster.graph.temporal import temporal_adjacency, temporal_smoothness
 from structlearn.cluster.methods.base import check_layer_widths
 from structlearn.cluster.methods.deep_base import (
@@ -285,7 +285,7 @@ class TR2C(DeepClusterEstimator):
         net = self._train(Xa, cfg, seed)
         Z, Y = self._codes(net, Xa)
         A = self._affinity(Y, cfg)
-        labels = spectral_clustering(
+        labels = spectral_labels(
             A,
             cfg.n_clusters,
             n_init=cfg.n_init,

@@ -33,7 +33,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-from structlearn.cluster.graph.spectral import DENSE_MAX_N, check_eigen_solver, spectral_clustering
+from structlearn.cluster.graph.spectral import DENSE_MAX_N, check_eigen_solver, spectral_labels
 from structlearn.cluster.graph.temporal import temporal_laplacian
 from structlearn.cluster.methods.base import ClusterEstimator
 from structlearn.utils.validation import check_choice, check_float, check_int
@@ -159,7 +159,7 @@ class TSC(ClusterEstimator):
         A_sparse = tsc_affinity(Z, self.affinity, self.top_k if T > DENSE_MAX_N else None)
         self.coef_ = Z
         self.affinity_matrix_ = A_sparse
-        self.labels_ = spectral_clustering(
+        self.labels_ = spectral_labels(
             A_sparse,
             int(self.n_clusters),
             n_init=self.n_init,
