@@ -324,17 +324,15 @@ def spectral_clustering(
 
     ``n_components`` defaults to ``n_clusters``; SENet uses more eigenvectors than clusters
     (15 for k = 10), which is why it is a separate knob. The public entry: every argument is checked
-    once here (estimators, which validate theirs in ``fit``, call :func:`spectral_labels`).
+    once, here or by :func:`spectral_embedding` (estimators, which validate theirs in ``fit``, call
+    :func:`spectral_labels`).
     """
-    n = A.shape[0]
-    k = check_int("n_clusters", n_clusters, minimum=1, maximum=n)
-    nc = k if n_components is None else check_int("n_components", n_components, minimum=1, maximum=n)
+    k = check_int("n_clusters", n_clusters, minimum=1, maximum=A.shape[0])
     check_int("n_init", n_init, minimum=1)
-    As = check_affinity(A)
-    solver = check_eigen_solver(solver)
-    dense_max_n = check_int("dense_max_n", dense_max_n, minimum=1)
-    norm = check_choice("norm", norm, EMBEDDING_NORMS)
-    emb = _embedding(As, nc, solver, random_state, dense_max_n, norm)
+    nc = k if n_components is None else n_components  # checked by spectral_embedding
+    emb = spectral_embedding(
+        A, nc, solver=solver, random_state=random_state, dense_max_n=dense_max_n, norm=norm
+    )
     return kmeans_labels(emb, k, n_init=n_init, random_state=random_state)
 
 
