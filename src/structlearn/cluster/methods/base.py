@@ -1,13 +1,17 @@
 """Base class for the clustering estimators: scikit-learn conventions in one place.
 
-Subclasses store their constructor arguments unchanged (so ``get_params``/``set_params``/``clone``
-work), validate them in ``fit`` via :meth:`_validate_params`, and call :meth:`_validate_X` for every
-input array. Fitted attributes end in ``_``: ``labels_``, ``n_features_in_``.
+Subclasses declare their parameters once, in a frozen config dataclass (:class:`EstimatorConfig`
+and its subclasses), from which the constructor is generated: it stores the arguments unchanged (so
+``get_params``/``set_params``/``clone`` work). ``fit`` validates them once by building the config
+(:meth:`_validate_params`) and calls :meth:`_validate_X` for every input array. Fitted attributes
+end in ``_``: ``labels_``, ``n_features_in_``.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -25,14 +29,70 @@ def check_layer_widths(hidden_dims: tuple[int, ...], *, allow_empty: bool = Fals
         check_int(f"hidden_dims[{i}]", h, minimum=1)
 
 
+@dataclasses.dataclass(frozen=True)
+class EstimatorConfig:
+    """Base of an estimator's parameter dataclass: ``n_clusters``, validated in ``__post_init__``;
+    subclasses add their fields and extend ``__post_init__`` (calling ``super()`` first)."""
+
+    n_clusters: int
+
+    def __post_init__(self) -> None:
+        check_int("n_clusters", self.n_clusters, minimum=1)
+
+
+def _init_from_config(config_cls: type, defaults: dict[str, Any]) -> Callable[..., None]:
+    """An ``__init__(self, n_clusters, *, <config fields>, <extra>)`` that stores every argument
+    unchanged (scikit-learn convention); ``defaults`` adds estimator-only parameters (``random_state``,
+    ``verbose``) and overrides config defaults (``n_clusters``)."""
+    P = inspect.Parameter
+    params = [P("self", P.POSITIONAL_OR_KEYWORD)]
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    extra = [n for n in defaults if n not in fields]
+    names = ["n_clusters", *(n for n in fields if n != "n_clusters"), *extra]
+    for name in names:
+        if name in defaults:
+            default = defaults[name]
+        elif fields[name].default is not dataclasses.MISSING:
+            default = fields[name].default
+        else:
+            raise TypeError(f"{config_cls.__name__}.{name} needs a default for the estimator")
+        kind = P.POSITIONAL_OR_KEYWORD if name == "n_clusters" else P.KEYWORD_ONLY
+        annotation = fields[name].type if name in fields else P.empty
+        params.append(P(name, kind, default=default, annotation=annotation))
+    signature = inspect.Signature(params, return_annotation=None)
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        for name in names:
+            setattr(self, name, bound.arguments[name])
+
+    init.__name__ = init.__qualname__ = "__init__"
+    init.__signature__ = signature  # type: ignore[attr-defined]  # read by get_params and help()
+    init.__doc__ = f"Store the parameters unchanged; {config_cls.__name__} declares and validates them."
+    return init
+
+
 class ClusterEstimator(ClusterMixin, BaseEstimator):
-    """Common input handling for estimators taking ``n_clusters`` and ``random_state``."""
+    """Common input handling for estimators taking ``n_clusters`` and ``random_state``.
+
+    A subclass with a ``_config_class`` (a frozen dataclass whose ``__post_init__`` validates) and no
+    ``__init__`` of its own gets a generated constructor: ``n_clusters`` (positional), then the
+    config's fields as keyword-only parameters, then ``_init_defaults``' extra names (``random_state``,
+    …). Every parameter is then declared once, in the config, and validated once, when ``fit`` builds it.
+    """
 
     n_clusters: int
     random_state: Any
 
-    # A frozen dataclass whose __post_init__ validates the parameters it names (PRO-DSC, NeuNcut, TR2C).
+    # A frozen dataclass whose __post_init__ validates the parameters it names (every estimator here).
     _config_class: ClassVar[type | None] = None
+    _init_defaults: ClassVar[dict[str, Any]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("_config_class") is not None and "__init__" not in cls.__dict__:
+            cls.__init__ = _init_from_config(cls._config_class, cls._init_defaults)  # type: ignore[misc]
 
     def _validate_params(self) -> Any:
         """Check constructor arguments; subclasses extend this and call ``super()``. With a

@@ -10,7 +10,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,9 +20,42 @@ from sklearn.neighbors import NearestNeighbors
 
 from structlearn.cluster.graph.affinity import knn_graph
 from structlearn.cluster.graph.spectral import EMBEDDING_NORMS, check_eigen_solver, spectral_labels
-from structlearn.cluster.methods.base import ClusterEstimator
+from structlearn.cluster.methods.base import ClusterEstimator, EstimatorConfig
 from structlearn.utils.seed import rng_seed
 from structlearn.utils.validation import check_choice, check_int
+
+
+@dataclass(frozen=True)
+class KMeansConfig(EstimatorConfig):
+    """Validated parameters of :class:`KMeansClustering` (declared once; its constructor is built here)."""
+
+    n_init: int = 10
+    max_iter: int = 300
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("n_init", self.n_init, minimum=1)
+        check_int("max_iter", self.max_iter, minimum=1)
+
+
+@dataclass(frozen=True)
+class SpectralKNNConfig(EstimatorConfig):
+    """Validated parameters of :class:`SpectralKNN` (declared once; its constructor is built here)."""
+
+    n_neighbors: int = 10
+    n_components: int | None = None
+    n_init: int = 10
+    eigen_solver: str = "auto"
+    embedding_norm: str = "degree"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("n_neighbors", self.n_neighbors, minimum=1)
+        if self.n_components is not None:
+            check_int("n_components", self.n_components, minimum=1)
+        check_int("n_init", self.n_init, minimum=1)
+        check_eigen_solver(self.eigen_solver)
+        check_choice("embedding_norm", self.embedding_norm, EMBEDDING_NORMS)
 
 
 class KMeansClustering(ClusterEstimator):
@@ -30,26 +64,16 @@ class KMeansClustering(ClusterEstimator):
     Fitted attributes: ``labels_``, ``cluster_centers_``, ``inertia_``, ``n_iter_``.
     """
 
-    def __init__(
-        self, n_clusters: int = 8, *, n_init: int = 10, max_iter: int = 300, random_state: Any = None
-    ) -> None:
-        self.n_clusters = n_clusters
-        self.n_init = n_init
-        self.max_iter = max_iter
-        self.random_state = random_state
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        check_int("n_init", self.n_init, minimum=1)
-        check_int("max_iter", self.max_iter, minimum=1)
+    _config_class = KMeansConfig
+    _init_defaults: ClassVar[dict[str, Any]] = {"n_clusters": 8, "random_state": None}
 
     def fit(self, X: Any, y: Any = None) -> KMeansClustering:
-        self._validate_params()
+        cfg: KMeansConfig = self._validate_params()
         Xa = self._validate_X(X, reset=True)
         km = KMeans(
-            n_clusters=self.n_clusters,
-            n_init=self.n_init,
-            max_iter=self.max_iter,
+            n_clusters=cfg.n_clusters,
+            n_init=cfg.n_init,
+            max_iter=cfg.max_iter,
             random_state=rng_seed(self.random_state),
         ).fit(Xa)
         self._km = km
@@ -76,48 +100,23 @@ class SpectralKNN(ClusterEstimator):
     Fitted attributes: ``labels_``, ``affinity_matrix_`` (CSR).
     """
 
-    def __init__(
-        self,
-        n_clusters: int = 8,
-        *,
-        n_neighbors: int = 10,
-        n_components: int | None = None,
-        n_init: int = 10,
-        eigen_solver: str = "auto",
-        embedding_norm: str = "degree",
-        random_state: Any = None,
-    ) -> None:
-        self.n_clusters = n_clusters
-        self.n_neighbors = n_neighbors
-        self.n_components = n_components
-        self.n_init = n_init
-        self.eigen_solver = eigen_solver
-        self.embedding_norm = embedding_norm
-        self.random_state = random_state
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        check_int("n_neighbors", self.n_neighbors, minimum=1)
-        if self.n_components is not None:
-            check_int("n_components", self.n_components, minimum=1)
-        check_int("n_init", self.n_init, minimum=1)
-        check_eigen_solver(self.eigen_solver)
-        check_choice("embedding_norm", self.embedding_norm, EMBEDDING_NORMS)
+    _config_class = SpectralKNNConfig
+    _init_defaults: ClassVar[dict[str, Any]] = {"n_clusters": 8, "random_state": None}
 
     def fit(self, X: Any, y: Any = None) -> SpectralKNN:
-        self._validate_params()
+        cfg: SpectralKNNConfig = self._validate_params()
         Xa = self._validate_X(X, reset=True)
         n = Xa.shape[0]
-        k = min(self.n_neighbors, n - 1)
+        k = min(cfg.n_neighbors, n - 1)
         self.affinity_matrix_ = knn_graph(Xa, k)
         self.labels_ = spectral_labels(
             self.affinity_matrix_,
-            self.n_clusters,
-            n_components=None if self.n_components is None else min(self.n_components, n),
-            n_init=self.n_init,
-            solver=self.eigen_solver,  # type: ignore[arg-type]
+            cfg.n_clusters,
+            n_components=None if cfg.n_components is None else min(cfg.n_components, n),
+            n_init=cfg.n_init,
+            solver=cfg.eigen_solver,  # type: ignore[arg-type]
             random_state=rng_seed(self.random_state),
-            norm=self.embedding_norm,  # type: ignore[arg-type]
+            norm=cfg.embedding_norm,  # type: ignore[arg-type]
         )
         self._nn = NearestNeighbors(n_neighbors=k).fit(Xa)
         return self

@@ -22,10 +22,8 @@ The block-wise top-k of a dense product (used by SENet, PRO-DSC and TR2C) is
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -119,56 +117,16 @@ def run_steps(
     return history
 
 
-def _init_from_config(config_cls: type, defaults: dict[str, Any]) -> Callable[..., None]:
-    """An ``__init__(self, n_clusters, *, <config fields>, <extra>)`` that stores every argument
-    unchanged (scikit-learn convention); ``defaults`` adds estimator-only parameters (``random_state``,
-    ``verbose``) and overrides config defaults (``n_clusters``)."""
-    P = inspect.Parameter
-    params = [P("self", P.POSITIONAL_OR_KEYWORD)]
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}
-    extra = [n for n in defaults if n not in fields]
-    names = ["n_clusters", *(n for n in fields if n != "n_clusters"), *extra]
-    for name in names:
-        if name in defaults:
-            default = defaults[name]
-        elif fields[name].default is not dataclasses.MISSING:
-            default = fields[name].default
-        else:
-            raise TypeError(f"{config_cls.__name__}.{name} needs a default for the estimator")
-        kind = P.POSITIONAL_OR_KEYWORD if name == "n_clusters" else P.KEYWORD_ONLY
-        annotation = fields[name].type if name in fields else P.empty
-        params.append(P(name, kind, default=default, annotation=annotation))
-    signature = inspect.Signature(params, return_annotation=None)
-
-    def init(self: Any, *args: Any, **kwargs: Any) -> None:
-        bound = signature.bind(self, *args, **kwargs)
-        bound.apply_defaults()
-        for name in names:
-            setattr(self, name, bound.arguments[name])
-
-    init.__name__ = init.__qualname__ = "__init__"
-    init.__signature__ = signature  # type: ignore[attr-defined]  # read by get_params and help()
-    init.__doc__ = f"Store the parameters unchanged; {config_cls.__name__} declares and validates them."
-    return init
-
-
 class DeepClusterEstimator(ClusterEstimator):
     """Base of the deep clustering estimators (module docstring).
 
-    A subclass with a ``_config_class`` (a frozen dataclass whose ``__post_init__`` validates) and no
-    ``__init__`` of its own gets a generated constructor: ``n_clusters`` (positional), then the
-    config's fields as keyword-only parameters, then ``_init_defaults``' extra names. ``fit`` calls
+    Its parameters are declared by a ``_config_class`` (the constructor generated from it by
+    :class:`~structlearn.cluster.methods.base.ClusterEstimator`); ``fit`` calls
     ``cfg = self._validate_params()`` once and uses only the typed ``cfg`` afterwards.
     """
 
     device: Any
     net_: nn.Module  # the trained network of PRO-DSC and NeuNcut (SENet, TR2C name theirs differently)
-    _init_defaults: ClassVar[dict[str, Any]] = {}
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        super().__init_subclass__(**kwargs)
-        if cls.__dict__.get("_config_class") is not None and "__init__" not in cls.__dict__:
-            cls.__init__ = _init_from_config(cls._config_class, cls._init_defaults)  # type: ignore[misc]
 
     def _inference_device(self) -> torch.device:
         """Where the fitted network ``net_`` lives: new data goes there (not to a ``device`` set after

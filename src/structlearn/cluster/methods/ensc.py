@@ -6,14 +6,19 @@ docstring, in the paper's notation).
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import ElasticNet
 
-from structlearn.cluster.methods.self_expressive import _SelfExpressive, _vote_with_fallback
+from structlearn.cluster.methods.self_expressive import (
+    SelfExpressiveConfig,
+    _SelfExpressive,
+    _vote_with_fallback,
+)
 from structlearn.utils.validation import check_float, check_int
 
 
@@ -29,6 +34,26 @@ def _enet_solve(A: np.ndarray, x: np.ndarray, alpha: float, tau: float) -> np.nd
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(np.asfortranarray(A), x, check_input=False)
     return model.coef_
+
+
+@dataclass(frozen=True)
+class EnSCConfig(SelfExpressiveConfig):
+    """Validated parameters of :class:`EnSC` (declared once; its constructor is built here)."""
+
+    gamma: float = 50.0
+    tau: float = 0.9
+    n_nonzero: int = 50
+    support_size: int = 100
+    max_outer_iter: int = 10
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if check_float("gamma", self.gamma, positive=True) <= 1.0:
+            raise ValueError(f"gamma must be > 1 (gamma <= 1 gives all-zero coefficients), got {self.gamma}")
+        check_float("tau", self.tau, positive=True, maximum=1.0)
+        check_int("n_nonzero", self.n_nonzero, minimum=1)
+        check_int("support_size", self.support_size, minimum=1)
+        check_int("max_outer_iter", self.max_outer_iter, minimum=1)
 
 
 class EnSC(_SelfExpressive):
@@ -51,46 +76,8 @@ class EnSC(_SelfExpressive):
     constraint) and takes the coefficient-weighted vote of the training labels.
     """
 
-    def __init__(
-        self,
-        n_clusters: int = 8,
-        *,
-        gamma: float = 50.0,
-        tau: float = 0.9,
-        n_nonzero: int = 50,
-        support_size: int = 100,
-        max_outer_iter: int = 10,
-        affinity: str = "symmetric",
-        n_neighbors: int = 3,
-        n_components: int | None = None,
-        n_init: int = 20,
-        max_samples: int = 10_000,
-        eigen_solver: str = "auto",
-        random_state: Any = None,
-    ) -> None:
-        self.n_clusters = n_clusters
-        self.gamma = gamma
-        self.tau = tau
-        self.n_nonzero = n_nonzero
-        self.support_size = support_size
-        self.max_outer_iter = max_outer_iter
-        self.affinity = affinity
-        self.n_neighbors = n_neighbors
-        self.n_components = n_components
-        self.n_init = n_init
-        self.max_samples = max_samples
-        self.eigen_solver = eigen_solver
-        self.random_state = random_state
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        self._validate_common()
-        if check_float("gamma", self.gamma, positive=True) <= 1.0:
-            raise ValueError(f"gamma must be > 1 (gamma <= 1 gives all-zero coefficients), got {self.gamma}")
-        check_float("tau", self.tau, positive=True, maximum=1.0)
-        check_int("n_nonzero", self.n_nonzero, minimum=1)
-        check_int("support_size", self.support_size, minimum=1)
-        check_int("max_outer_iter", self.max_outer_iter, minimum=1)
+    _config_class = EnSCConfig
+    _init_defaults: ClassVar[dict[str, Any]] = {"n_clusters": 8, "random_state": None}
 
     def _coefficients(self, Q: np.ndarray, X: np.ndarray, exclude_self: bool) -> sp.csr_matrix:
         """Sparse EN coefficients of the rows of Q over the dictionary rows of X (float64)."""

@@ -6,14 +6,38 @@ dictionary where a new point's coefficients vote for nothing).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 
 from structlearn.cluster.graph.affinity import affinity_from_coefficients, coefficient_vote
 from structlearn.cluster.graph.spectral import check_eigen_solver, spectral_labels
-from structlearn.cluster.methods.base import ClusterEstimator
+from structlearn.cluster.methods.base import ClusterEstimator, EstimatorConfig
 from structlearn.utils.seed import rng_seed
 from structlearn.utils.validation import check_choice, check_int
+
+
+@dataclass(frozen=True)
+class SelfExpressiveConfig(EstimatorConfig):
+    """The parameters EnSC and SSC-OMP share (their configs add theirs), validated once."""
+
+    affinity: str = "symmetric"
+    n_neighbors: int = 3
+    n_components: int | None = None
+    n_init: int = 20
+    max_samples: int = 10_000
+    eigen_solver: str = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_choice("affinity", self.affinity, ["symmetric", "nearest_neighbors"])
+        check_int("n_neighbors", self.n_neighbors, minimum=1)
+        if self.n_components is not None:
+            check_int("n_components", self.n_components, minimum=1)
+        check_int("n_init", self.n_init, minimum=1)
+        check_int("max_samples", self.max_samples, minimum=2)
+        check_eigen_solver(self.eigen_solver)
 
 
 class _SelfExpressive(ClusterEstimator):
@@ -29,15 +53,6 @@ class _SelfExpressive(ClusterEstimator):
     n_init: int
     max_samples: int
     eigen_solver: str
-
-    def _validate_common(self) -> None:
-        check_choice("affinity", self.affinity, ["symmetric", "nearest_neighbors"])
-        check_int("n_neighbors", self.n_neighbors, minimum=1)
-        if self.n_components is not None:
-            check_int("n_components", self.n_components, minimum=1)
-        check_int("n_init", self.n_init, minimum=1)
-        check_int("max_samples", self.max_samples, minimum=2)
-        check_eigen_solver(self.eigen_solver)
 
     def _check_size(self, n: int) -> None:
         if n > self.max_samples:

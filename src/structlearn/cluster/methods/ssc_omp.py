@@ -4,14 +4,19 @@ arXiv 1507.01238), OMP batched in torch for a block of samples at once.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 from sklearn.preprocessing import normalize
 
-from structlearn.cluster.methods.self_expressive import _SelfExpressive, _vote_with_fallback
+from structlearn.cluster.methods.self_expressive import (
+    SelfExpressiveConfig,
+    _SelfExpressive,
+    _vote_with_fallback,
+)
 from structlearn.utils.validation import check_float, check_int
 
 
@@ -60,6 +65,22 @@ def batched_omp(
     return idx, coef
 
 
+@dataclass(frozen=True)
+class SSCOMPConfig(SelfExpressiveConfig):
+    """Validated parameters of :class:`SSCOMP` (declared once; its constructor is built here)."""
+
+    n_nonzero: int = 10
+    tol: float = 1e-6
+    block_size: int = 1024
+    max_samples: int = 100_000  # overrides the shared default (OMP is cheaper than EnSC's solver)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_int("n_nonzero", self.n_nonzero, minimum=1)
+        check_float("tol", self.tol, nonnegative=True)
+        check_int("block_size", self.block_size, minimum=1)
+
+
 class SSCOMP(_SelfExpressive):
     """Sparse subspace clustering by orthogonal matching pursuit (You, Robinson & Vidal, CVPR 2016,
     arXiv 1507.01238).
@@ -74,39 +95,8 @@ class SSCOMP(_SelfExpressive):
     points over the training dictionary, then the coefficient-weighted vote of the training labels.
     """
 
-    def __init__(
-        self,
-        n_clusters: int = 8,
-        *,
-        n_nonzero: int = 10,
-        tol: float = 1e-6,
-        affinity: str = "symmetric",
-        n_neighbors: int = 3,
-        n_components: int | None = None,
-        n_init: int = 20,
-        block_size: int = 1024,
-        max_samples: int = 100_000,
-        eigen_solver: str = "auto",
-        random_state: Any = None,
-    ) -> None:
-        self.n_clusters = n_clusters
-        self.n_nonzero = n_nonzero
-        self.tol = tol
-        self.affinity = affinity
-        self.n_neighbors = n_neighbors
-        self.n_components = n_components
-        self.n_init = n_init
-        self.block_size = block_size
-        self.max_samples = max_samples
-        self.eigen_solver = eigen_solver
-        self.random_state = random_state
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        self._validate_common()
-        check_int("n_nonzero", self.n_nonzero, minimum=1)
-        check_float("tol", self.tol, nonnegative=True)
-        check_int("block_size", self.block_size, minimum=1)
+    _config_class = SSCOMPConfig
+    _init_defaults: ClassVar[dict[str, Any]] = {"n_clusters": 8, "random_state": None}
 
     def _coefficients(self, Q: np.ndarray, X: np.ndarray, exclude_self: bool) -> sp.csr_matrix:
         m, N = Q.shape[0], X.shape[0]

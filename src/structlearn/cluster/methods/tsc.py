@@ -27,7 +27,8 @@ graph symmetrised by the entrywise maximum).
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.linalg
@@ -35,14 +36,15 @@ import scipy.sparse as sp
 
 from structlearn.cluster.graph.spectral import DENSE_MAX_N, check_eigen_solver, spectral_labels
 from structlearn.cluster.graph.temporal import temporal_laplacian
-from structlearn.cluster.methods.base import ClusterEstimator
+from structlearn.cluster.methods.base import ClusterEstimator, EstimatorConfig
 from structlearn.utils.validation import check_choice, check_float, check_int
 
 
 def tsc_coefficients(X: np.ndarray, lambda1: float, lambda2: float, window: int) -> np.ndarray:
-    """Closed-form codes Z (T × T, float64) for frames X given as rows (T × D)."""
-    check_float("lambda1", lambda1, positive=True)
-    check_float("lambda2", lambda2, nonnegative=True)
+    """Closed-form codes Z (T × T, float64) for frames X given as rows (T × D).
+
+    The arguments are trusted (λ₁ > 0, λ₂ ≥ 0, 1 ≤ window < T): :class:`TSC` validated them in its
+    config and its data in ``fit``."""
     Xr = np.asarray(X, dtype=np.float64)
     T = Xr.shape[0]
     # Thin SVD of the frames-as-rows matrix: XᵀX (column convention) = U diag(σ²) Uᵀ.
@@ -90,6 +92,30 @@ def tsc_affinity(
     return A.maximum(A.T).tocsr()
 
 
+@dataclass(frozen=True)
+class TSCConfig(EstimatorConfig):
+    """Validated parameters of :class:`TSC` (declared once; its constructor is built here)."""
+
+    lambda1: float = 0.1
+    lambda2: float = 1.0
+    window: int = 2
+    affinity: str = "abs"
+    normalize: bool = True
+    top_k: int = 50
+    n_init: int = 10
+    eigen_solver: str = "auto"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        check_float("lambda1", self.lambda1, positive=True)
+        check_float("lambda2", self.lambda2, nonnegative=True)
+        check_int("window", self.window, minimum=1)
+        check_choice("affinity", self.affinity, ["abs", "cosine"])
+        check_int("top_k", self.top_k, minimum=1)
+        check_int("n_init", self.n_init, minimum=1)
+        check_eigen_solver(self.eigen_solver)
+
+
 class TSC(ClusterEstimator):
     """Temporal subspace clustering (LSR + temporal Laplacian) of one sequence of frames.
 
@@ -108,43 +134,11 @@ class TSC(ClusterEstimator):
     Fitted attributes: ``labels_``, ``coef_`` (Z, T × T), ``affinity_matrix_`` (sparse CSR).
     """
 
-    def __init__(
-        self,
-        n_clusters: int = 2,
-        *,
-        lambda1: float = 0.1,
-        lambda2: float = 1.0,
-        window: int = 2,
-        affinity: str = "abs",
-        normalize: bool = True,
-        top_k: int = 50,
-        n_init: int = 10,
-        eigen_solver: str = "auto",
-        random_state: Any = None,
-    ) -> None:
-        self.n_clusters = n_clusters
-        self.lambda1 = lambda1
-        self.lambda2 = lambda2
-        self.window = window
-        self.affinity = affinity
-        self.normalize = normalize
-        self.top_k = top_k
-        self.n_init = n_init
-        self.eigen_solver = eigen_solver
-        self.random_state = random_state
-
-    def _validate_params(self) -> None:
-        super()._validate_params()
-        check_float("lambda1", self.lambda1, positive=True)
-        check_float("lambda2", self.lambda2, nonnegative=True)
-        check_int("window", self.window, minimum=1)
-        check_choice("affinity", self.affinity, ["abs", "cosine"])
-        check_int("top_k", self.top_k, minimum=1)
-        check_int("n_init", self.n_init, minimum=1)
-        check_eigen_solver(self.eigen_solver)
+    _config_class = TSCConfig
+    _init_defaults: ClassVar[dict[str, Any]] = {"n_clusters": 2, "random_state": None}
 
     def fit(self, X: Any, y: Any = None) -> TSC:
-        self._validate_params()
+        self._validate_params()  # the config: every parameter checked once, here
         Xa = self._validate_X(X, reset=True, dtype=np.float64)
         T = Xa.shape[0]
         if self.window >= T:
