@@ -337,22 +337,9 @@ def spectral_clustering(
 
 
 def spectral_labels(
-    A: Any,
-    n_clusters: int,
-    *,
-    n_components: int | None = None,
-    n_init: int = 10,
-    solver: Solver = "auto",
-    random_state: Any = None,
-    dense_max_n: int = DENSE_MAX_N,
-    norm: EmbeddingNorm = "rows",
+    A: Any, k: int, n_components: int | None, n_init: int, solver: str, random_state: Any, norm: str = "rows"
 ) -> np.ndarray:
-    """:func:`spectral_clustering` for an estimator whose config has already validated ``n_clusters``
-    (≤ the number of points, by ``_validate_X``), ``n_components`` (≤ the number of points),
-    ``n_init``, ``solver`` and ``norm``: those are trusted, not checked again. The affinity is still
-    converted (and checked) by :func:`check_affinity`: it is data, built by the estimator."""
-    As = check_affinity(A)
-    emb = _embedding(
-        As, n_clusters if n_components is None else n_components, solver, random_state, dense_max_n, norm
-    )
-    return kmeans_labels(emb, n_clusters, n_init=n_init, random_state=random_state)
+    """:func:`spectral_clustering` into ``k`` clusters with trusted arguments, for an estimator whose
+    config validated them (``k`` ≤ N by its ``_validate_X``); the affinity, data it built, is converted."""
+    emb = _embedding(check_affinity(A), n_components or k, solver, random_state, DENSE_MAX_N, norm)
+    return kmeans_labels(emb, k, n_init=n_init, random_state=random_state)

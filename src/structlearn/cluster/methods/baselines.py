@@ -114,9 +114,9 @@ class SpectralKNN(ClusterEstimator):
             cfg.n_clusters,
             n_components=None if cfg.n_components is None else min(cfg.n_components, n),
             n_init=cfg.n_init,
-            solver=cfg.eigen_solver,  # type: ignore[arg-type]
+            solver=cfg.eigen_solver,
             random_state=rng_seed(self.random_state),
-            norm=cfg.embedding_norm,  # type: ignore[arg-type]
+            norm=cfg.embedding_norm,
         )
         self._nn = NearestNeighbors(n_neighbors=k).fit(Xa)
         return self

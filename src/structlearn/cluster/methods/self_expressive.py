@@ -71,7 +71,7 @@ class _SelfExpressive(ClusterEstimator):
             self.n_clusters,
             n_components=nc,
             n_init=self.n_init,
-            solver=self.eigen_solver,  # type: ignore[arg-type]
+            solver=self.eigen_solver,
             random_state=rng_seed(self.random_state),
         )
 

@@ -288,6 +288,7 @@ class TR2C(DeepClusterEstimator):
         labels = spectral_labels(
             A,
             cfg.n_clusters,
+            n_components=None,
             n_init=cfg.n_init,
             solver=cfg.eigen_solver,
             random_state=seed,  # type: ignore[arg-type]

@@ -156,8 +156,9 @@ class TSC(ClusterEstimator):
         self.labels_ = spectral_labels(
             A_sparse,
             int(self.n_clusters),
+            n_components=None,
             n_init=self.n_init,
-            solver=self.eigen_solver,  # type: ignore[arg-type]
+            solver=self.eigen_solver,
             random_state=self.random_state,
         )
         return self
