@@ -416,8 +416,8 @@ def _cli(argv: list[str]) -> Callable[[], int]:
 
 
 def api_cases(f: dict[str, Path]) -> list[Case]:
-    from structlearn.cluster.baselines import SSCOMP, EnSC, KMeansClustering, SpectralKNN
-    from structlearn.cluster.tsc import TSC
+    from structlearn.cluster.methods.baselines import SSCOMP, EnSC, KMeansClustering, SpectralKNN
+    from structlearn.cluster.methods.tsc import TSC
     from structlearn.data.features import load_features, load_labels
     from structlearn.data.sequences import load_feature_sequence
     from structlearn.models.gpt import GPT, GPTConfig

@@ -43,10 +43,10 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from structlearn.cluster.affinity import affinity_from_coefficients, knn_graph  # noqa: E402
+from structlearn.cluster.graph.affinity import affinity_from_coefficients, knn_graph  # noqa: E402
+from structlearn.cluster.graph.spectral import spectral_clustering  # noqa: E402
 from structlearn.cluster.metrics import evaluate, subspace_preserving_error  # noqa: E402
 from structlearn.cluster.registry import make_estimator  # noqa: E402
-from structlearn.cluster.spectral import spectral_clustering  # noqa: E402
 from structlearn.data.features import image_feature_pipeline  # noqa: E402
 from structlearn.data.images import fashion_mnist_available, load_digits, load_fashion_mnist  # noqa: E402
 from structlearn.data.synthetic import make_union_of_subspaces  # noqa: E402

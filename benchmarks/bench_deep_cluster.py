@@ -40,8 +40,8 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from structlearn.cluster.methods.prodsc_config import CPU_PRESETS  # noqa: E402
 from structlearn.cluster.metrics import evaluate  # noqa: E402
-from structlearn.cluster.prodsc_config import CPU_PRESETS  # noqa: E402
 from structlearn.cluster.registry import make_estimator  # noqa: E402
 from structlearn.data.features import image_feature_pipeline  # noqa: E402
 from structlearn.data.images import fashion_mnist_available, load_digits, load_fashion_mnist  # noqa: E402
@@ -451,8 +451,8 @@ def part_ncut_gap(args: argparse.Namespace) -> dict[str, Any]:
     loss it reaches with the loss of spectral clustering's labels on the *same* affinity (one-hot P)."""
     import scipy.sparse as sp
 
-    from structlearn.cluster.ncut import gaussian_affinity, ncut_loss
-    from structlearn.cluster.spectral import spectral_clustering
+    from structlearn.cluster.graph.spectral import spectral_clustering
+    from structlearn.cluster.objectives.ncut import gaussian_affinity, ncut_loss
 
     rows = []
     for dataset in ("uos-nonlinear", "digits"):

@@ -83,7 +83,7 @@ class TaskPlan:
 
 
 def lm_plan(quick: bool) -> TaskPlan:
-    from structlearn.data.text import pydoc_root
+    from structlearn.data.corpus import pydoc_root
 
     corpus = "pydoc" if pydoc_root().is_dir() else "stdlib"
     base = dict(

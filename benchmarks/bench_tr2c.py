@@ -35,11 +35,12 @@ import torch  # noqa: E402
 from sklearn.cluster import KMeans  # noqa: E402
 from sklearn.neighbors import kneighbors_graph  # noqa: E402
 
+from structlearn.cluster.graph.spectral import spectral_clustering  # noqa: E402
+from structlearn.cluster.methods.tr2c import TR2C  # noqa: E402
+from structlearn.cluster.methods.tsc import TSC  # noqa: E402
 from structlearn.cluster.metrics import evaluate  # noqa: E402
-from structlearn.cluster.segmentation import plot_segmentation, remove_short_segments  # noqa: E402
-from structlearn.cluster.spectral import spectral_clustering  # noqa: E402
-from structlearn.cluster.tr2c import TR2C  # noqa: E402
-from structlearn.cluster.tsc import TSC  # noqa: E402
+from structlearn.cluster.plots import plot_segmentation  # noqa: E402
+from structlearn.cluster.segmentation import remove_short_segments  # noqa: E402
 from structlearn.data.sequences import MotionSequenceConfig, make_motion_sequences  # noqa: E402
 from structlearn.utils.harness import log, markdown_table, mean_std, write_report  # noqa: E402
 from structlearn.utils.memory import Measure  # noqa: E402

@@ -27,6 +27,20 @@ ALLOWED: dict[str, set[str]] = {
     "cli": {"<root>", "utils", "nn", "models", "optim", "data", "diagnostics", "cluster", "train", "reid"},
 }
 
+# Inside cluster/ (docs/architecture.md): graph/ and objectives/ are leaves, the label-level modules
+# (metrics, segmentation) too; methods/ builds on them; plots on the label modules; the package
+# __init__ re-exports methods and the registry (which names methods by "module:Class" strings).
+CLUSTER_ALLOWED: dict[str, set[str]] = {
+    "graph": set(),
+    "objectives": set(),
+    "labels": set(),
+    "methods": {"graph", "objectives", "labels"},
+    "plots": {"labels"},
+    "registry": set(),
+    "<init>": {"methods", "labels", "registry"},
+}
+CLUSTER_TOP = {"metrics": "labels", "segmentation": "labels", "plots": "plots", "registry": "registry"}
+
 
 def _module_name(path: Path) -> str:
     parts = path.relative_to(SRC).with_suffix("").parts
@@ -90,3 +104,35 @@ def test_no_import_cycles() -> None:
         if m not in state:
             visit(m, [])
     assert not cycles, "import cycles:\n" + "\n".join(" → ".join(c) for c in cycles)
+
+
+def _cluster_group(mod: str) -> str | None:
+    """The role of a ``structlearn.cluster`` module (None: a new top-level module with no role yet)."""
+    parts = mod.split(".")
+    if len(parts) == 2:
+        return "<init>"
+    if parts[2] in {"graph", "objectives", "methods"}:
+        return parts[2]
+    return CLUSTER_TOP.get(parts[2])
+
+
+def test_every_cluster_module_has_a_role() -> None:
+    mods = [m for m in _imports() if _package(m) == "cluster"]
+    assert any(m.startswith("structlearn.cluster.methods.") for m in mods)  # the sub-packages are seen
+    loose = sorted(m for m in mods if _cluster_group(m) is None)
+    assert not loose, f"put {loose} in a cluster sub-package, or give it a role in CLUSTER_TOP"
+
+
+def test_cluster_subpackages_are_layered() -> None:
+    graph = _imports()
+    bad = sorted(
+        f"{m} imports {d}"
+        for m, deps in graph.items()
+        if _package(m) == "cluster"
+        for d in deps
+        if _package(d) == "cluster"
+        and not m.startswith(d + ".")  # a sub-package importing its own parent package's __init__
+        and (gm := _cluster_group(m)) != (gd := _cluster_group(d))
+        and gd not in CLUSTER_ALLOWED.get(gm or "", set())
+    )
+    assert not bad, "imports against the layering inside cluster/ (docs/architecture.md):\n" + "\n".join(bad)

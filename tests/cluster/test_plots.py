@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from structlearn.cluster.plots import affinity_image, plot_affinity, plot_embedding_2d
+from structlearn.cluster.plots import affinity_image, plot_affinity, plot_embedding_2d, plot_segmentation
 
 
 def test_affinity_image_sorted_and_binned_without_densifying() -> None:
@@ -58,3 +58,12 @@ def test_with_true_labels_both_figures_show_the_ground_truth_beside(tmp_path) ->
     assert (
         mpimg.imread(a2).shape[1] > 1.6 * mpimg.imread(plot_affinity(A, y_pred, tmp_path / "a1.png")).shape[1]
     )
+
+
+def test_plot_segmentation_writes_png(tmp_path: Path) -> None:
+    y = np.repeat([0, 1, 2, 1], 25)
+    out = plot_segmentation([("true", y), ("pred", (y + 1) % 3)], tmp_path / "seg.png", title="t")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="nothing to plot"):
+        plot_segmentation([], tmp_path / "empty.png")
+    assert not (tmp_path / "empty.png").exists()

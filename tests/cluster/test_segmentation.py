@@ -1,9 +1,7 @@
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from structlearn.cluster.segmentation import align_labels, plot_segmentation, remove_short_segments
+from structlearn.cluster.segmentation import align_labels, remove_short_segments
 
 
 def test_remove_short_segments() -> None:
@@ -27,12 +25,3 @@ def test_align_labels_renames_to_matched_classes() -> None:
     assert out.tolist() == [0, 0, 0, 1, 1, 3, 2, 2]
     with pytest.raises(ValueError, match="has length 2"):
         align_labels(y, [0, 1])
-
-
-def test_plot_segmentation_writes_png(tmp_path: Path) -> None:
-    y = np.repeat([0, 1, 2, 1], 25)
-    out = plot_segmentation([("true", y), ("pred", (y + 1) % 3)], tmp_path / "seg.png", title="t")
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    with pytest.raises(ValueError, match="nothing to plot"):
-        plot_segmentation([], tmp_path / "empty.png")
-    assert not (tmp_path / "empty.png").exists()

@@ -5,8 +5,8 @@ import pytest
 from sklearn.cluster import KMeans
 from sklearn.neighbors import kneighbors_graph
 
+from structlearn.cluster.graph.spectral import spectral_clustering
 from structlearn.cluster.metrics import clustering_accuracy
-from structlearn.cluster.spectral import spectral_clustering
 from structlearn.data.sequences import (
     MotionSequenceConfig,
     load_feature_sequence,

@@ -6,13 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from structlearn.data import text as text_mod
-from structlearn.data.text import (
-    SHAKESPEARE_SHA256,
-    load_text,
-    read_corpus,
-    shakespeare_path,
-)
+from structlearn.data import corpus as corpus_mod
+from structlearn.data.corpus import SHAKESPEARE_SHA256, read_corpus, shakespeare_path
+from structlearn.data.text import load_text
 
 FIXTURE = "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\nSpeak, speak.\n" * 20
 
@@ -26,7 +22,7 @@ def _real_file() -> Path:
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
-    text_mod._read_named_corpus.cache_clear()
+    corpus_mod._read_named_corpus.cache_clear()
 
 
 def test_env_variable_names_the_file_and_a_mismatching_hash_warns(tmp_path, monkeypatch) -> None:
@@ -56,7 +52,7 @@ def test_a_plain_path_needs_no_name_and_no_warning(tmp_path) -> None:
 
 def test_missing_file_is_one_line_naming_both_places(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("STRUCTLEARN_SHAKESPEARE", raising=False)
-    monkeypatch.setattr(text_mod, "project_root", lambda: tmp_path / "proj")
+    monkeypatch.setattr(corpus_mod, "project_root", lambda: tmp_path / "proj")
     with pytest.raises(FileNotFoundError) as exc:
         load_text("shakespeare")
     msg = str(exc.value)
@@ -72,7 +68,7 @@ def test_shared_folder_is_found_beside_the_project(tmp_path, monkeypatch) -> Non
     shared = tmp_path / "shared" / "data"
     shared.mkdir(parents=True)
     (shared / "tinyshakespeare.txt").write_text(FIXTURE)
-    monkeypatch.setattr(text_mod, "project_root", lambda: tmp_path / "proj")
+    monkeypatch.setattr(corpus_mod, "project_root", lambda: tmp_path / "proj")
     assert shakespeare_path() == shared / "tinyshakespeare.txt"
 
 

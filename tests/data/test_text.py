@@ -5,15 +5,12 @@ import numpy as np
 import pytest
 import torch
 
+from structlearn.data.corpus import pydoc_files, read_corpus, stdlib_files, stdlib_root
 from structlearn.data.text import (
     ByteTokenizer,
     CharTokenizer,
     load_text,
-    pydoc_files,
-    read_corpus,
     sample_batch,
-    stdlib_files,
-    stdlib_root,
     tokenizer_from_state,
 )
 

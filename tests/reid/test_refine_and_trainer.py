@@ -108,7 +108,8 @@ def test_sicl_trains_on_clothes_change_data_and_reports_both_protocols() -> None
     import torch
 
     from structlearn.data.reid import make_reid_dataset
-    from structlearn.reid.trainer import ReIDConfig, neighbour_clusters, train_reid
+    from structlearn.reid.sicl import neighbour_clusters
+    from structlearn.reid.trainer import ReIDConfig, train_reid
 
     torch.set_num_threads(1)
     ds = make_reid_dataset(24, 8, 6, n_cameras=3, outfits_per_id=2, seed=0)

@@ -144,7 +144,7 @@ def _blobs() -> np.ndarray:
 
 @pytest.mark.parametrize("factor", [1e30, 1e299, 1e-300, 1e16])
 def test_out_of_range_values_refused(factor: float) -> None:
-    from structlearn.cluster.baselines import EnSC, KMeansClustering
+    from structlearn.cluster.methods.baselines import EnSC, KMeansClustering
 
     for est in (KMeansClustering(3, random_state=0), EnSC(3, random_state=0)):
         with pytest.raises(ValueError, match="outside the supported range") as exc:
@@ -154,7 +154,7 @@ def test_out_of_range_values_refused(factor: float) -> None:
 
 @pytest.mark.parametrize("factor", [1e14, 1e-14])
 def test_in_range_scaled_values_cluster_correctly(factor: float) -> None:
-    from structlearn.cluster.baselines import KMeansClustering
+    from structlearn.cluster.methods.baselines import KMeansClustering
     from structlearn.cluster.metrics import evaluate
 
     X = _blobs()
@@ -185,8 +185,8 @@ def test_train_cli_augment_shift_exit_2(tmp_path, capsys) -> None:  # type: igno
 # ---------------------------------------------------------------- 10.5 one source of defaults (segment CLI)
 @pytest.mark.parametrize("method", ["tr2c", "tsc"])
 def test_segment_cli_uses_estimator_defaults(bad_files, monkeypatch, method: str) -> None:  # type: ignore[no-untyped-def]
-    from structlearn.cluster.tr2c import TR2C
-    from structlearn.cluster.tsc import TSC
+    from structlearn.cluster.methods.tr2c import TR2C
+    from structlearn.cluster.methods.tsc import TSC
 
     cls = {"tr2c": TR2C, "tsc": TSC}[method]
     seen: dict[str, object] = {}
@@ -238,8 +238,8 @@ def test_csv_integer_column_warns(tmp_path) -> None:  # type: ignore[no-untyped-
 def test_readme_predict_claim_matches_estimators() -> None:
     from pathlib import Path
 
-    from structlearn.cluster.tr2c import TR2C
-    from structlearn.cluster.tsc import TSC
+    from structlearn.cluster.methods.tr2c import TR2C
+    from structlearn.cluster.methods.tsc import TSC
 
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     assert "`fit`, `fit_predict`, `predict`, `labels_`" not in readme

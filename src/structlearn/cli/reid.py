@@ -24,7 +24,8 @@ import torch
 
 from structlearn.data.reid import ReIDDataset, load_reid_folder, make_reid_dataset
 from structlearn.reid.backbone import ReIDNet, ReIDNetConfig
-from structlearn.reid.trainer import METHODS, ReIDConfig, evaluate_model, train_reid
+from structlearn.reid.evaluation import evaluate_model
+from structlearn.reid.trainer import METHODS, ReIDConfig, train_reid
 from structlearn.utils.io import write_json
 from structlearn.utils.plotting import save_figure, subplots
 

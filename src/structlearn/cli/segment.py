@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from structlearn.cluster.methods.tr2c import TR2C
+from structlearn.cluster.methods.tsc import TSC
 from structlearn.cluster.metrics import evaluate
-from structlearn.cluster.segmentation import plot_segmentation, remove_short_segments
-from structlearn.cluster.tr2c import TR2C
-from structlearn.cluster.tsc import TSC
+from structlearn.cluster.segmentation import remove_short_segments
 from structlearn.data.sequences import load_feature_sequence, segments_from_labels
 from structlearn.utils.io import save_npy
 
@@ -132,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         save_npy(args.out, final)
         print(f"labels written to {args.out}")
     if args.plot:
+        from structlearn.cluster.plots import plot_segmentation  # matplotlib only when a figure is asked for
+
         rows = ([("true", y)] if y is not None else []) + [(args.method, raw)]
         if post is not None:
             rows.append((f"{args.method} ≥{args.min_segment}", post))

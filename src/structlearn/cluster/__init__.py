@@ -6,14 +6,14 @@ Estimators (each takes ``n_clusters`` and ``random_state``): :class:`SENet`, :cl
 :func:`make_estimator` builds any registered method by name (see :mod:`structlearn.cluster.registry`).
 """
 
-from structlearn.cluster.baselines import SSCOMP, EnSC, KMeansClustering, SpectralKNN
+from structlearn.cluster.methods.baselines import SSCOMP, EnSC, KMeansClustering, SpectralKNN
+from structlearn.cluster.methods.neuncut import NeuNcut
+from structlearn.cluster.methods.prodsc import PRODSC
+from structlearn.cluster.methods.senet import SENet
+from structlearn.cluster.methods.tr2c import TR2C
+from structlearn.cluster.methods.tsc import TSC
 from structlearn.cluster.metrics import evaluate
-from structlearn.cluster.neuncut import NeuNcut
-from structlearn.cluster.prodsc import PRODSC
 from structlearn.cluster.registry import available_methods, make_estimator
-from structlearn.cluster.senet import SENet
-from structlearn.cluster.tr2c import TR2C
-from structlearn.cluster.tsc import TSC
 
 __all__ = [
     "PRODSC",

@@ -1,5 +1,6 @@
-"""Clustering figures: a 2-D projection coloured by cluster, and the affinity sorted by cluster; with
-ground truth, both beside the same figure for the true labels, so a wrong clustering looks wrong.
+"""Every clustering figure: a 2-D projection coloured by cluster, and the affinity sorted by cluster; with
+ground truth, both beside the same figure for the true labels, so a wrong clustering looks wrong. And a
+per-frame segmentation as coloured bars (TR2C, TSC), predictions aligned to the first row.
 
 Both stay bounded for large N: the scatter plot shows a random subsample of at most ``max_points``
 points (the projection is fitted on that subsample), and an affinity larger than ``max_pixels`` on a
@@ -10,6 +11,7 @@ big sparse matrix is never densified.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.decomposition import PCA
 
+from structlearn.cluster.segmentation import align_labels
 from structlearn.utils.plotting import save_figure, subplots
 from structlearn.utils.validation import check_int, check_labels
 
@@ -132,4 +135,38 @@ def plot_affinity(
         _affinity_panel(ax1, A, true_labels, n, max_pixels, "sorted by true label")
         _affinity_panel(ax2, A, labels, n, max_pixels, "sorted by predicted cluster")
         fig.suptitle(title, fontsize=11)
+    return save_figure(fig, path)
+
+
+def plot_segmentation(
+    rows: Sequence[tuple[str, Any]],
+    path: str | os.PathLike[str],
+    *,
+    title: str | None = None,
+) -> Path:
+    """Save one coloured bar per labelling (time on the x axis) as a PNG; the first row is the
+    reference and the others are aligned to it with
+    :func:`~structlearn.cluster.segmentation.align_labels`."""
+    if not rows:
+        raise ValueError("nothing to plot: no label rows")
+    ref = check_labels(rows[0][1], len(rows[0][1]), name=rows[0][0])
+    bars = [ref] + [align_labels(ref, labels) for _, labels in rows[1:]]
+    vmax = max(int(b.max()) for b in bars)
+    cmap = "tab10" if vmax < 10 else "tab20"
+    fig, axes = subplots(len(bars), 1, figsize=(10, 0.55 * len(bars) + 0.6), sharex=True, squeeze=False)
+    for ax, (name, _), bar in zip(axes[:, 0], rows, bars, strict=True):
+        ax.imshow(
+            bar[None, :],
+            aspect="auto",
+            cmap=cmap,
+            vmin=0,
+            vmax=max(vmax, 9 if cmap == "tab10" else 19),
+            interpolation="nearest",
+            extent=(0, bar.size, 0, 1),
+        )
+        ax.set_yticks([])
+        ax.set_ylabel(name, rotation=0, ha="right", va="center")
+    axes[-1, 0].set_xlabel("frame")
+    if title:
+        axes[0, 0].set_title(title)
     return save_figure(fig, path)

@@ -14,15 +14,15 @@ from typing import Any
 from structlearn.utils.validation import check_choice
 
 ESTIMATORS: dict[str, str] = {
-    "kmeans": "structlearn.cluster.baselines:KMeansClustering",
-    "spectral": "structlearn.cluster.baselines:SpectralKNN",
-    "ensc": "structlearn.cluster.baselines:EnSC",
-    "ssc-omp": "structlearn.cluster.baselines:SSCOMP",
-    "senet": "structlearn.cluster.senet:SENet",
-    "prodsc": "structlearn.cluster.prodsc:PRODSC",
-    "neuncut": "structlearn.cluster.neuncut:NeuNcut",
-    "tr2c": "structlearn.cluster.tr2c:TR2C",
-    "tsc": "structlearn.cluster.tsc:TSC",
+    "kmeans": "structlearn.cluster.methods.baselines:KMeansClustering",
+    "spectral": "structlearn.cluster.methods.baselines:SpectralKNN",
+    "ensc": "structlearn.cluster.methods.baselines:EnSC",
+    "ssc-omp": "structlearn.cluster.methods.baselines:SSCOMP",
+    "senet": "structlearn.cluster.methods.senet:SENet",
+    "prodsc": "structlearn.cluster.methods.prodsc:PRODSC",
+    "neuncut": "structlearn.cluster.methods.neuncut:NeuNcut",
+    "tr2c": "structlearn.cluster.methods.tr2c:TR2C",
+    "tsc": "structlearn.cluster.methods.tsc:TSC",
 }
 
 

@@ -1,14 +1,12 @@
-"""Operations on a per-frame segmentation: short-segment removal, label alignment, coloured-bar plots.
+"""Operations on a per-frame segmentation: short-segment removal and label alignment.
 
 Shared by TR2C (its optional ``min_segment`` post-processing), the ``structlearn segment`` command and
-the TR2C benchmark. A segmentation is a 1-D integer label per frame, in time order.
+the TR2C benchmark. A segmentation is a 1-D integer label per frame, in time order; its coloured-bar
+figure is :func:`structlearn.cluster.plots.plot_segmentation`.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -72,38 +70,3 @@ def align_labels(y_true: Any, y_pred: Any) -> np.ndarray:
     spare = np.flatnonzero(mapping < 0)
     mapping[spare] = classes.max() + 1 + np.arange(spare.size)
     return mapping[np.searchsorted(clusters, yp)]
-
-
-def plot_segmentation(
-    rows: Sequence[tuple[str, Any]],
-    path: str | os.PathLike[str],
-    *,
-    title: str | None = None,
-) -> Path:
-    """Save one coloured bar per labelling (time on the x axis) as a PNG; the first row is the
-    reference and the others are aligned to it with :func:`align_labels`."""
-    if not rows:
-        raise ValueError("nothing to plot: no label rows")
-    from structlearn.utils.plotting import save_figure, subplots
-
-    ref = check_labels(rows[0][1], len(rows[0][1]), name=rows[0][0])
-    bars = [ref] + [align_labels(ref, labels) for _, labels in rows[1:]]
-    vmax = max(int(b.max()) for b in bars)
-    cmap = "tab10" if vmax < 10 else "tab20"
-    fig, axes = subplots(len(bars), 1, figsize=(10, 0.55 * len(bars) + 0.6), sharex=True, squeeze=False)
-    for ax, (name, _), bar in zip(axes[:, 0], rows, bars, strict=True):
-        ax.imshow(
-            bar[None, :],
-            aspect="auto",
-            cmap=cmap,
-            vmin=0,
-            vmax=max(vmax, 9 if cmap == "tab10" else 19),
-            interpolation="nearest",
-            extent=(0, bar.size, 0, 1),
-        )
-        ax.set_yticks([])
-        ax.set_ylabel(name, rotation=0, ha="right", va="center")
-    axes[-1, 0].set_xlabel("frame")
-    if title:
-        axes[0, 0].set_title(title)
-    return save_figure(fig, path)

@@ -13,7 +13,8 @@ Conventions of open-reid / SpCL / Cluster-Contrast / torchreid / fast-reid (spec
   the hardest (last) positive (Ye et al., TPAMI 2021, arXiv 2001.04193), mINP its mean.
 
 Vectorised over blocks of queries: a block's distances, the argsort of each row and cumulative counts of
-valid entries and of positives; memory O(block × gallery).
+valid entries and of positives; memory O(block × gallery). :func:`evaluate_model` applies them to a
+model's features of a query/gallery split (both protocols where identities change clothes).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from structlearn.data.reid import ReIDSplit
+from structlearn.reid.backbone import ReIDNet
 from structlearn.utils.validation import check_features, check_int
 
 QUERY_BLOCK = 256
@@ -131,3 +134,23 @@ def evaluate_retrieval(
         n_valid_queries=n_valid,
         n_skipped_queries=nq - n_valid,
     )
+
+
+def evaluate_model(net: ReIDNet, query: ReIDSplit, gallery: ReIDSplit) -> dict[str, float]:
+    """mAP / R1 / R5 / R10 / mINP of a model's L2-normalised BN features (same-id-same-camera filtered);
+    where identities change clothes, also the clothes-change protocol (``cc_*``: same-id-same-clothes
+    gallery entries removed too, spec §6.2)."""
+    q = net.embed(torch.from_numpy(query.images)).numpy()
+    gl = net.embed(torch.from_numpy(gallery.images)).numpy()
+    res = evaluate_retrieval(q, gl, query.pids, gallery.pids, query.cams, gallery.cams, max_rank=10)
+    out = res.summary()
+    if not np.array_equal(gallery.clothes, gallery.pids):
+        try:
+            cc = evaluate_retrieval(
+                q, gl, query.pids, gallery.pids, query.cams, gallery.cams,
+                q_clothes=query.clothes, g_clothes=gallery.clothes, max_rank=10,
+            )  # fmt: skip
+        except ValueError:  # no query has a cross-clothes positive in this gallery
+            return out
+        out.update({f"cc_{k}": v for k, v in cc.summary().items()})
+    return out

@@ -20,7 +20,8 @@ Methods (``method``):
   silhouette through CACL's second-view pipeline), a fusion head on detached features, three memories
   (RGB, mask, fused) sharing the RGB clustering's labels, neighbour clusters from the fused memory with a
   linear curriculum up to ``allknn``, cross-view cosines pulling the RGB predictor toward the mask
-  branch; focal γ = 4 (code); inference with the RGB branch only. Ablations: ``allknn=0``,
+  branch (fusion head and neighbour term: :mod:`structlearn.reid.sicl`); focal γ = 4 (code); inference
+  with the RGB branch only. Ablations: ``allknn=0``,
   ``inter_branch=False``.
 - ``cacl`` — CACL (arXiv 2106.07846): branch F on the RGB view, branch F′ on the grayscale view, a
   predictor G on F; losses L = focal(x; M) + focal(x̃; M̃) − cos(z, sg(x̃)) − cos(z, sg(ũ_ω)) (spec §3.2,
@@ -45,15 +46,16 @@ from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from tqdm.auto import tqdm
 
-from structlearn.data.reid import ReIDDataset, ReIDSplit
+from structlearn.data.reid import ReIDDataset
 from structlearn.reid.backbone import Predictor, ReIDNet, ReIDNetConfig, to_gray
-from structlearn.reid.evaluation import evaluate_retrieval
+from structlearn.reid.evaluation import evaluate_model
 from structlearn.reid.hcl import agreement_weights, granularity_labels, instance_loss
 from structlearn.reid.jaccard import jaccard_distance
 from structlearn.reid.memory import ClusterMemory, InstanceMemory
 from structlearn.reid.pseudo_labels import assign_outliers, select_eps
 from structlearn.reid.refine import refine_labels
 from structlearn.reid.sampler import pk_epoch
+from structlearn.reid.sicl import FusionHead, knn_loss, neighbour_clusters
 from structlearn.train.augment import random_shift
 from structlearn.utils.seed import seed_everything, torch_generator
 from structlearn.utils.validation import check_choice, check_float, check_int
@@ -160,39 +162,6 @@ def _cluster(
     else:
         labels = loose if drop_outliers else assign_outliers(loose, "singleton")
     return labels, eps, stats, multi
-
-
-class FusionHead(torch.nn.Module):
-    """SiCL's fusion: concat(sg(x_rgb), sg(x_mask)) → Linear → BN (frozen bias) → L2 (spec §5.2)."""
-
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.fc = torch.nn.Linear(2 * dim, dim)
-        self.bn = torch.nn.BatchNorm1d(dim)
-        self.bn.bias.requires_grad_(False)
-
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.bn(self.fc(torch.cat([a, b], dim=1))), dim=1)
-
-
-def neighbour_clusters(centres: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The ``k`` clusters most similar (cosine of centres) to each cluster, self excluded, and their
-    similarities clipped to [0, 1]: (C, k) indices and (C, k) values."""
-    c = F.normalize(centres, dim=1)
-    sim = c @ c.T
-    sim.fill_diagonal_(-2.0)
-    if k <= 0:
-        empty = torch.zeros(len(c), 0)
-        return empty.long(), empty
-    val, idx = torch.topk(sim, k, dim=1)
-    return idx, val.clamp(0.0, 1.0)
-
-
-def knn_loss(logits: torch.Tensor, nb: torch.Tensor, s: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """SiCL's neighbour term: Σ_n s_n·Bernoulli(s_n)·(−log q_{nb_n}) / (k + 1), batch mean (spec §5.2)."""
-    logp = F.log_softmax(logits, dim=1).gather(1, nb)
-    keep = torch.bernoulli(s, generator=g)
-    return -(s * keep * logp).sum(dim=1).mean() / (nb.shape[1] + 1)
 
 
 def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResult:
@@ -334,23 +303,3 @@ def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResul
         bar.set_postfix(mAP=f"{record['mAP']:.3f}", R1=f"{record['R1']:.3f}")
     final = {k: v for k, v in history[-1].items() if k not in ("epoch", "loss")}
     return ReIDResult(cfg, history, final, float(eps), time.perf_counter() - t0, net)
-
-
-def evaluate_model(net: ReIDNet, query: ReIDSplit, gallery: ReIDSplit) -> dict[str, float]:
-    """mAP / R1 / R5 / R10 / mINP of a model's L2-normalised BN features (same-id-same-camera filtered);
-    where identities change clothes, also the clothes-change protocol (``cc_*``: same-id-same-clothes
-    gallery entries removed too, spec §6.2)."""
-    q = net.embed(torch.from_numpy(query.images)).numpy()
-    gl = net.embed(torch.from_numpy(gallery.images)).numpy()
-    res = evaluate_retrieval(q, gl, query.pids, gallery.pids, query.cams, gallery.cams, max_rank=10)
-    out = res.summary()
-    if not np.array_equal(gallery.clothes, gallery.pids):
-        try:
-            cc = evaluate_retrieval(
-                q, gl, query.pids, gallery.pids, query.cams, gallery.cams,
-                q_clothes=query.clothes, g_clothes=gallery.clothes, max_rank=10,
-            )  # fmt: skip
-        except ValueError:  # no query has a cross-clothes positive in this gallery
-            return out
-        out.update({f"cc_{k}": v for k, v in cc.summary().items()})
-    return out

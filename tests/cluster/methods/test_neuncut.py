@@ -1,0 +1,287 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from structlearn.cluster.graph.affinity import knn_graph
+from structlearn.cluster.methods.baselines import SpectralKNN
+from structlearn.cluster.methods.neuncut import NeuNcut, edge_batch, membership_mlp
+from structlearn.cluster.methods.neuncut_init import select_diffusion
+from structlearn.cluster.metrics import clustering_accuracy
+from structlearn.cluster.objectives.ncut import hard_ncut, ncut_loss
+from structlearn.data.synthetic import make_union_of_subspaces
+
+
+def _blobs(n_per: int, seed: int, K: int = 4, D: int = 10, spread: float = 0.15):
+    """K well-separated clusters of unit-norm points (fixed centres, per-seed samples)."""
+    centres = np.random.default_rng(0).standard_normal((K, D))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    rng = np.random.default_rng(seed)
+    X = np.repeat(centres, n_per, axis=0) + spread * rng.standard_normal((K * n_per, D)) / np.sqrt(D)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X.astype(np.float32), np.repeat(np.arange(K), n_per)
+
+
+SMALL = dict(hidden_dims=(64, 64), n_epochs=60, batch_size=100, n_neighbors=10, lr=5e-3)
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[NeuNcut, np.ndarray, np.ndarray]:
+    X, y = _blobs(50, seed=1)
+    return NeuNcut(4, random_state=0, **SMALL).fit(X), X, y
+
+
+def test_recovers_clusters_and_generalises(fitted) -> None:
+    est, _X, y = fitted
+    assert clustering_accuracy(y, est.labels_) > 0.95
+    Xn, yn = _blobs(100, seed=2)
+    assert clustering_accuracy(yn, est.predict(Xn)) > 0.95
+    assert est.n_iter_ == 60 * 2  # 200 points, batch 100, drop_last
+
+
+def test_training_lowers_the_loss_and_hardens_memberships(fitted) -> None:
+    est, X, _ = fitted
+    h = est.history_
+    assert h["loss"][-10:].mean() < h["loss"][:10].mean()
+    assert h["orthogonality"][-1] < 0.05  # HᵀDH ≈ I: near-hard assignments
+    P = est.predict_proba(X)
+    assert np.allclose(P.sum(1), 1.0, atol=1e-5)
+    assert np.median(P.max(1)) > 0.9
+    assert np.array_equal(P.argmax(1), est.labels_)
+
+
+def test_loss_on_training_batch_matches_reference(fitted) -> None:
+    # The loss of the model's own memberships on the training kNN graph is that of its hard labels.
+    est, X, _ = fitted
+    Xt = torch.from_numpy(X)
+    W = torch.from_numpy(est.affinity_matrix_.toarray()).float()
+    with torch.no_grad():
+        out = ncut_loss(W, torch.softmax(est.net_(Xt), 1), 80.0)
+    y_hat = torch.from_numpy(est.labels_)
+    hard = ncut_loss(W, torch.nn.functional.one_hot(y_hat, 4).float(), 80.0)
+    assert out.total.item() == pytest.approx(hard.total.item(), abs=0.5)
+
+
+def test_predict_is_chunked_and_linear(fitted, monkeypatch) -> None:
+    est, X, _ = fitted
+    full = est.predict(X)
+    proba = est.predict_proba(X)
+    monkeypatch.setattr("structlearn.cluster.methods.deep_base.INFERENCE_CHUNK", 13)
+    # More rows than a chunk: validated chunk by chunk, same results.
+    assert np.array_equal(est.predict(X), full)
+    assert np.array_equal(est.predict(X[::-1]), full[::-1])
+    assert np.allclose(est.predict_proba(X), proba, atol=1e-6)
+    bad = X.astype(np.float64)
+    bad[-1, 3] = np.inf
+    with pytest.raises(ValueError, match="infinite"):
+        est.predict(bad)
+
+
+def test_full_batch_and_faithful_flat_kernel_run() -> None:
+    X, y = _blobs(30, seed=3)
+    est = NeuNcut(4, random_state=0, **{**SMALL, "batch_size": 500, "n_epochs": 80}).fit(X)
+    assert est.n_iter_ == 80 and clustering_accuracy(y, est.labels_) > 0.95
+    faithful = {"affinity": "batch", "init": "random", "sigma": 3.0, "n_neighbors": None, "n_epochs": 5}
+    flat = NeuNcut(4, random_state=0, **{**SMALL, **faithful}).fit(X)
+    assert np.all(np.isfinite(flat.history_["loss"]))
+
+
+def test_mlp_initialisation() -> None:
+    torch.manual_seed(0)
+    net = membership_mlp(5, (7, 9), 3)
+    assert [m.out_features for m in net if isinstance(m, torch.nn.Linear)] == [7, 9, 3]
+    assert all(torch.all(m.bias == 0) for m in net if isinstance(m, torch.nn.Linear))
+
+
+def test_deterministic_and_leaves_global_rng_alone() -> None:
+    X, _ = _blobs(20, seed=4)
+    kw = {**SMALL, "n_epochs": 5, "batch_size": 40}
+    state = torch.random.get_rng_state()
+    a = NeuNcut(4, random_state=5, **kw).fit(X)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    b = NeuNcut(4, random_state=5, **kw).fit(X)
+    assert np.array_equal(a.labels_, b.labels_)
+    assert np.allclose(a.history_["loss"], b.history_["loss"])
+
+
+@pytest.mark.parametrize(
+    ("param", "value", "match"),
+    [
+        ("gamma", -1.0, "gamma must be >= 0"),
+        ("sigma", 0.0, "sigma must be > 0"),
+        ("sigma", "max", "unknown sigma"),
+        ("n_neighbors", 0, "n_neighbors must be >= 1"),
+        ("batch_size", 1, "batch_size must be >= 2"),
+        ("lr", 0.0, "lr must be > 0"),
+        ("n_epochs", 0, "n_epochs must be >= 1"),
+        ("hidden_dims", (4, 0), r"hidden_dims\[1\]"),
+        ("affinity", "rbf", "unknown affinity"),
+        ("init", "kmeans", "unknown init"),
+        ("n_init", 0, "n_init must be >= 1"),
+        ("diffusion_steps", (), "at least one"),
+        ("diffusion_steps", (10, 0), r"diffusion_steps\[1\] must be >= 1"),
+    ],
+)
+def test_bad_parameters(param: str, value, match: str) -> None:
+    X, _ = _blobs(5, seed=0)
+    with pytest.raises(ValueError, match=match):
+        NeuNcut(4, **{**SMALL, param: value}).fit(X)
+
+
+def test_bad_inputs_and_unfitted() -> None:
+    X, _ = _blobs(5, seed=0)
+    est = NeuNcut(4, **{**SMALL, "n_epochs": 2})
+    with pytest.raises(NotFittedError) as info:
+        est.predict(X)
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(ValueError, match="infinite"):
+        est.fit(np.where(np.eye(20, 10) > 0, np.inf, X))
+    with pytest.raises(ValueError, match="fewer than the 4 required"):
+        est.fit(X[:3])
+    est.fit(X)
+    with pytest.raises(ValueError, match="expecting 10 features"):
+        est.predict(X[:, :4])
+    with pytest.raises(ValueError, match="expecting 10 features"):
+        est.predict_proba(X[:, :4])
+
+
+def _wine() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    d = load_wine()
+    X = StandardScaler().fit_transform(d.data)
+    return (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32), d.target
+
+
+def _uos(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    X, y = make_union_of_subspaces(
+        n_subspaces=10, ambient_dim=32, subspace_dim=4, n_per_subspace=60, noise=0.05, random_state=seed
+    )
+    return (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32), y
+
+
+def test_ncut_and_accuracy_level_with_spectral_clustering_on_the_same_graph() -> None:
+    # Issue 10, defect 3: NeuNcut's optimisation stalled far above the Ncut of spectral clustering's own
+    # labels on the same kNN graph (UoS, 10 subspaces: Ncut ≈ 2.5 vs 0.02, ACC 0.28 vs 1.0). Both are
+    # scored on the symmetric 10-NN graph that SpectralKNN clusters.
+    for seed in (0, 1):
+        X, y = _uos(seed)
+        A = knn_graph(X, 10)
+        sc = SpectralKNN(10, n_neighbors=10, random_state=seed).fit(X)
+        est = NeuNcut(10, hidden_dims=(64,), n_epochs=60, random_state=seed).fit(X)
+        assert hard_ncut(A, est.labels_, 10) <= 1.1 * hard_ncut(A, sc.labels_, 10) + 0.01
+        assert clustering_accuracy(y, est.labels_) >= clustering_accuracy(y, sc.labels_) - 0.03
+
+
+@pytest.mark.parametrize("name", ["wine", "breast_cancer", "digits", "uos"])
+def test_uses_every_cluster(name: str) -> None:
+    # One digits seed used to return only 9 of 10 clusters.
+    from sklearn.datasets import load_breast_cancer, load_digits
+    from sklearn.preprocessing import StandardScaler
+
+    if name == "wine":
+        X, k = _wine()[0], 3
+    elif name == "breast_cancer":
+        X, k = StandardScaler().fit_transform(load_breast_cancer().data), 2
+    elif name == "digits":
+        X, k = load_digits().data[::3] / 16.0, 10
+        X = X - X.mean(axis=0)
+    else:
+        X, k = _uos(0)[0], 10
+    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+    for seed in (0, 1):
+        est = NeuNcut(k, hidden_dims=(64,), n_epochs=40, diffusion_steps=(25, 100), random_state=seed).fit(X)
+        assert len(np.unique(est.labels_)) == k
+
+
+def test_sparse_and_dense_affinity_give_the_same_loss() -> None:
+    X, _ = _blobs(10, seed=5)
+    A = knn_graph(X, 5)
+    Wd = torch.from_numpy(A.toarray()).float()
+    Ws = Wd.to_sparse()
+    P = torch.softmax(torch.randn(40, 4, generator=torch.Generator().manual_seed(0)), 1)
+    a, b = ncut_loss(Wd, P), ncut_loss(Ws, P)
+    assert torch.allclose(torch.stack(a), torch.stack(b), atol=1e-5)
+
+
+def test_hard_ncut_counts_empty_clusters_as_one() -> None:
+    A = knn_graph(_blobs(10, seed=6)[0], 5)
+    lab = np.repeat(np.arange(4), 10)
+    ref = ncut_loss(
+        torch.from_numpy(A.toarray()).float(), torch.nn.functional.one_hot(torch.from_numpy(lab), 4).float()
+    )
+    assert hard_ncut(A, lab, 4) == pytest.approx(ref.spectral.item(), abs=1e-5)
+    assert hard_ncut(A, np.zeros(40, dtype=np.int64), 4) == pytest.approx(3.0)
+
+
+def _dense(A) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(A.todense(), dtype=np.float32))
+
+
+def test_edge_batches_estimate_the_full_graph_loss() -> None:
+    # The batch loss on paired edge endpoints must estimate the relaxed Ncut of the whole graph for
+    # fixed memberships (an induced subgraph of a node batch gives its nodes too small degrees).
+    X, _ = _blobs(100, seed=7)
+    A = knn_graph(X, 10)
+    rng = np.random.default_rng(0)
+    P = torch.softmax(torch.randn(A.shape[0], 4, generator=torch.Generator().manual_seed(0)) * 2, dim=1)
+    full = ncut_loss(_dense(A), P, gamma=0.0)
+    est = []
+    for _ in range(200):
+        idx, W = edge_batch(A, 400, rng)
+        assert idx.shape == (400,) and np.all(np.asarray(W.sum(axis=1)).ravel() == 1)
+        out = ncut_loss(_dense(W), P[torch.from_numpy(idx)], gamma=0.0)
+        est.append([out.spectral.item(), out.orthogonality.item()])
+    assert np.mean(est, axis=0) == pytest.approx([full.spectral.item(), full.orthogonality.item()], rel=0.05)
+
+
+def test_sklearn_conventions() -> None:
+    est = NeuNcut(3, gamma=20.0, random_state=2)
+    c = clone(est)
+    assert c.get_params() == est.get_params()
+    c.set_params(sigma=3.0, n_neighbors=None)
+    assert (c.sigma, c.n_neighbors, est.sigma) == (3.0, None, "median")
+
+
+# 30 epochs: check_clustering needs every one of the 3 blobs to own a non-empty cluster, which argmax
+# memberships only guarantee once training has separated them.
+@parametrize_with_checks(
+    [NeuNcut(3, hidden_dims=(16,), n_epochs=30, random_state=0)],
+)
+def test_sklearn_check_estimator(estimator, check) -> None:
+    check(estimator)
+
+
+def test_auto_diffusion_reaches_large_clusters() -> None:
+    # Issue 10, defect 3 at N = 10,000: the former fixed ladder (25 … 200 steps) left ten clean 1,000-point
+    # subspace components half-mixed (init ACC 0.71); the auto ladder keeps doubling while the Ncut falls.
+    X, y = make_union_of_subspaces(10, 32, 4, 1000, 0.05, random_state=0)
+    X = np.asarray(X, np.float32)
+    A = knn_graph(X, 10)
+    t, labels, scores = select_diffusion(A, X, 10, "auto", seed=0)
+    assert t > 200 and clustering_accuracy(y, labels) > 0.99
+    assert scores[t] == min(scores.values())
+    _, old, _ = select_diffusion(A, X, 10, (25, 50, 100, 200), seed=0)
+    assert clustering_accuracy(y, old) < 0.9
+
+
+def test_auto_diffusion_patience_starts_at_the_size_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    # At N = 50,000 (ten 5,000-point subspaces) the Ncut of the diffusion labels *rises* from t = 25 to
+    # 100 before it falls to 0 at t = 1,600; patience counted from t = 25 stopped at t = 100 (init ACC
+    # 0.24, NeuNcut ACC 0.32). Patience now counts from t ≥ 2√N. The Ncut sequence is scripted here.
+    import structlearn.cluster.methods.neuncut_init as nc
+
+    rng = np.random.default_rng(0)
+    n = 10_000  # floor 2√N = 200
+    A = sp.random(n, n, density=5 / n, random_state=0, format="csr")
+    A = ((A + A.T) > 0).astype(np.float64).tocsr()
+    X = rng.normal(size=(n, 4))
+    script = iter([0.90, 0.92, 0.93, 0.50, 0.0, 0.0, 0.0])
+    monkeypatch.setattr(nc, "hard_ncut", lambda *a, **k: next(script))
+    monkeypatch.setattr(nc, "_kmeans_rows", lambda Z, k, seed: np.zeros(len(Z), dtype=np.int64))
+    t, _, scores = select_diffusion(A, X, 3, "auto", seed=0)
+    assert t == 400 and list(scores) == [25, 50, 100, 200, 400]  # a zero Ncut ends the ladder

@@ -1,0 +1,118 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from structlearn.cluster.objectives.ncut import VOL_EPS, gaussian_affinity, median_distance, ncut_loss
+
+
+def _affinity(n: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    W = torch.rand(n, n, generator=g, dtype=torch.float64)
+    W = 0.5 * (W + W.T)
+    W.fill_diagonal_(0.0)
+    return W
+
+
+def _reference(W: np.ndarray, P: np.ndarray, gamma: float) -> tuple[float, float]:
+    """Direct computation with an explicit Laplacian and per-cluster quotients.
+
+    vol_j = dᵀP_j (the official code's volume), which equals P_jᵀ D P_j only for hard memberships.
+    """
+    d = W.sum(1)
+    D = np.diag(d)
+    L = D - W
+    k = P.shape[1]
+    spectral = sum(P[:, j] @ L @ P[:, j] / (d @ P[:, j] + VOL_EPS) for j in range(k))
+    H = P / np.sqrt(d @ P + VOL_EPS)
+    orth = np.linalg.norm(H.T @ D @ H - np.eye(k), "fro") / k
+    return spectral, spectral + gamma / 2 * orth
+
+
+def test_matches_direct_computation_for_soft_memberships() -> None:
+    W = _affinity(15)
+    P = torch.softmax(torch.randn(15, 4, dtype=torch.float64), dim=1)
+    out = ncut_loss(W, P, gamma=20.0)
+    spec, total = _reference(W.numpy(), P.numpy(), 20.0)
+    assert math.isclose(out.spectral.item(), spec, rel_tol=1e-10)
+    assert math.isclose(out.total.item(), total, rel_tol=1e-10)
+
+
+def test_hard_memberships_give_ncut_value_and_zero_penalty() -> None:
+    W = _affinity(12, seed=3)
+    y = torch.tensor([0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2])
+    P = torch.nn.functional.one_hot(y, 3).double()
+    out = ncut_loss(W, P, gamma=80.0)
+    ncut = 0.0
+    for j in range(3):
+        inside = y == j
+        cut = W[inside][:, ~inside].sum()
+        vol = W[inside].sum()
+        ncut += (cut / vol).item()
+    assert math.isclose(out.spectral.item(), ncut, rel_tol=1e-6)
+    assert out.orthogonality.item() < 1e-6
+
+
+def test_penalty_is_unsquared_frobenius_over_k() -> None:
+    # Uniform memberships: HᵀDH = (1/k)·11ᵀ, so ‖HᵀDH − I‖_F = sqrt(k − 1) exactly (up to eps).
+    W = _affinity(10, seed=5)
+    k = 4
+    P = torch.full((10, k), 1.0 / k, dtype=torch.float64)
+    out = ncut_loss(W, P, gamma=2.0)
+    assert math.isclose(out.orthogonality.item(), math.sqrt(k - 1) / k, rel_tol=1e-6)
+
+
+def test_loss_is_differentiable_in_memberships() -> None:
+    W = _affinity(8)
+    logits = torch.randn(8, 3, dtype=torch.float64, requires_grad=True)
+    ncut_loss(W, torch.softmax(logits, 1)).total.backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad).all()
+
+
+def test_gaussian_affinity_full_kernel_matches_formula() -> None:
+    X = torch.randn(7, 3, dtype=torch.float64)
+    W = gaussian_affinity(X, sigma=1.5, n_neighbors=None)
+    i, j = 2, 5
+    expected = math.exp(-((X[i] - X[j]).square().sum().item()) / (2 * 1.5**2))
+    assert math.isclose(W[i, j].item(), expected, rel_tol=1e-12)
+    assert torch.all(torch.diagonal(W) == 0) and torch.allclose(W, W.T)
+
+
+def test_median_bandwidth_and_knn_sparsification() -> None:
+    X = torch.randn(30, 4, dtype=torch.float64)
+    dist = [torch.dist(X[a], X[b]).item() for a in range(30) for b in range(a + 1, 30)]
+    assert math.isclose(median_distance(X).item(), float(np.median(dist)), rel_tol=1e-12)
+    W = gaussian_affinity(X, n_neighbors=5)
+    assert torch.allclose(W, W.T)
+    nnz = (W > 0).sum(1)
+    assert nnz.min() >= 5 and nnz.max() < 29
+    # The kept entries are half the kernel (one direction) or the full kernel (both directions).
+    K = gaussian_affinity(X, n_neighbors=None)
+    ratio = W[W > 0] / K[W > 0]
+    assert torch.all(
+        torch.isclose(ratio, torch.tensor(0.5, dtype=torch.float64))
+        | torch.isclose(ratio, torch.ones(1, dtype=torch.float64))
+    )
+
+
+def test_flat_kernel_pitfall_on_unit_rows() -> None:
+    X = torch.nn.functional.normalize(torch.randn(50, 8, dtype=torch.float64), dim=1)
+    W = gaussian_affinity(X, sigma=3.0, n_neighbors=None)
+    off = W[~torch.eye(50, dtype=torch.bool)]
+    assert off.min() >= math.exp(-2 / 9) - 1e-12  # σ = 3 on unit rows: nearly flat
+    Wm = gaussian_affinity(X, sigma="median", n_neighbors=None)
+    assert Wm[~torch.eye(50, dtype=torch.bool)].min() < 0.5
+
+
+def test_bad_inputs() -> None:
+    with pytest.raises(ValueError, match="sigma"):
+        gaussian_affinity(torch.randn(5, 2), sigma=0.0)
+    with pytest.raises(ValueError, match="unknown sigma"):
+        gaussian_affinity(torch.randn(5, 2), sigma="mean")
+    with pytest.raises(ValueError, match="n_neighbors"):
+        gaussian_affinity(torch.randn(5, 2), n_neighbors=0)
+    with pytest.raises(ValueError, match="gamma"):
+        ncut_loss(torch.ones(3, 3), torch.ones(3, 2), gamma=-1.0)
+    with pytest.raises(ValueError, match="P must have shape"):
+        ncut_loss(torch.ones(3, 3), torch.ones(4, 2))
