@@ -624,7 +624,9 @@ def import_features(folder: Path, name: str = "fmnist-scat") -> Path:
     return path
 
 
-def _make_table_estimator(impl: str, k: int, seed: int, device: str = "cpu", preset: str | None = None) -> Any:
+def _make_table_estimator(
+    impl: str, k: int, seed: int, device: str = "cpu", preset: str | None = None
+) -> Any:
     if preset is not None:  # PRO-DSC's named settings (the only estimator with presets)
         from structlearn.cluster import PRODSC
 

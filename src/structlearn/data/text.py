@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from structlearn.data.corpus import CorpusFingerprint, is_shakespeare, read_corpus
-from structlearn.utils.validation import check_choice, check_float, check_int
+from structlearn.utils.validation import check_choice, check_float
 
 TOKENIZERS = ("char", "byte")
 UNKNOWN_CHAR = "\ufffd"

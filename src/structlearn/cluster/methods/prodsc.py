@@ -36,8 +36,8 @@ reference against which ``predict``'s accuracy cost is measured.
 Optimiser: SGD with momentum 0.9 (official) with two parameter groups — trunk + feature head (``lr``,
 ``weight_decay``) and cluster head (``lr_c``, ``weight_decay_c``) — or Adam with the same groups.
 
-The parameters are declared once, by :class:`~structlearn.cluster.methods.prodsc_config.PRODSCConfig` (with the
-presets); the estimator's constructor is generated from it (see
+The parameters are declared once, by
+:class:`~structlearn.cluster.methods.prodsc_config.PRODSCConfig` (with the presets); the estimator's constructor is generated from it (see
 :class:`~structlearn.cluster.methods.deep_base.DeepClusterEstimator`).
 """
 
