@@ -37,7 +37,8 @@ Optimiser: SGD with momentum 0.9 (official) with two parameter groups — trunk 
 ``weight_decay``) and cluster head (``lr_c``, ``weight_decay_c``) — or Adam with the same groups.
 
 The parameters are declared once, by
-:class:`~structlearn.cluster.methods.prodsc_config.PRODSCConfig` (with the presets); the estimator's constructor is generated from it (see
+:class:`~structlearn.cluster.methods.prodsc_config.PRODSCConfig` (with the presets);
+the estimator's constructor is generated from it (see
 :class:`~structlearn.cluster.methods.deep_base.DeepClusterEstimator`).
 """
 
