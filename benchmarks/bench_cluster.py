@@ -541,6 +541,8 @@ TABLE_METHODS: dict[str, dict[str, Any]] = {
     # The library's CPU preset for Fashion-MNIST (spec §10.4: 64-d heads, 30 epochs), defined before these
     # features existed; run on the fmnist family only, beside the default row.
     "PRO-DSC preset": {"impl": "prodsc", "preset": "fashion_mnist", "families": ("fmnist",)},
+    # NeuNcut warm-started from SpectralKNN's labels on the same graph (the gap's diagnosis, issue 10).
+    "NeuNcut spectral-init": {"impl": "neuncut", "params": {"init": "spectral"}, "families": ("fmnist",)},
     "NeuNcut": {"impl": "neuncut"},
 }
 BASELINES = (
@@ -625,7 +627,12 @@ def import_features(folder: Path, name: str = "fmnist-scat") -> Path:
 
 
 def _make_table_estimator(
-    impl: str, k: int, seed: int, device: str = "cpu", preset: str | None = None
+    impl: str,
+    k: int,
+    seed: int,
+    device: str = "cpu",
+    preset: str | None = None,
+    params: dict[str, Any] | None = None,
 ) -> Any:
     if preset is not None:  # PRO-DSC's named settings (the only estimator with presets)
         from structlearn.cluster import PRODSC
@@ -649,9 +656,10 @@ def _make_table_estimator(
         return SpectralClustering(
             k, affinity="nearest_neighbors", n_neighbors=nn, eigen_solver=solver, random_state=seed, n_jobs=1
         )
+    params = dict(params or {})
     if impl in DEEP_IMPLS and device != "cpu":
-        return make_estimator(impl, k, random_state=seed, device=device)
-    return make_estimator(impl, k, random_state=seed)
+        params["device"] = device
+    return make_estimator(impl, k, random_state=seed, **params)
 
 
 def _machine_tag(device: str) -> str:
@@ -691,7 +699,7 @@ def table_worker(spec: dict[str, Any]) -> None:
                 X, y = X[idx], y[idx]
                 rec["subset"] = int(cfg["subset"])
             rec["n"] = len(y)
-            est = _make_table_estimator(cfg["impl"], k, seed, device, cfg.get("preset"))
+            est = _make_table_estimator(cfg["impl"], k, seed, device, cfg.get("preset"), cfg.get("params"))
             if trace_every > 0 and "verbose" in est.get_params():
                 est.set_params(verbose=True)
             cpu0 = time.process_time()

@@ -285,3 +285,20 @@ def test_auto_diffusion_patience_starts_at_the_size_floor(monkeypatch: pytest.Mo
     monkeypatch.setattr(nc, "_kmeans_rows", lambda Z, k, seed: np.zeros(len(Z), dtype=np.int64))
     t, _, scores = select_diffusion(A, X, 3, "auto", seed=0)
     assert t == 400 and list(scores) == [25, 50, 100, 200, 400]  # a zero Ncut ends the ladder
+
+
+def test_spectral_init_starts_from_spectral_clustering_and_keeps_its_ncut() -> None:
+    # init="spectral": warm start from the shared spectral step's labels on the training kNN graph (the
+    # graph SpectralKNN clusters); training then refines that partition without raising its Ncut much.
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:600].astype(np.float32)
+    X = X - X.mean(axis=0)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    sc = SpectralKNN(10, n_neighbors=10, random_state=0).fit(X)
+    est = NeuNcut(10, init="spectral", random_state=0, **{**SMALL, "batch_size": 600}).fit(X)
+    ref = hard_ncut(sc.affinity_matrix_, sc.labels_, 10)
+    assert est.diffusion_steps_ is None
+    assert est.init_ncut_ == pytest.approx(ref, rel=1e-6)
+    assert hard_ncut(est.affinity_matrix_, est.labels_, 10) <= ref + 0.05
+    assert clustering_accuracy(sc.labels_, est.labels_) > 0.9
