@@ -28,6 +28,44 @@ def test_digit_mosaic_shapes_labels_and_determinism() -> None:
     assert a.x_train.min() >= 0.0 and a.x_train.max() <= 1.0
 
 
+def test_digit_mosaic_options_keep_the_default_stream() -> None:
+    """digits / ink / align (benchmark settings, issue 13): defaults = the original set; ``ink`` draws the
+    same random numbers, so only glyph colours change; ``digits`` relabels 1 + index; ``align`` puts
+    each glyph in a grid cell."""
+    base = make_digit_mosaic(n_train=30, n_val=4, seed=5)
+    same = make_digit_mosaic(n_train=30, n_val=4, seed=5, digits=tuple(range(10)), ink=None, align=1)
+    np.testing.assert_array_equal(base.x_train, same.x_train)
+    np.testing.assert_array_equal(base.y_train, same.y_train)
+    white = make_digit_mosaic(n_train=30, n_val=4, seed=5, ink=1.0)
+    np.testing.assert_array_equal(white.y_train, base.y_train)
+    fg, bg = white.y_train > 0, white.y_train == 0
+    fg &= white.y_train != 255
+    assert white.x_train.mean(1)[fg].mean() > white.x_train.mean(1)[bg].mean() + 0.2
+    assert not np.array_equal(white.x_train, base.x_train)
+    few = make_digit_mosaic(n_train=40, n_val=4, seed=5, digits=(7, 0))
+    assert few.n_classes == 3 and set(np.unique(few.y_train)) == {0, 1, 2, 255}
+    cells = make_digit_mosaic(n_train=20, n_val=2, seed=5, max_glyphs=1, align=16, ignore_edges=False)
+    for y in cells.y_train:  # one glyph: its pixels lie inside one 16×16 cell
+        r, c = np.nonzero(y)
+        assert r.min() // 16 == r.max() // 16 and c.min() // 16 == c.max() // 16
+
+
+@pytest.mark.parametrize(
+    ("kw", "msg"),
+    [
+        ({"digits": ()}, "digits"),
+        ({"digits": (1, 1)}, "digits"),
+        ({"digits": (3, 10)}, "digits"),
+        ({"ink": 1.5}, "ink"),
+        ({"ink": True}, "ink"),
+        ({"align": 0}, "align"),
+    ],
+)
+def test_digit_mosaic_option_errors(kw: dict[str, object], msg: str) -> None:
+    with pytest.raises(ValueError, match=msg):
+        make_digit_mosaic(n_train=2, n_val=2, **kw)  # type: ignore[arg-type]
+
+
 def test_ignore_edges_off() -> None:
     d = make_digit_mosaic(n_train=10, n_val=2, ignore_edges=False)
     assert 255 not in d.y_train

@@ -57,6 +57,23 @@ def test_config_checks() -> None:
         TrainConfig(task="segment", dataset="fashion_mnist")
 
 
+def test_digit_mosaic_options_through_extras(tmp_path: Path) -> None:
+    """``extras["digit_mosaic"]`` reaches the generator (benchmark settings) and survives the config's JSON
+    round trip (a resume rebuilds the same set); unknown options are refused in one line."""
+    mosaic = {"digits": [0, 1], "ink": 1.0, "align": 16, "n_val": 8}
+    cfg = _cfg(tmp_path / "a", steps=2, eval_every=2, checkpoint_every=0, extras={"digit_mosaic": mosaic})
+    tr = Trainer(cfg)
+    assert tr.fit().status == "completed"
+    assert tr.task.n_classes == 3 and len(tr.task.x_test) == 8
+    assert tr.model.decoder.cls_emb.shape[1] == 3
+    assert set(torch.unique(tr.task.y_train).tolist()) <= {0, 1, 2, 255}
+    back = TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
+    assert back.extras == cfg.extras
+    bad = _cfg(tmp_path / "b", steps=2, extras={"digit_mosaic": {"glyphs": 3}})
+    with pytest.raises(ValueError, match="unknown digit_mosaic option 'glyphs'"):
+        Trainer(bad).fit()
+
+
 def test_cli_bad_decoder_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     from structlearn.cli import main
 

@@ -189,6 +189,13 @@ def _texture(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     return tex.astype(np.float32)
 
 
+def _glyph_colour(rng: np.random.Generator, ink: float | None) -> np.ndarray:
+    """A uniform random RGB colour (``ink=None``), or grey level ``ink`` on all channels. The random
+    colour is drawn in both cases, so ``ink`` changes nothing else in the canvas."""
+    colour = rng.uniform(0, 1, (3, 1, 1)).astype(np.float32)
+    return colour if ink is None else np.full((3, 1, 1), ink, dtype=np.float32)
+
+
 def _mosaic(
     glyphs: np.ndarray,
     labels: np.ndarray,
@@ -198,6 +205,8 @@ def _mosaic(
     max_glyphs: int,
     ignore_edges: bool,
     rng: np.random.Generator,
+    ink: float | None = None,
+    align: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     g = np.kron(glyphs, np.ones((scale, scale), dtype=np.float32))  # nearest-neighbour upsampling
     gs = g.shape[1]
@@ -207,9 +216,9 @@ def _mosaic(
     for i in range(n):  # a few glyphs per canvas; later glyphs occlude earlier ones
         for _ in range(counts[i]):
             j = rng.integers(len(g))
-            r, c = rng.integers(0, size - gs + 1, 2)
+            r, c = rng.integers(0, (size - gs) // align + 1, 2) * align  # corners on an align-px grid
             alpha = g[j]
-            colour = rng.uniform(0, 1, (3, 1, 1)).astype(np.float32)
+            colour = _glyph_colour(rng, ink)
             patch = x[i, :, r : r + gs, c : c + gs]
             x[i, :, r : r + gs, c : c + gs] = (1 - alpha) * patch + alpha * colour
             region = y[i, r : r + gs, c : c + gs]
@@ -227,15 +236,43 @@ def make_digit_mosaic(
     max_glyphs: int = 3,
     ignore_edges: bool = True,
     seed: int = 0,
+    digits: tuple[int, ...] | None = None,
+    ink: float | None = None,
+    align: int = 1,
 ) -> SegDataset:
-    """DigitMosaic-Seg: 11 classes (background + 10 digits), RGB ``size``×``size`` canvases, fixed split."""
+    """DigitMosaic-Seg: RGB ``size``×``size`` canvases, fixed split; 0 = background, ``1 + i`` = the i-th
+    digit of ``digits`` (default all ten: 11 classes). ``digits`` keeps only those glyph categories (an
+    easier task with ``1 + len(digits)`` classes); ``ink`` paints every glyph in that grey level instead of
+    a random colour (shape, not colour contrast, is then the cue); ``align`` puts glyph corners on a grid of
+    that many pixels (``align = 8·scale``: glyphs in fixed cells, as a tiled mosaic). The defaults reproduce
+    the original set exactly."""
     check_int("n_train", n_train, minimum=1)
     check_int("n_val", n_val, minimum=1)
     check_int("scale", scale, minimum=1)
     check_int("max_glyphs", max_glyphs, minimum=1)
     check_int("size", size, minimum=8 * scale)
-    digits = load_digits(seed=0)  # fixed glyph split, independent of ``seed``
+    check_int("align", align, minimum=1)
+    keep = tuple(range(10)) if digits is None else tuple(digits)
+    if (
+        not keep
+        or len(set(keep)) != len(keep)
+        or not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) and 0 <= k <= 9 for k in keep)
+    ):
+        raise ValueError(f"digits must be distinct integers in 0..9, got {digits!r}")
+    if ink is not None and (
+        isinstance(ink, bool) or not isinstance(ink, (int, float)) or not 0.0 <= float(ink) <= 1.0
+    ):
+        raise ValueError(f"ink must be None or a grey level in [0, 1], got {ink!r}")
+    digits_ds = load_digits(seed=0)  # fixed glyph split, independent of ``seed``
+    lut = np.full(10, -1, dtype=np.int64)
+    lut[list(keep)] = np.arange(len(keep))
+    sets = []
+    for x, y in ((digits_ds.x_train, digits_ds.y_train), (digits_ds.x_test, digits_ds.y_test)):
+        m = lut[y] >= 0
+        sets.append((x[m], lut[y[m]]))
     rng_tr, rng_va = (np.random.default_rng([seed, k]) for k in (0, 1))
-    xtr, ytr = _mosaic(digits.x_train, digits.y_train, n_train, size, scale, max_glyphs, ignore_edges, rng_tr)
-    xva, yva = _mosaic(digits.x_test, digits.y_test, n_val, size, scale, max_glyphs, ignore_edges, rng_va)
-    return SegDataset("digit-mosaic", xtr, ytr, xva, yva, 11)
+    geometry = (size, scale, max_glyphs, ignore_edges)
+    colour = None if ink is None else float(ink)
+    xtr, ytr = _mosaic(*sets[0], n_train, *geometry, rng_tr, colour, align)
+    xva, yva = _mosaic(*sets[1], n_val, *geometry, rng_va, colour, align)
+    return SegDataset("digit-mosaic", xtr, ytr, xva, yva, 1 + len(keep))

@@ -167,11 +167,15 @@ class ImageTask:
         self.epoch = int(state["epoch"])
 
 
+MOSAIC_OPTIONS = frozenset({"n_val", "size", "scale", "max_glyphs", "ignore_edges", "digits", "ink", "align"})
+
+
 class SegmentTask(ImageTask):
     """Semantic segmentation (DEPICT, arXiv 2411.03033) on the procedural ``digit_mosaic`` set or a user
     folder (``images/`` + PNG class-id ``masks/``; ``data.segmentation.load_segmentation_folder``).
 
-    ``train_subset`` sets the number of generated training canvases (default 2,000; val: 300).
+    ``train_subset`` sets the number of generated training canvases (default 2,000; val: 300);
+    ``config.extras["digit_mosaic"]`` passes further ``make_digit_mosaic`` options (``MOSAIC_OPTIONS``).
     Batches: the train split shuffled every epoch (no shift augmentation: masks would need it too);
     evaluation: the whole val split, dataset-level mIoU and pixel accuracy (mmseg conventions,
     ``diagnostics.segmentation``), and a PNG of image / ground truth / prediction in the output folder.
@@ -185,7 +189,18 @@ class SegmentTask(ImageTask):
 
         self.config, self.ctx = config, ctx
         if config.dataset == "digit_mosaic":
-            ds = make_digit_mosaic(n_train=config.train_subset or 2000, seed=config.data_seed)
+            # Generator options (size, scale, max_glyphs, digits, ink, align, ...) from the Python API:
+            # TrainConfig.extras["digit_mosaic"]; checkpointed with the config, so a resume rebuilds the set.
+            opts = dict(config.extras.get("digit_mosaic", {}))
+            bad = sorted(set(opts) - MOSAIC_OPTIONS)
+            if bad:
+                raise ValueError(
+                    f"unknown digit_mosaic option {bad[0]!r}; "
+                    f"expected one of {', '.join(sorted(MOSAIC_OPTIONS))}"
+                )
+            if "digits" in opts and opts["digits"] is not None:
+                opts["digits"] = tuple(opts["digits"])  # a JSON round trip (checkpoint) gives a list
+            ds = make_digit_mosaic(n_train=config.train_subset or 2000, seed=config.data_seed, **opts)
         else:  # a user folder: images/ + masks/, 20 % held out with the data seed
             root = Path(config.dataset)
             ds = load_segmentation_folder(
