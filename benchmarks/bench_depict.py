@@ -224,17 +224,18 @@ def worker_train(spec: dict[str, Any]) -> dict[str, Any]:
 
 def worker_probe(spec: dict[str, Any]) -> dict[str, Any]:
     """Peak resident memory of training steps alone (fresh process): 3 AdamW steps, fixed random batch."""
-    from structlearn.models.segmentation import SegConfig
-    from structlearn.models.vit import ViTConfig
     from structlearn.optim.factory import make_optimizer
+    from structlearn.train.components import build_model
     from structlearn.utils.memory import Measure
 
     torch.set_num_threads(1)
     torch.manual_seed(0)
     C = 1 + len(spec["mosaic"]["digits"])
-    vit = ViTConfig(image_size=32, patch_size=4, in_channels=3, n_classes=C, n_layer=int(spec["n_layer"]),
-                    n_head=2, n_embd=64, norm="preln", norm_type="layer")  # fmt: skip
-    model = SegModel(vit, SegConfig(n_classes=C, decoder=spec["decoder"]))
+    # The training runs' Pre-LN encoder and decoder, built by the library's builder (no optimizer steps
+    # beyond the three measured ones; steps/seed/lr below only complete the config).
+    cfg = _config({**spec, "norm": "preln", "optimizer": "adamw", "lr": 1e-3, "seed": 0, "steps": 10,
+                   "out_dir": "unused"})  # fmt: skip
+    model = build_model(cfg, {"image_size": 32, "in_channels": 3, "n_classes": C})
     b = int(spec["batch_size"])
     x, y = torch.randn(b, 3, 32, 32), torch.randint(0, C, (b, 32, 32))
     opt = make_optimizer("adamw", model.parameters(), lr=1e-3, weight_decay=0.0)
