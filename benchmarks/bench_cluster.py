@@ -762,7 +762,10 @@ def table_report(args: argparse.Namespace, wall_s: float | None) -> Path:
         "process's level before the fit. Each cell is its own subprocess run; failures are shown as such. "
         f"Seeds: {', '.join(map(str, args.seeds))} (synthetic data is drawn with the run's seed; the seed "
         f"is also the method's random_state). EnSC / SSC-OMP run on a random subset of {SUBSET_MAX} "
-        "points (drawn with the seed) where N is larger. Methods run with their default parameters; "
+        "points (drawn with the seed) where N is larger. Methods run with their default parameters, "
+        "except two extra rows on the Fashion-MNIST family: 'PRO-DSC preset' = "
+        "PRODSC.from_preset('fashion_mnist') (64-d heads, 30 epochs) and 'NeuNcut spectral-init' = "
+        "NeuNcut(init='spectral'), warm-started from SpectralKNN's labels on the same graph; "
         "scikit-learn's SpectralClustering uses affinity='nearest_neighbors' with SpectralKNN's "
         "n_neighbors and eigen_solver='amg' (pyamg), KMeans n_init=10.",
         "",
