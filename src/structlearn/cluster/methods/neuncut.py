@@ -43,11 +43,11 @@ far above that of spectral clustering's labels on the same graph — UoS Ncut 2.
   same graph (an eigendecomposition, the step NeuNcut exists to avoid; for users who want spectral
   clustering's partition with NeuNcut's linear-time ``predict``). Measured (issue 10): on Fashion-MNIST
   70k scattering features the diffusion start ends at a higher hard Ncut than spectral clustering's
-  labels (0.313 vs 0.291, ACC 0.607 vs 0.640, seed 0), and from spectral clustering's labels training
-  keeps or lowers their Ncut (20k subset: 0.364 → 0.362) — the relaxed-Ncut SGD refines a partition
-  but does not find that one by itself. On digits the spectral labels have the lower Ncut (0.534 vs
-  0.593) but the lower accuracy (0.75 vs 0.84), so neither start is better everywhere and
-  ``"diffusion"`` stays the default.
+  labels (0.313 vs 0.291, ACC 0.607 vs 0.640, seed 0); from spectral clustering's labels training
+  kept their Ncut there (20k subset: 0.364 → 0.362) but raised it on digits (0.534 → 0.53–0.62, seeds
+  0–2) — the relaxed-Ncut SGD does not find the spectral partition by itself, nor always hold it.
+  On digits the spectral labels have the lower Ncut (0.534 vs 0.593) but the lower accuracy (0.75 vs
+  0.84), so neither start is better everywhere and ``"diffusion"`` stays the default.
 """
 
 from __future__ import annotations
