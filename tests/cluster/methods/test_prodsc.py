@@ -330,3 +330,21 @@ def test_sklearn_conventions_and_presets() -> None:
 )
 def test_sklearn_check_estimator(estimator, check) -> None:
     check(estimator)
+
+
+def test_max_train_samples_trains_on_a_subset_and_labels_every_point() -> None:
+    # Issue 10: above max_train_samples the network trains on a seeded subset (steps bounded in N) and
+    # every point is labelled by the trained heads + the spectral step.
+    X, y = _uos(200, seed=3)  # 600 points
+    est = PRODSC(3, random_state=0, max_train_samples=300, batch_size=300, **SMALL).fit(X)
+    assert est.train_indices_.shape == (300,) and len(np.unique(est.train_indices_)) == 300
+    assert est.n_iter_ == 60 * (300 // 300)  # epochs over the subset, not over X
+    assert est.labels_.shape == (600,) and est.embedding_.shape == (600, 12)
+    assert clustering_accuracy(y, est.labels_) > 0.9
+    again = PRODSC(3, random_state=0, max_train_samples=300, batch_size=300, **SMALL).fit(X)
+    np.testing.assert_array_equal(est.train_indices_, again.train_indices_)
+    full = PRODSC(3, random_state=0, max_train_samples=None, batch_size=300, **SMALL).fit(X)
+    assert full.n_iter_ == 60 * (600 // 300) and len(full.train_indices_) == 600
+    assert all(p["max_train_samples"] is None for p in PAPER_PRESETS.values())  # official configs: all
+    with pytest.raises(ValueError, match="max_train_samples"):
+        PRODSC(3, max_train_samples=1).fit(X)
