@@ -37,7 +37,6 @@ import torch
 from torch import nn
 
 from structlearn.diagnostics.stability import stability_metrics, warmup_curve
-from structlearn.optim import make_optimizer, param_groups
 from structlearn.optim.spectral_bound import SpectralBound, matrix_shape
 from structlearn.train import components
 from structlearn.train.config import TrainConfig
@@ -216,19 +215,8 @@ def build_model(setup: Setup, data: Data, norm: str) -> nn.Module:
 def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     """``train.components.build_optimizer`` plus ``model=`` for a bounded optimizer (its
     ``bounded_names`` then name the model's parameters, which the exact-ratio check needs)."""
-    wd = cfg.resolved_weight_decay
     extra = {"model": model} if cfg.optimizer.endswith("2") else {}
-    return make_optimizer(
-        cfg.optimizer,
-        param_groups(model, wd),
-        lr=cfg.resolved_lr,
-        weight_decay=wd,
-        momentum=cfg.momentum,
-        betas=cfg.betas,
-        eps=cfg.eps,
-        **cfg.optimizer_kwargs,
-        **extra,
-    )
+    return components.build_optimizer(cfg, model, **extra)
 
 
 @torch.no_grad()

@@ -58,8 +58,9 @@ def build_model(config: TrainConfig, info: dict[str, Any]) -> nn.Module:
     return ViT(vit)
 
 
-def build_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
-    """``make_optimizer`` over the documented weight-decay groups, plus extension keywords."""
+def build_optimizer(config: TrainConfig, model: nn.Module, /, **extra: Any) -> torch.optim.Optimizer:
+    """``make_optimizer`` over the documented weight-decay groups, plus extension keywords (``extra``:
+    more optimizer keywords, e.g. ``model=`` for a bounded optimizer)."""
     from structlearn.optim.factory import make_optimizer
     from structlearn.optim.param_groups import param_groups
 
@@ -73,6 +74,7 @@ def build_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimi
         betas=config.betas,
         eps=config.eps,
         **config.optimizer_kwargs,
+        **extra,
     )
 
 
