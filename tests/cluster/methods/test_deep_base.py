@@ -170,3 +170,17 @@ def test_run_steps_flushes_subnormals_while_training_only() -> None:
     if torch.set_flush_denormal(False):  # the platform supports flushing (x86 with SSE3)
         assert seen == [0.0, 0.0]
         assert float(tiny * 1.0) > 0.0  # restored after the loop
+
+
+def test_run_steps_trims_the_heap_periodically(monkeypatch) -> None:
+    # glibc kept the pages of SENet's freed per-step tensors: +5 MB resident per step (utils.malloc).
+    import torch
+
+    import structlearn.cluster.methods.deep_base as db
+
+    calls = []
+    monkeypatch.setattr(db, "trim_heap", lambda: calls.append(1) or True)
+    w = torch.nn.Parameter(torch.zeros(3))
+    opt = torch.optim.SGD([w], lr=0.1)
+    db.run_steps(2 * db.TRIM_EVERY + 1, lambda s: ((w * w).sum(), w.sum().detach()[None]), opt)
+    assert len(calls) == 2
