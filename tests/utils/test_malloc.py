@@ -13,11 +13,14 @@ def _rss_mb() -> float:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc_trim, /proc")
 def test_trim_heap_returns_the_free_pages_between_live_blocks() -> None:
-    # The pattern that grew SENet's resident set ~5 MB per step: after a freed 16 MiB mmapped block
-    # glibc serves MiB-sized blocks from the heap, and the pages of freed blocks between live ones stay
-    # resident until trimmed.
-    big = np.ones(16 * 2**20, np.uint8)
-    del big
+    # The pattern that grew SENet's resident set ~5 MB per step: once glibc's mmap threshold has risen,
+    # MiB-sized blocks come from the heap, and the pages of freed blocks between live ones stay resident
+    # until trimmed.
+    import ctypes
+
+    # Where glibc's threshold has not been raised yet in this process, raise it as a freed 32 MiB
+    # block would (M_MMAP_THRESHOLD = -3), so the MiB blocks below come from the heap.
+    ctypes.CDLL("libc.so.6").mallopt(-3, 32 * 2**20)
     before = _rss_mb()
     blocks = [np.ones(2**20, np.uint8) for _ in range(200)]
     keep = blocks[1::2]  # noqa: F841 — the live blocks that pin the heap's top
