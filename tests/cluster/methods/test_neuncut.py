@@ -121,6 +121,7 @@ def test_deterministic_and_leaves_global_rng_alone() -> None:
         ("affinity", "rbf", "unknown affinity"),
         ("init", "kmeans", "unknown init"),
         ("n_init", 0, "n_init must be >= 1"),
+        ("select_every", 0, "select_every must be >= 1"),
         ("diffusion_steps", (), "at least one"),
         ("diffusion_steps", (10, 0), r"diffusion_steps\[1\] must be >= 1"),
     ],
@@ -302,3 +303,26 @@ def test_spectral_init_starts_from_spectral_clustering_and_keeps_its_ncut() -> N
     assert est.init_ncut_ == pytest.approx(ref, rel=1e-6)
     assert hard_ncut(est.affinity_matrix_, est.labels_, 10) <= ref + 0.05
     assert clustering_accuracy(sc.labels_, est.labels_) > 0.9
+
+
+def test_select_every_keeps_the_lowest_ncut_checkpoint() -> None:
+    # select_every: the hard Ncut of the training labels is scored at the start (step 0) and every k
+    # steps; the lowest-Ncut state is restored, so the result never has a higher Ncut than any
+    # checkpoint, the warm start included (the drift of training away from a good start is undone).
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:600].astype(np.float32)
+    X = X - X.mean(axis=0)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    params = {**SMALL, "batch_size": 600, "n_epochs": 20}
+    est = NeuNcut(10, init="spectral", select_every=4, random_state=0, **params).fit(X)
+    steps, scores = est.selection_scores_[:, 0], est.selection_scores_[:, 1]
+    assert list(steps) == [0, 4, 8, 12, 16, 20]
+    assert scores[0] == pytest.approx(est.init_ncut_, rel=1e-6)
+    final = hard_ncut(est.affinity_matrix_, est.labels_, 10)
+    assert final == pytest.approx(scores.min(), rel=1e-9)
+    assert est.selected_step_ == int(steps[scores.argmin()])
+    np.testing.assert_array_equal(est.predict(X), est.labels_)  # the restored network, not the last one
+    plain = NeuNcut(10, init="spectral", random_state=0, **params).fit(X)
+    assert plain.selected_step_ == 20 and plain.selection_scores_.shape == (0, 2)
+    assert final <= hard_ncut(plain.affinity_matrix_, plain.labels_, 10) + 1e-12
