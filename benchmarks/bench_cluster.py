@@ -710,6 +710,11 @@ def table_worker(spec: dict[str, Any]) -> None:
             if m.cuda_peak_bytes:
                 rec["gpu_peak_mb"] = m.cuda_peak_bytes / 2**20
             rec["n_clusters_found"] = len(np.unique(labels))
+            # Label-free diagnostics of the labelling graph, where the estimator has them.
+            for attr in ("n_components_", "n_edges_added_", "selected_step_", "diffusion_steps_"):
+                val = getattr(est, attr, None)
+                if isinstance(val, int | np.integer):
+                    rec[attr.rstrip("_")] = int(val)
         except Exception as exc:  # recorded, not fatal
             rec["error"] = f"{type(exc).__name__}: {exc}"[:500]
         RunCache(out / "runs").save(_run_key(dataset, method, seed), rec)

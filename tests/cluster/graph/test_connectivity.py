@@ -81,6 +81,27 @@ def test_other_metrics_connect(metric: str) -> None:
         assert set(np.unique(np.round((R - A).data, 9))) <= {1.0, 2.0}
 
 
+def test_min_size_links_only_fragments() -> None:
+    # Three whole clusters (complete graphs of 20 on orthogonal directions) and two 2-node specks
+    # near cluster 0's direction. Linking every node can only join whole clusters to each other;
+    # with min_size only the specks link (to cluster 0), and the clusters stay apart.
+    rng = np.random.default_rng(0)
+    dirs = np.eye(4)[[0, 1, 2, 0, 0]]
+    F = np.repeat(dirs, [20, 20, 20, 2, 2], axis=0) + 0.05 * rng.standard_normal((64, 4))
+    truth = np.repeat([0, 1, 2, 0, 0], [20, 20, 20, 2, 2])
+    A = _blocks([20, 20, 20, 2, 2])
+    R, rep = connect_components(A, F, metric="abs_dot", min_size=5)
+    assert rep.n_components_before == 5 and rep.n_components_after == 3 and rep.n_edges_added == 4
+    added = (R - A).tocoo()
+    assert np.all(truth[added.row] == truth[added.col])  # nothing across clusters
+    full, rep_full = connect_components(A, F, metric="abs_dot")
+    assert rep_full.n_components_after == 1 and rep_full.n_edges_added == 64
+    every = (full - A).tocoo()
+    assert np.mean(truth[every.row] != truth[every.col]) > 0.5
+    with pytest.raises(ValueError, match="min_size"):
+        connect_components(A, F, min_size=0)
+
+
 def test_bad_inputs() -> None:
     A = _blocks([3, 3])
     with pytest.raises(ValueError, match="rows but the affinity has 6"):

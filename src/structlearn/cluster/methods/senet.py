@@ -171,7 +171,8 @@ class SENet(DeepClusterEstimator):
     ``affinity_matrix_`` (CSR), ``train_indices_``, ``loss_curve_`` (mean loss per logging window),
     ``n_iter_``, ``threshold_`` (the learned b), ``n_components_`` (connected components of the
     affinity before repair; more than the eigenvectors → repaired from X with
-    :func:`~structlearn.cluster.graph.connectivity.connect_components`, ``n_edges_added_``, and a warning),
+    :func:`~structlearn.cluster.graph.connectivity.connect_components`, fragments of under N/(4k) nodes
+    first, ``n_edges_added_``, and a warning),
     ``n_empty_rows_`` (rows b zeroes entirely; see
     ``_fill_empty_rows``), ``timings_`` (seconds spent in train / coefficients /
     affinity / spectral).
@@ -342,16 +343,24 @@ class SENet(DeepClusterEstimator):
         nc = math.ceil(1.5 * k) if cfg.n_components is None else cfg.n_components
         # More components than eigenvectors: the embedding could only pick some components as clusters
         # (Fashion-MNIST 10k, 3-NN graph: 57 components, ACC 0.19); repaired from X (|x_iᵀx_j|, the
-        # similarity self-expression builds on): ACC 0.50 with the same C.
+        # similarity self-expression builds on): ACC 0.50 with the same C. Fragments first (components
+        # under a quarter of an average cluster): a component that is already a whole cluster can only
+        # gain edges to other clusters (UoS 10 × 4-dim, N = 50k: 10 pure clusters + 13 specks; linking
+        # every node added 50,000 edges, 54 % across clusters, ACC 0.86); then, if still too many,
+        # every node as before.
         self.n_components_, _ = component_labels(A)
         self.n_edges_added_ = 0
         if self.n_components_ > min(nc, N):
-            A, report = connect_components(A, Xt, metric="abs_dot")
+            A, report = connect_components(A, Xt, metric="abs_dot", min_size=math.ceil(N / (4 * k)))
             self.n_edges_added_ = report.n_edges_added
+            if report.n_components_after > min(nc, N):
+                A, report = connect_components(A, Xt, metric="abs_dot")
+                self.n_edges_added_ += report.n_edges_added
             warnings.warn(
                 f"SENet: the affinity of {N} points has {self.n_components_} connected components, more than"
-                f" the {min(nc, N)} eigenvectors; connected them with {report.n_edges_added} edges of the"
-                " strongest |x_i^T x_j| between components (connect_components)",
+                f" the {min(nc, N)} eigenvectors; linked them with {self.n_edges_added_} edges of the"
+                f" strongest |x_i^T x_j| between components, fragments (< N/4k nodes) first; now"
+                f" {report.n_components_after} (connect_components)",
                 DisconnectedGraphWarning,
                 stacklevel=2,
             )
