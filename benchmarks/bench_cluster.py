@@ -785,6 +785,10 @@ def table_report(args: argparse.Namespace, wall_s: float | None) -> Path:
         meths = [m for m in TABLE_METHODS if (ds, m) in by]
         if not meths:
             continue
+        fam = TABLE_DATASETS[ds]["family"]
+        missing = [
+            m for m in TABLE_METHODS if (ds, m) not in by and fam in TABLE_METHODS[m].get("families", (fam,))
+        ]
         lines += [f"## {ds}: {TABLE_DATASETS[ds]['desc']}", ""]
         ref = [a for a in (acc_mean(ds, "SpectralKNN"), acc_mean(ds, "KMeansClustering")) if a is not None]
         rows = []
@@ -830,6 +834,9 @@ def table_report(args: argparse.Namespace, wall_s: float | None) -> Path:
                 ]
             )
             data["cells"][f"{ds}/{meth}"] = ok + errs
+        for meth in missing:  # a cell of the table that has no run yet is shown, not dropped
+            rows.append([meth, *["–"] * 6, "not run"])
+            flags.append(f"{ds} / {meth}: not run")
         headers = ["method", "ACC", "NMI", "ARI", "CPU s", "wall s", "peak MB", "notes"]
         lines += [markdown_table(headers, rows), ""]
     lines += ["## Flags", ""] + ([f"- {f}" for f in flags] or ["- none"]) + [""]
