@@ -205,9 +205,18 @@ def test_repair_links_fragments_not_whole_clusters(monkeypatch: pytest.MonkeyPat
     graph = sp.csr_matrix(same & ~np.eye(len(y), dtype=bool), dtype=np.float64)
     monkeypatch.setattr(senet_mod, "affinity_from_coefficients", lambda C, kind, k: graph)
     est = SENet(4, **{**SMALL, "n_iter": 20}, random_state=0)
-    with pytest.warns(DisconnectedGraphWarning, match="fragments"):
+    with pytest.warns(DisconnectedGraphWarning, match="repair=.fragments."):
         est.fit(X)
     assert est.n_components_ == 8 and est.n_edges_added_ == 8
     A = est.affinity_matrix_.tocoo()
     assert np.all(y[A.row] == y[A.col])
     assert evaluate(y, est.labels_)["acc"] > 0.95
+    # repair="all" (the former rule): every node links once, across clusters for whole-cluster nodes.
+    every = SENet(4, **{**SMALL, "n_iter": 20}, repair="all", random_state=0)
+    with pytest.warns(DisconnectedGraphWarning, match="repair='all'"):
+        every.fit(X)
+    assert every.n_edges_added_ == len(y)
+    A = every.affinity_matrix_.tocoo()
+    assert np.any(y[A.row] != y[A.col])
+    with pytest.raises(ValueError, match="unknown repair"):
+        SENet(4, repair="none").fit(X)
