@@ -818,6 +818,11 @@ def table_report(args: argparse.Namespace, wall_s: float | None) -> Path:
                 note.append(f"on {ok[0]['device']}" + (f", GPU peak {max(gpu):.0f} MB" if gpu else ""))
             if ok[0].get("machine") and ok[0]["machine"] != _machine_tag("cpu"):
                 note.append(f"ran on {ok[0]['machine']}")
+            if any(r.get("provenance") for r in ok):
+                note.append(
+                    "seeds " + ",".join(str(r["seed"]) for r in ok if r.get("provenance")) + " ran "
+                    "before the option existed (same code path)"
+                )
             if ok[0].get("subset"):
                 note.append(f"subset {ok[0]['subset']} of {ok[0]['n_total']}")
             if errs:
