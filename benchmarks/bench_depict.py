@@ -280,15 +280,14 @@ def _ms(values: list[float], scale: float = 1.0, fmt: str = ".1f") -> str:
 
 
 def decoders_report(rows: list[dict[str, Any]], probes: dict[str, float]) -> list[str]:
+    # The seeds of each decoder that has runs, in DECODERS order (one grouping for every table).
+    groups = {d: r for d in DECODERS if (r := [x for x in rows if x["decoder"] == d])}
     lines = [
         "| decoder | val mIoU (%) | pixel acc (%) | decoder params | decoder MFLOPs/img | train img/s "
         "| decoder-only img/s | run peak MiB | step peak MiB |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
-    for dec in DECODERS:
-        r = [x for x in rows if x["decoder"] == dec]
-        if not r:
-            continue
+    for dec, r in groups.items():
         lines.append(
             f"| {dec} | {_ms([x['mIoU'] for x in r], 100)} | {_ms([x['aAcc'] for x in r], 100)} | "
             f"{r[0]['decoder_params']:,} | {r[0]['decoder_mflops']:.2f} | "
@@ -304,10 +303,7 @@ def decoders_report(rows: list[dict[str, Any]], probes: dict[str, float]) -> lis
         "| decoder | before decoder: mIoU (%) | pixel acc (%) | after decoder: mIoU (%) | pixel acc (%) |",
         "|---|---|---|---|---|",
     ]
-    for dec in DECODERS:
-        r = [x for x in rows if x["decoder"] == dec]
-        if not r:
-            continue
+    for dec, r in groups.items():
         after = "— | —"
         if r[0]["pca_after"] is not None:
             after = " | ".join(_ms([x["pca_after"][k] for x in r], 100) for k in ("mIoU", "aAcc"))
@@ -322,10 +318,7 @@ def decoders_report(rows: list[dict[str, Any]], probes: dict[str, float]) -> lis
         "| decoder | mean ‖P_kP_kᵀ − I‖_F | ‖QQᵀ − I‖_F raw | ‖QQᵀ − I‖_F unit rows |",
         "|---|---|---|---|",
     ]
-    for dec in DECODERS:
-        r = [x for x in rows if x["decoder"] == dec]
-        if not r:
-            continue
+    for dec, r in groups.items():
         hg = _ms([x["head_gram"] for x in r], fmt=".3f") if r[0]["head_gram"] is not None else "—"
         cg = r[0]["class_gram"]
         raw = _ms([x["class_gram"]["QQT_raw"] for x in r], fmt=".3f") if cg else "—"
@@ -338,10 +331,7 @@ def decoders_report(rows: list[dict[str, Any]], probes: dict[str, float]) -> lis
         "| decoder | σ=0 | " + " | ".join(f"σ={s:g}" for s in SIGMAS) + " |",
         "|---|---|" + "---|" * len(SIGMAS),
     ]
-    for dec in DECODERS:
-        r = [x for x in rows if x["decoder"] == dec]
-        if not r:
-            continue
+    for dec, r in groups.items():
         cells = [_ms([x["mIoU"] for x in r], 100)]
         cells += [_ms([x["noise_mIoU"][str(s)] for x in r], 100) for s in SIGMAS]
         lines.append(f"| {dec} | " + " | ".join(cells) + " |")
