@@ -2,9 +2,17 @@ import math
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 
-from structlearn.cluster.objectives.ncut import VOL_EPS, gaussian_affinity, median_distance, ncut_loss
+from structlearn.cluster.objectives.ncut import (
+    VOL_EPS,
+    gaussian_affinity,
+    hard_ncut,
+    median_distance,
+    ncut_descent,
+    ncut_loss,
+)
 
 
 def _affinity(n: int, seed: int = 0) -> torch.Tensor:
@@ -116,3 +124,39 @@ def test_bad_inputs() -> None:
         ncut_loss(torch.ones(3, 3), torch.ones(3, 2), gamma=-1.0)
     with pytest.raises(ValueError, match="P must have shape"):
         ncut_loss(torch.ones(3, 3), torch.ones(4, 2))
+
+
+def _cliques(sizes: list[int], bridges: int, seed: int) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Disjoint cliques plus ``bridges`` random cross edges; returns (A, clique labels)."""
+    rng = np.random.default_rng(seed)
+    truth = np.repeat(np.arange(len(sizes)), sizes)
+    A = (truth[:, None] == truth[None, :]).astype(np.float64)
+    np.fill_diagonal(A, 0.0)
+    i, j = rng.integers(0, len(truth), (2, bridges))
+    A[i, j] = A[j, i] = 1.0
+    return sp.csr_matrix(A), truth
+
+
+def test_ncut_descent_repairs_perturbed_labels_and_never_raises_the_ncut() -> None:
+    A, truth = _cliques([30, 40, 50], bridges=20, seed=0)
+    rng = np.random.default_rng(1)
+    noisy = truth.copy()
+    flip = rng.random(truth.size) < 0.3
+    noisy[flip] = rng.integers(0, 3, flip.sum())
+    labels, score = ncut_descent(A, noisy, 3)
+    assert score == pytest.approx(hard_ncut(A, labels, 3))
+    assert score <= hard_ncut(A, noisy, 3)
+    assert score == pytest.approx(hard_ncut(A, truth, 3))  # the clique partition is the optimum here
+    for sigma in (0.0, 1.0):  # never above the start, also from the optimum itself
+        _, s = ncut_descent(A, truth, 3, sigma=sigma)
+        assert s <= hard_ncut(A, truth, 3) + 1e-12
+
+
+def test_ncut_descent_rejects_bad_labels() -> None:
+    A, truth = _cliques([5, 5], bridges=0, seed=0)
+    with pytest.raises(ValueError, match="labels must be"):
+        ncut_descent(A, truth + 1, 2)
+    with pytest.raises(ValueError, match="labels must be"):
+        ncut_descent(A, truth[:-1], 2)
+    with pytest.raises(ValueError, match="sigma"):
+        ncut_descent(A, truth, 2, sigma=-1.0)
