@@ -45,6 +45,7 @@ the estimator's constructor is generated from it (see
 from __future__ import annotations
 
 import copy
+import math
 import time
 from typing import Any, ClassVar
 
@@ -88,6 +89,11 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
     the cluster-head features), ``history_`` (per-step losses), ``net_`` (the trained network),
     ``n_features_in_``, ``n_iter_`` (optimisation steps), ``train_seconds_`` (wall time of the
     optimisation loop), ``selected_step_`` and ``selection_scores_`` ((step, eigengap) rows).
+
+    Training length: ``n_epochs`` epochs of ⌊n / batch_size⌋ drop_last batches; on a set smaller than
+    ``batch_size`` (one full batch) the steps after the warm-up are the ones a ``batch_size`` loader would
+    make, ⌈(n_epochs − warmup_steps) · n / batch_size⌉, not one per epoch (:meth:`_training_steps`;
+    wine, 178 points: 48 steps, ACC 0.86 → 0.96 over seeds 0–2; issue 10).
 
     ``select_every`` (label-free checkpoint selection, our addition): every this many steps after the
     warm-up (and at its end) the network is scored by the eigengap λ_k − λ_{k+1} of the normalised
@@ -137,7 +143,7 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
         n = Xt.shape[0]
         B = min(cfg.batch_size, n)
         warmup = cfg.warmup_steps if cfg.tcr_weight > 0 else 0
-        total = cfg.n_epochs * (n // B)
+        total = self._training_steps(n, cfg.n_epochs, cfg.batch_size, warmup)
         if total <= warmup:
             raise ValueError(
                 f"{total} training steps (n_epochs={cfg.n_epochs}, {n // B} batches per epoch) do not exceed"
@@ -202,6 +208,24 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
         self.n_components_ = lab.n_components
         self._fit_predictor(Y, cfg)
         return self
+
+    @staticmethod
+    def _training_steps(n: int, n_epochs: int, batch_size: int, warmup: int) -> int:
+        """Optimisation steps of a fit on n training points (warm-up included).
+
+        With n ≥ ``batch_size``: ``n_epochs`` × ⌊n / batch_size⌋ (drop_last batches), i.e. about
+        n_epochs / batch_size steps per training point whatever n. Below ``batch_size`` the batch is the
+        whole set and an epoch is one step, so the same n_epochs would make the steps per point grow as
+        1/n and over-train small sets (wine, 178 points: 100 full-batch steps end at ACC 0.86, the
+        clustering peaks 10–30 steps after the warm-up; issue 10). There the clustering phase gets the
+        steps a ``batch_size`` loader would make for n points, ⌈(n_epochs − warmup) · n / batch_size⌉
+        (at least one); the TCR warm-up, which does not cluster, keeps its ``warmup`` steps.
+        """
+        if n >= batch_size:
+            return n_epochs * (n // batch_size)
+        if n_epochs <= warmup:
+            return n_epochs  # rejected by fit, with the usual message
+        return warmup + math.ceil((n_epochs - warmup) * n / batch_size)  # ≥ 1 as n ≥ 1
 
     @staticmethod
     @torch.no_grad()
