@@ -123,6 +123,7 @@ def main() -> None:
     ap.add_argument("--datasets", nargs="+", default=["fmnist-scat", "digits"])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--name", default="ncut_landscape", help="report file name (without extension)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     rows = [r for ds in args.datasets for r in run(ds, args.seeds)]
@@ -132,7 +133,7 @@ def main() -> None:
         "k-means, σ = 0, ≤ 50 sweeps, lowest Ncut kept). Seconds and peak MB: the method's own labelling "
         "(NeuNcut: the whole fit). mean ± std over the seeds.\n\n" + report(rows)
     )
-    path = write_report(args.out, "ncut_landscape", "Ncut against accuracy on the kNN graph (issue 10)", body,
+    path = write_report(args.out, args.name, "Ncut against accuracy on the kNN graph (issue 10)", body,
                         {"rows": rows})  # fmt: skip
     print(path.read_text())
 
