@@ -32,7 +32,7 @@ Out-of-sample (``predict``): coefficients of the new points against the N fitted
 dictionary), top-k by |c|, and the coefficient-weighted vote Σ_j |c_ij| [label_j = ℓ] over the fitted
 labels (rows whose coefficients are all thresholded to 0 fall back to the largest |q(x)ᵀk(x_j)|).
 
-This module is ~470 lines, over the ~350 guideline, on purpose: it is one estimator (training, sparse
+This module is ~460 lines, over the ~350 guideline, on purpose: it is one estimator (training, sparse
 coefficients with the empty-row repair, affinity and its connectivity repair, spectral step,
 out-of-sample vote, the label-free objective), and half of it documents measured deviations from
 the paper; its network is in :mod:`~structlearn.cluster.methods.networks`, its scaffold in
