@@ -116,8 +116,8 @@ def run_method(
     if both_affinities:
         other = "symmetric" if est.affinity == "nearest_neighbors" else "nearest_neighbors"
         with Measure() as m2:
-            A = affinity_from_coefficients(est.representation_matrix_, other, est.n_neighbors)
-            nc = est.n_components or int(np.ceil(1.5 * k))
+            A = affinity_from_coefficients(est.representation_matrix_, other, est.n_neighbors_)
+            nc = est.n_eigenvectors_
             lab2 = spectral_clustering(A, k, n_components=nc, n_init=est.n_init, random_state=seed)
         m2.seconds += m.seconds
         m2.peak_bytes = max(m.peak_bytes, m2.peak_bytes)

@@ -4,12 +4,9 @@ Exemptions (also listed in docs/clustering.md):
 - SSCOMP / check_clustering: the check clusters three Gaussian blobs in R². Blobs are not a union of
   linear subspaces and in R² every point is an exact combination of any two others, so a sparse
   self-expressive method has no signal there (ARI < 0.4 is expected, not a bug).
-- SENet / check_clustering: the same blobs, and only 5 training steps here. Its 3-NN graph over the
-  rows of C splits into 4 components (sizes 21, 19, 5, 5) for 3 clusters; the 5 eigenvectors it uses
-  span the 4 component indicators plus one of two *tied* non-trivial eigenvectors (the two 5-node
-  components have the same spectrum). Which of the tied vectors an exact solver returns decides the
-  score: ARI 0.46 (the former dense solver) vs 0.34 (the per-component solver) on the same affinity.
-  Both are valid spectral embeddings; the check's 0.4 threshold is met by chance, not by the method.
+- SENet passed check_clustering only by chance while its affinity was the paper's 3-NN graph over C's
+  rows (4 components for 3 blobs, tied eigenvectors); with the 20-NN graph it uses on small sets
+  (issue 10) it passes and is no longer exempt.
 """
 
 import pytest
@@ -27,7 +24,6 @@ ESTIMATORS = [
 
 EXPECTED_FAILURES = {
     "SSCOMP": {"check_clustering": "blobs in R² are not a union of subspaces (see module docstring)"},
-    "SENet": {"check_clustering": "tied eigenvectors of a 4-component graph decide (see module docstring)"},
 }
 
 
