@@ -124,7 +124,10 @@ def main() -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--name", default="ncut_landscape", help="report file name (without extension)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: wine, seed 0, into a scratch name")
     args = ap.parse_args()
+    if args.quick:
+        args.datasets, args.seeds, args.name = ["wine"], [0], "ncut_landscape_quick"
     torch.set_num_threads(1)
     rows = [r for ds in args.datasets for r in run(ds, args.seeds)]
     body = (

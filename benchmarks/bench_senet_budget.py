@@ -94,7 +94,10 @@ def main() -> None:
     ap.add_argument("--iters", nargs="+", type=int, default=[2000, 8000])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--quick", action="store_true", help="smoke run: 150 wine points, 50 iterations")
     args = ap.parse_args()
+    if args.quick:
+        args.dataset, args.n, args.iters, args.seeds = "wine", 150, [50], [0]
     torch.set_num_threads(1)
     rows = run(args.dataset, args.n, args.iters, args.seeds)
     body = (
@@ -106,7 +109,8 @@ def main() -> None:
         + report(rows)
     )
     title = "SENet accuracy against its training budget (issue 10)"
-    path = write_report(args.out, "senet_budget", title, body, {"rows": rows})
+    name = "senet_budget_quick" if args.quick else "senet_budget"
+    path = write_report(args.out, name, title, body, {"rows": rows})
     print(path.read_text())
 
 
