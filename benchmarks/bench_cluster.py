@@ -550,6 +550,13 @@ TABLE_METHODS: dict[str, dict[str, Any]] = {
     "PRO-DSC preset": {"impl": "prodsc", "preset": "fashion_mnist", "families": ("fmnist",)},
     # NeuNcut warm-started from SpectralKNN's labels on the same graph (the gap's diagnosis, issue 10).
     "NeuNcut spectral-init": {"impl": "neuncut", "params": {"init": "spectral"}, "families": ("fmnist",)},
+    # The same start with label-free checkpoint selection (lowest hard Ncut of the training labels, every
+    # 500 steps and at step 0): can NeuNcut hold spectral clustering's partition (opt-in; issue 10)?
+    "NeuNcut spectral-init + select": {
+        "impl": "neuncut",
+        "params": {"init": "spectral", "select_every": 500},
+        "families": ("fmnist",),
+    },
     "NeuNcut": {"impl": "neuncut"},
 }
 BASELINES = (
@@ -781,9 +788,11 @@ def table_report(args: argparse.Namespace, wall_s: float | None) -> Path:
         f"Seeds: {', '.join(map(str, args.seeds))} (synthetic data is drawn with the run's seed; the seed "
         f"is also the method's random_state). EnSC / SSC-OMP run on a random subset of {SUBSET_MAX} "
         "points (drawn with the seed) where N is larger. Methods run with their default parameters, "
-        "except three extra rows: on the Fashion-MNIST family 'PRO-DSC preset' = "
-        "PRODSC.from_preset('fashion_mnist') (64-d heads, 30 epochs) and 'NeuNcut spectral-init' = "
-        "NeuNcut(init='spectral'), warm-started from SpectralKNN's labels on the same graph; on the "
+        "except four extra rows: on the Fashion-MNIST family 'PRO-DSC preset' = "
+        "PRODSC.from_preset('fashion_mnist') (64-d heads, 30 epochs), 'NeuNcut spectral-init' = "
+        "NeuNcut(init='spectral'), warm-started from SpectralKNN's labels on the same graph, and "
+        "'NeuNcut spectral-init + select' = the same with select_every=500 (the lowest-Ncut checkpoint); "
+        "on the "
         "datasets where SENet's connectivity repair runs, 'SENet repair=all' = SENet(repair='all'), the "
         "former repair (every node links out; the default links fragments first); "
         "scikit-learn's SpectralClustering uses affinity='nearest_neighbors' with SpectralKNN's "
