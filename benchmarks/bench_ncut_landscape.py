@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cluster import load_table_dataset  # noqa: E402
+from bench_cluster import TABLE_DATASETS, load_table_dataset  # noqa: E402
 from structlearn.cluster import NeuNcut  # noqa: E402
 from structlearn.cluster.graph.affinity import knn_graph  # noqa: E402
 from structlearn.cluster.graph.spectral import spectral_labels  # noqa: E402
@@ -120,7 +120,9 @@ def report(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--datasets", nargs="+", default=["fmnist-scat", "digits"])
+    ap.add_argument(
+        "--datasets", nargs="+", default=["fmnist-scat", "digits"], choices=sorted(TABLE_DATASETS)
+    )
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--name", default="ncut_landscape", help="report file name (without extension)")
@@ -128,6 +130,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.datasets, args.seeds, args.name = ["wine"], [0], "ncut_landscape_quick"
+    if min(args.seeds) < 0:
+        ap.error("--seeds must be >= 0")
     torch.set_num_threads(1)
     rows = [r for ds in args.datasets for r in run(ds, args.seeds)]
     body = (

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_cluster import load_table_dataset  # noqa: E402
+from bench_cluster import TABLE_DATASETS, load_table_dataset  # noqa: E402
 from structlearn.cluster import KMeansClustering, SENet, SpectralKNN  # noqa: E402
 from structlearn.cluster.metrics import evaluate, subspace_preserving_error  # noqa: E402
 from structlearn.utils.harness import log, markdown_table, mean_std, write_report  # noqa: E402
@@ -91,7 +91,7 @@ def report(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--dataset", default="fmnist-scat")
+    ap.add_argument("--dataset", default="fmnist-scat", choices=sorted(TABLE_DATASETS))
     ap.add_argument("--n", type=int, default=10_000, help="random subset size (drawn with the seed)")
     ap.add_argument("--iters", nargs="+", type=int, default=[2000, 8000])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
@@ -100,6 +100,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.dataset, args.n, args.iters, args.seeds = "wine", 150, [50], [0]
+    if args.n < 2 or min(args.iters) < 1 or min(args.seeds) < 0:
+        ap.error("--n must be >= 2, --iters >= 1, --seeds >= 0")
     torch.set_num_threads(1)
     rows = run(args.dataset, args.n, args.iters, args.seeds)
     body = (

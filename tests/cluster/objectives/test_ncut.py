@@ -160,3 +160,15 @@ def test_ncut_descent_rejects_bad_labels() -> None:
         ncut_descent(A, truth[:-1], 2)
     with pytest.raises(ValueError, match="sigma"):
         ncut_descent(A, truth, 2, sigma=-1.0)
+
+
+def test_ncut_descent_rejects_bad_affinities() -> None:
+    A, truth = _cliques([5, 5], bridges=0, seed=0)
+    bad = A.toarray()
+    bad[0, 1] = np.nan
+    with pytest.raises(ValueError, match="finite, non-negative"):
+        ncut_descent(sp.csr_matrix(bad), truth, 2)
+    with pytest.raises(ValueError, match="square"):
+        ncut_descent(sp.csr_matrix((0, 0)), np.zeros(0, dtype=int), 2)
+    with pytest.raises(ValueError, match="square"):
+        ncut_descent(A[:, :-1], truth, 2)

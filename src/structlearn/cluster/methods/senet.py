@@ -89,6 +89,7 @@ SUBSPACE_RECIPE: dict[str, Any] = {
 # AUTO_NEIGHBORS_MAX_N points, the paper's 3 above (its setting for the 70k-point sets; our ≥ 50k cells
 # were measured with it and are left unchanged). See the comment in ``fit``.
 AUTO_NEIGHBORS = 20
+PAPER_NEIGHBORS = 3
 AUTO_NEIGHBORS_MAX_N = 20_000
 
 
@@ -361,7 +362,7 @@ class SENet(DeepClusterEstimator):
         # measured with it; the bound is not a measured optimum).
         nn = cfg.n_neighbors
         if nn is None:
-            nn = AUTO_NEIGHBORS if N <= AUTO_NEIGHBORS_MAX_N else 3
+            nn = AUTO_NEIGHBORS if N <= AUTO_NEIGHBORS_MAX_N else PAPER_NEIGHBORS
         self.n_neighbors_ = min(nn, N - 1)
         A = affinity_from_coefficients(C, cfg.affinity, self.n_neighbors_)
         k = cfg.n_clusters
@@ -369,11 +370,8 @@ class SENet(DeepClusterEstimator):
         # is the Fiedler vector alone (Shi & Malik 2000): the third eigenvector is a mode inside the
         # larger cluster that k-means then splits (breast_cancer, 20-NN graph: ACC 0.94 with 2, 0.88
         # with 3 eigenvectors, seeds 0-2).
-        if cfg.n_components is not None:
-            nc = cfg.n_components
-        else:
-            nc = k if k == 2 else math.ceil(1.5 * k)
-        self.n_eigenvectors_ = min(nc, N)
+        nc = cfg.n_components if cfg.n_components is not None else (k if k == 2 else math.ceil(1.5 * k))
+        n_eig = self.n_eigenvectors_ = min(nc, N)
         # More components than eigenvectors: the embedding could only pick some components as clusters
         # (Fashion-MNIST 10k, 3-NN graph: 57 components, ACC 0.19); repaired from X (|x_iᵀx_j|, the
         # similarity self-expression builds on): ACC 0.50 with the same C. Fragments first (components
@@ -385,16 +383,16 @@ class SENet(DeepClusterEstimator):
         # classes have Ncut 3.8 (the fragment-first labels: 0.05): it corrects a poor C, not the repair.
         self.n_components_, _ = component_labels(A)
         self.n_edges_added_ = 0
-        if self.n_components_ > min(nc, N):
+        if self.n_components_ > n_eig:
             min_size = math.ceil(N / (4 * k)) if cfg.repair == "fragments" else None
             A, report = connect_components(A, Xt, metric="abs_dot", min_size=min_size)
             self.n_edges_added_ = report.n_edges_added
-            if report.n_components_after > min(nc, N):
+            if report.n_components_after > n_eig:
                 A, report = connect_components(A, Xt, metric="abs_dot")
                 self.n_edges_added_ += report.n_edges_added
             warnings.warn(
                 f"SENet: the affinity of {N} points has {self.n_components_} connected components, more than"
-                f" the {min(nc, N)} eigenvectors; linked them with {self.n_edges_added_} edges of the"
+                f" the {n_eig} eigenvectors; linked them with {self.n_edges_added_} edges of the"
                 f" strongest |x_i^T x_j| between components (repair={cfg.repair!r}); now"
                 f" {report.n_components_after} (connect_components)",
                 DisconnectedGraphWarning,
@@ -405,7 +403,7 @@ class SENet(DeepClusterEstimator):
         self.labels_ = spectral_clustering(
             self.affinity_matrix_,
             k,
-            n_components=min(nc, N),
+            n_components=n_eig,
             n_init=cfg.n_init,
             # Validated by spectral_clustering itself, so new solvers there need no change here.
             solver=cfg.eigen_solver,  # type: ignore[arg-type]

@@ -102,34 +102,40 @@ def ncut_descent(
     freely and may oscillate, so the labels with the lowest Ncut seen are returned with that Ncut.
     O(nnz(A)·k) per sweep; stops when no point moves. Returns (labels, Ncut).
     """
-    A = sp.csr_matrix(A)
+    A = sp.csr_matrix(A, dtype=np.float64)
     n = A.shape[0]
+    if n == 0 or A.shape[1] != n:
+        raise ValueError(f"A must be a non-empty square affinity, got shape {A.shape}")
+    if not np.isfinite(A.data).all() or (A.data < 0).any():
+        raise ValueError("A must have finite, non-negative entries")
     k = check_int("n_clusters", n_clusters, minimum=1)
     check_float("sigma", sigma, nonnegative=True)
     check_int("max_iter", max_iter, minimum=0)
     lab = np.asarray(labels, dtype=np.int64).copy()
-    if lab.shape != (n,) or (n and (lab.min() < 0 or lab.max() >= k)):
+    if lab.shape != (n,) or lab.min() < 0 or lab.max() >= k:
         raise ValueError(f"labels must be {n} integers in [0, {k}), got shape {lab.shape}")
     d = np.maximum(np.asarray(A.sum(axis=1)).ravel(), np.finfo(np.float64).tiny)
-    best_lab, best = lab.copy(), hard_ncut(A, lab, k)
     rows = np.arange(n)
-    for _ in range(max_iter):
+    best_lab, best = lab, np.inf
+    for sweep in range(max_iter + 1):
         onehot = sp.csr_matrix((np.ones(n), (rows, lab)), shape=(n, k))
         links = np.asarray((A @ onehot).todense())  # links(i, c) = Σ_{j ∈ c} A_ij
         vol = np.bincount(lab, weights=d, minlength=k)
         within = np.bincount(lab, weights=links[rows, lab], minlength=k)
-        own = np.zeros((n, k))
-        own[rows, lab] = sigma
+        used = vol > 0
+        score = float(np.where(used, 1.0 - within / np.where(used, vol, 1.0), 1.0).sum())  # = hard_ncut
+        if score < best - 1e-12:
+            best_lab, best = lab, score
+        if sweep == max_iter:
+            break
         with np.errstate(divide="ignore", invalid="ignore"):
-            dist = -2.0 * (own + links / d[:, None]) / vol + (sigma * vol + within) / vol**2
-        dist[:, vol <= 0] = np.inf  # an emptied cluster stays empty
+            dist = -2.0 * links / d[:, None] / vol + (sigma * vol + within) / vol**2
+        dist[rows, lab] -= 2.0 * sigma / vol[lab]  # the σ[i ∈ c] term
+        dist[:, ~used] = np.inf  # an emptied cluster stays empty
         new = dist.argmin(axis=1)
         if np.array_equal(new, lab):
             break
         lab = new
-        score = hard_ncut(A, lab, k)
-        if score < best - 1e-12:
-            best_lab, best = lab.copy(), score
     return best_lab, best
 
 
