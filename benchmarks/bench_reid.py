@@ -11,6 +11,11 @@ runs/ (a re-run reuses them; ``--fresh`` ignores them).
 2. The paper's claim: CACL's gain over the single branch grows with the strength of the colour shortcut
    (``--shortcuts``), mAP of both at every strength; part ``trap``: the same sweep with a palette of
    ``--trap-palette`` colours shared by all identities, so colour misleads instead of informing.
+   Parts ``cast`` / ``cast_luma`` (not run by default; ``--name reid_cast``): the same paired comparison
+   along the per-camera colour-cast strength (``--casts``; shortcut 0.7), the colour that *changes with
+   the camera* — multiplicative channel factors (they change brightness too), or hue-only casts that
+   keep every pixel's luma — with the pseudo-labels' same-camera pair fraction (do they group by tint?);
+   gain_vs_cast.png / gain_vs_cast_luma.png.
 3. HCL vs MGCE-HCL with the selected eps and with eps + 0.1 (looser clusters, noisier positives), and
    the premise of MGCE: pseudo-positive pair precision against the number of agreeing granularities.
 4. Clothes change (issue 15): RGB-only SpCL-style, Cluster-Contrast and CACL against SiCL and its
@@ -52,6 +57,7 @@ torch.set_num_threads(1)
 RESULTS = Path(__file__).resolve().parent / "results" / "reid"
 SEEDS = (100, 101, 102)
 DEFAULT_SHORTCUT = 0.7
+DEFAULT_CAST = 0.25  # make_reid_dataset's camera_cast, used by every part except `cast`
 ARMS: dict[str, dict[str, Any]] = {
     "SpCL-style (1 branch)": {"method": "spcl"},
     "Cluster-Contrast": {"method": "cluster-contrast"},
@@ -80,6 +86,60 @@ ARMS_KEYS = {arm: f"arm{i}" for i, arm in enumerate(ARMS)}  # file names of the 
 METRICS = ("mAP", "R1", "R5", "mINP", "pseudo_nmi", "pseudo_ari")
 
 
+def run_name(
+    arm: str,
+    shortcut: float,
+    seed: int,
+    epochs: int,
+    outfits: int = 1,
+    palette: int | None = None,
+    camera_cast: float = DEFAULT_CAST,
+    cast_luma: bool = False,
+) -> str:
+    """File name (no suffix) of a cached run. The cast enters only when it differs from the default 0.25, so
+    the runs cached before the cast sweep existed keep their names; a luma-preserving cast of 0 is no cast."""
+    key = ARMS_KEYS[arm] if outfits == 1 else f"cc{list(CC_ARMS).index(arm)}"
+    pal = "" if palette is None else f"_p{palette}"
+    luma = cast_luma and camera_cast > 0
+    cast = "" if camera_cast == DEFAULT_CAST and not luma else f"_c{camera_cast}{'L' if luma else ''}"
+    return f"{key}_s{shortcut}_o{outfits}{pal}{cast}_seed{seed}_e{epochs}"
+
+
+def pair_stats(labels: np.ndarray, pids: np.ndarray, cams: np.ndarray) -> dict[str, float]:
+    """Over the pairs of images that share a pseudo-label: the fraction from the same camera and the
+    fraction of the same identity (pair precision). A clustering by camera tint drives the first to 1;
+    true identities give the data's own same-camera rate (each identity spans several cameras)."""
+    ok = labels >= 0
+
+    def n_pairs(*keys: np.ndarray) -> float:
+        _, cnt = np.unique(np.stack([k[ok] for k in keys]), axis=1, return_counts=True)
+        return float((cnt * (cnt - 1) / 2).sum())
+
+    n = n_pairs(labels)
+    if n == 0:
+        return {"pair_same_cam": float("nan"), "pair_precision": float("nan")}
+    return {"pair_same_cam": n_pairs(labels, cams) / n, "pair_precision": n_pairs(labels, pids) / n}
+
+
+def _train_with_label_probe(data: Any, cfg: ReIDConfig) -> tuple[Any, list[np.ndarray]]:
+    """Train and keep every epoch's pseudo-labels (to ask whether they group images by camera tint). The
+    trainer does not return them, so its clustering step is wrapped for the duration of the run."""
+    from unittest import mock
+
+    import structlearn.reid.trainer as trainer
+
+    inner, labels = trainer._cluster, []
+
+    def probe(*a: Any, **kw: Any) -> Any:
+        out = inner(*a, **kw)
+        labels.append(np.asarray(out[0]).copy())
+        return out
+
+    with mock.patch.object(trainer, "_cluster", probe):
+        res = train_reid(data, cfg)
+    return res, labels
+
+
 def run_one(
     arm: str,
     shortcut: float,
@@ -88,29 +148,43 @@ def run_one(
     fresh: bool,
     outfits: int = 1,
     palette: int | None = None,
+    camera_cast: float = DEFAULT_CAST,
+    cast_luma: bool = False,
 ) -> dict[str, Any]:
     arms = ARMS if outfits == 1 else CC_ARMS
-    key = ARMS_KEYS[arm] if outfits == 1 else f"cc{list(CC_ARMS).index(arm)}"
-    pal = "" if palette is None else f"_p{palette}"
-    cache, name = RunCache(RESULTS / "runs"), f"{key}_s{shortcut}_o{outfits}{pal}_seed{seed}_e{epochs}"
+    cast_luma = cast_luma and camera_cast > 0
+    cache = RunCache(RESULTS / "runs")
+    name = run_name(arm, shortcut, seed, epochs, outfits, palette, camera_cast, cast_luma)
     cached = None if fresh else cache.load(name)
     if cached is not None:
         return cached
     if CACHED_ONLY:
         raise MissingRunError(cache.path(name).name)
-    data = make_reid_dataset(shortcut=shortcut, outfits_per_id=outfits, seed=seed, palette_size=palette)
+    data = make_reid_dataset(
+        shortcut=shortcut,
+        outfits_per_id=outfits,
+        seed=seed,
+        palette_size=palette,
+        camera_cast=camera_cast,
+        cast_preserves_luma=cast_luma,
+    )
     cfg = ReIDConfig(epochs=epochs, seed=seed, **arms[arm])
     with Measure() as mem:
-        res = train_reid(data, cfg)
+        res, labels = _train_with_label_probe(data, cfg)
+    tr = data.train
+    pairs = [pair_stats(lab, tr.pids, tr.cams) for lab in labels]
     out = {
         "arm": arm,
         "shortcut": shortcut,
         "outfits_per_id": outfits,
         "palette_size": palette,
+        "camera_cast": camera_cast,
+        "cast_preserves_luma": cast_luma,
         "seed": seed,
         "config": {k: v for k, v in asdict(cfg).items() if k != "backbone"},
-        "final": res.final,
-        "history": res.history,
+        "final": res.final | pairs[-1],
+        "history": [h | p for h, p in zip(res.history, pairs, strict=True)],
+        "last_pseudo_labels": labels[-1].tolist(),
         "eps": res.eps,
         "seconds": res.seconds,
         "peak_rss_mb": mem.peak_bytes / 2**20,
@@ -229,10 +303,23 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS))
     ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--shortcuts", type=float, nargs="+", default=[0.0, 0.4, 0.7, 1.0])
+    ap.add_argument(
+        "--casts",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.25, 0.5, 0.75, 1.0],
+        help="parts cast / cast_luma: camera colour-cast strengths (shortcut fixed at 0.7)",
+    )
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 20000, 50000])
     ap.add_argument("--dense-max", type=int, default=5000)
     ap.add_argument("--name", default="reid", help="report file name in benchmarks/results/reid (no suffix)")
-    ap.add_argument("--parts", nargs="+", default=["main", "shortcut", "trap", "hcl", "cc", "scaling"])
+    ap.add_argument(
+        "--parts",
+        nargs="+",
+        default=["main", "shortcut", "trap", "hcl", "cc", "scaling"],
+        choices=["main", "shortcut", "trap", "cast", "cast_luma", "hcl", "cc", "scaling"],
+        help="cast / cast_luma (not run by default): CACL's gain vs per-camera colour casts",
+    )
     ap.add_argument("--trap-palette", type=int, default=3, help="trap part: outfit colours shared by all ids")
     ap.add_argument("--fresh", action="store_true", help="ignore cached runs")
     ap.add_argument(
@@ -245,6 +332,8 @@ def main() -> None:
     CACHED_ONLY = args.cached_only
     if min(args.seeds, default=-1) < 0 or args.epochs < 1 or args.dense_max < 0:
         ap.error("seeds must be >= 0, --epochs >= 1, --dense-max >= 0")
+    if not all(0.0 <= v <= 1.0 for v in [*args.shortcuts, *args.casts]):
+        ap.error("--shortcuts and --casts must lie in [0, 1]")
     RESULTS.mkdir(parents=True, exist_ok=True)
     sections, data = [], {}
 
@@ -277,60 +366,132 @@ def main() -> None:
     if "main" in args.parts:
         section("Methods and ablations", part_main)
 
-    def part_shortcut(palette: int | None = None) -> None:
+    def part_sweep(knob: str, palette: int | None = None, cast_luma: bool = False) -> None:
+        """Paired SpCL-style vs CACL (γ=2) runs along one knob: ``shortcut`` (outfit-colour saturation, cast
+        fixed at 0.25) or ``cast`` (per-camera colour-cast strength, shortcut fixed at 0.7)."""
+        values = args.shortcuts if knob == "shortcut" else args.casts
         rows, curve = [], {"spcl": [], "cacl": []}
-        for s in args.shortcuts:
-            a = [
-                run_one("SpCL-style (1 branch)", s, seed, args.epochs, args.fresh, palette=palette)
-                for seed in args.seeds
-            ]
-            b = [
-                run_one("CACL (γ=2, paper)", s, seed, args.epochs, args.fresh, palette=palette)
-                for seed in args.seeds
-            ]
+        gains: list[list[float]] = []
+        all_a: list[dict[str, Any]] = []
+        all_b: list[dict[str, Any]] = []
+        for v in values:
+            shortcut, cast = (v, DEFAULT_CAST) if knob == "shortcut" else (DEFAULT_SHORTCUT, v)
+
+            def runs(arm: str, shortcut: float = shortcut, cast: float = cast) -> list[dict[str, Any]]:
+                return [
+                    run_one(arm, shortcut, seed, args.epochs, args.fresh, 1, palette, cast, cast_luma)
+                    for seed in args.seeds
+                ]
+
+            a, b = runs("SpCL-style (1 branch)"), runs("CACL (γ=2, paper)")
+            all_a, all_b = all_a + a, all_b + b
             gain = [y["final"]["mAP"] - x["final"]["mAP"] for x, y in zip(a, b, strict=True)]
+            gains.append(gain)
             curve["spcl"].append([r["final"]["mAP"] for r in a])
             curve["cacl"].append([r["final"]["mAP"] for r in b])
 
             def col(rs: list[dict[str, Any]], m: str) -> str:
+                if any(m not in r["final"] for r in rs):  # runs cached before the metric existed
+                    return "–"
                 return mean_std([r["final"][m] for r in rs])
 
-            rows.append([s, col(a, "mAP"), col(b, "mAP"), mean_std(gain), col(a, "R1"), col(b, "R1")])
+            rows.append([v, col(a, "mAP"), col(b, "mAP"), mean_std(gain), col(a, "R1"), col(b, "R1")])
+            if knob == "cast":
+                rows[-1] += [
+                    col(r, m) for m in ("pseudo_nmi", "pair_precision", "pair_same_cam") for r in (a, b)
+                ]
             log(str(rows[-1]))
-        title = (
-            "## CACL's gain over the single branch vs colour-shortcut strength"
-            if palette is None
-            else f"## The same with colour as a trap: {palette} outfit colours shared by all identities\n\n"
-            f"`palette_size` = {palette}: colour rules out only part of the other identities, yet at a high "
-            "shortcut it dominates pixel differences (the setting of CACL's claim; the default palette "
-            "of n_ids // 3 colours makes colour an informative cue)"
-        )
-        sections.append(
-            title
-            + "\n\n"
-            + markdown_table(
-                ["shortcut", "SpCL mAP", "CACL mAP", "gain (paired)", "SpCL R1", "CACL R1"], rows
+        headers = [knob, "SpCL mAP", "CACL mAP", "gain (paired)", "SpCL R1", "CACL R1"]
+        if knob == "shortcut":
+            key = "shortcut" if palette is None else f"shortcut_palette{palette}"
+            title = (
+                "## CACL's gain over the single branch vs colour-shortcut strength"
+                if palette is None
+                else f"## The same with colour as a trap: {palette} outfit colours shared by all "
+                f"identities\n\n`palette_size` = {palette}: colour rules out only part of the other "
+                "identities, yet at a high shortcut it dominates pixel differences (the setting of CACL's "
+                "claim; the default palette of n_ids // 3 colours makes colour an informative cue)"
             )
+        else:
+            key = "cast_luma" if cast_luma else "cast"
+            headers += [
+                "SpCL NMI",
+                "CACL NMI",
+                "SpCL pair prec.",
+                "CACL pair prec.",
+                "SpCL same-cam pairs",
+                "CACL same-cam pairs",
+            ]
+            ref = [
+                pair_stats(tr.pids, tr.pids, tr.cams)["pair_same_cam"]
+                for tr in (make_reid_dataset(seed=seed).train for seed in args.seeds)
+            ]
+            title = (
+                (
+                    "## CACL's gain over the single branch vs camera colour-cast strength"
+                    if not cast_luma
+                    else "## The same with hue-only camera casts (`cast_preserves_luma=True`)"
+                )
+                + f"\n\nShortcut {DEFAULT_SHORTCUT}, default palette; `camera_cast` c multiplies channel k of"
+                " camera j's images by 1 + c·u_jk, u ~ U(−1, 1) (one draw per seed, scaled by c), so the same"
+                " person looks different across cameras while people in one camera share a tint; evaluation"
+                " removes same-identity same-camera gallery entries. "
+                + (
+                    "Every pixel is rescaled to its uncast luma, so the grayscale view of CACL's second"
+                    " branch does not see the camera (up to clipping)."
+                    if cast_luma
+                    else "The factors change brightness too, so the grayscale view is not cast-invariant."
+                )
+                + " Last-epoch pseudo-labels: NMI against identities; over the pairs sharing a pseudo-label,"
+                " the fraction of the same identity (pair prec.) and from the same camera (same-cam pairs:"
+                f" {mean_std(ref)} for the true identities, ~1/6 for random pairs, 1 for clusters by camera)."
+            )
+        sections.append(title + "\n\n" + markdown_table(headers, rows))
+        if knob == "cast":
+            secs = {
+                arm: mean_std([r["seconds"] for r in rs], ".1f")
+                for arm, rs in (("SpCL", all_a), ("CACL", all_b))
+            }
+            sections[-1] += (
+                f"\n\nWall time per run (one thread, shared machine): SpCL {secs['SpCL']} s, "
+                f"CACL {secs['CACL']} s."
+            )
+        data[key] = {f"{knob}s": values, **curve, "gain": gains}
+        fig, axes = subplots(
+            1, 2 if knob == "cast" else 1, figsize=(10 if knob == "cast" else 5, 3.5), layout="constrained"
         )
-        data["shortcut" if palette is None else f"shortcut_palette{palette}"] = {
-            "shortcuts": args.shortcuts,
-            **curve,
-        }
-        fig, ax = subplots(1, 1, figsize=(5, 3.5))
+        ax = axes[0] if knob == "cast" else axes
         for name, vals in curve.items():
-            v = np.asarray(vals)
-            ax.errorbar(args.shortcuts, v.mean(1), yerr=v.std(1), marker="o", capsize=3, label=name)
-        ax.set_xlabel("colour-shortcut strength")
+            arr = np.asarray(vals)
+            ax.errorbar(values, arr.mean(1), yerr=arr.std(1), marker="o", capsize=3, label=name)
+        label = "colour-shortcut strength" if knob == "shortcut" else "camera colour-cast strength"
+        ax.set_xlabel(label)
         ax.set_ylabel("mAP (last epoch)")
         ax.legend()
-        save_figure(
-            fig, RESULTS / ("gain_vs_shortcut.png" if palette is None else f"gain_vs_shortcut_p{palette}.png")
-        )
+        if knob == "cast":
+            g = np.asarray(gains)
+            axes[1].errorbar(values, g.mean(1), yerr=g.std(1), marker="o", capsize=3, color="k")
+            axes[1].axhline(0.0, color="grey", lw=0.8)
+            axes[1].set_xlabel(label)
+            axes[1].set_ylabel("gain: CACL − SpCL mAP")
+        png = {
+            "shortcut": "gain_vs_shortcut.png",
+            f"shortcut_palette{palette}": f"gain_vs_shortcut_p{palette}.png",
+            "cast": "gain_vs_cast.png",
+            "cast_luma": "gain_vs_cast_luma.png",
+        }[key]
+        save_figure(fig, RESULTS / png)
 
     if "shortcut" in args.parts:
-        section("Gain vs shortcut strength", part_shortcut)
+        section("Gain vs shortcut strength", lambda: part_sweep("shortcut"))
     if "trap" in args.parts:  # colour shared by all identities (issue 14: the informative-colour confound)
-        section("Gain vs shortcut strength, colour as a trap", lambda: part_shortcut(args.trap_palette))
+        section(
+            "Gain vs shortcut strength, colour as a trap", lambda: part_sweep("shortcut", args.trap_palette)
+        )
+    if "cast" in args.parts:  # colour that changes with the camera (issue 14: the confound of the paper)
+        section("Gain vs camera colour-cast strength", lambda: part_sweep("cast"))
+    if "cast_luma" in args.parts:
+        section("Gain vs hue-only camera-cast strength", lambda: part_sweep("cast", cast_luma=True))
 
     def part_hcl() -> None:
         rows, runs_h = [], {}

@@ -108,3 +108,45 @@ def test_palette_size_shares_colours_across_all_identities() -> None:
     np.testing.assert_array_equal(a.train.images, b.train.images)
     with pytest.raises(ValueError, match="palette_size"):
         make_reid_dataset(n_train_ids=6, n_test_ids=3, palette_size=0)
+
+
+def _gray(images: np.ndarray) -> np.ndarray:
+    return np.einsum("nchw,c->nhw", images, np.array([0.299, 0.587, 0.114]))
+
+
+@pytest.mark.parametrize("shortcut", [0.0, 1.0])
+def test_luma_preserving_cast_is_invisible_to_the_grayscale_view(shortcut: float) -> None:
+    # The cast draw and the pixel noise come from the same generator states whatever the strength, so the
+    # images differ only through the cast (and the clipping of noisy pixels at 0 and 1).
+    kw = {"n_train_ids": 12, "n_test_ids": 2, "images_per_id": 6, "shortcut": shortcut, "seed": 4}
+    plain = make_reid_dataset(camera_cast=0.0, **kw).train
+    hue = make_reid_dataset(camera_cast=1.0, cast_preserves_luma=True, **kw).train
+    full = make_reid_dataset(camera_cast=1.0, **kw).train
+    d_hue = np.abs(_gray(hue.images) - _gray(plain.images)).mean()
+    d_full = np.abs(_gray(full.images) - _gray(plain.images)).mean()
+    assert d_full > 0.03 and d_hue < 0.3 * d_full  # the default cast dims / brightens whole cameras
+    # ... while the colours still change with the camera (background pixels: 0.15 grey without a cast).
+    bg = hue.silhouettes[:, 0] == 0
+    rgb = np.stack([hue.images[:, c][bg] for c in range(3)])
+    assert np.abs(rgb - rgb.mean(0)).mean() > 0.02
+    assert make_reid_dataset(camera_cast=1.0, cast_preserves_luma=True, **kw).info["cast_preserves_luma"]
+
+
+def test_luma_preserving_render_keeps_each_pixels_luma_exactly() -> None:
+    from structlearn.data.reid import _identities, render_pedestrians
+
+    ids = _identities(5, 1.0, 1, np.random.default_rng(0))
+    who, outfit = np.arange(5), np.zeros(5, dtype=np.int64)
+    cast = 1.0 + 0.5 * np.random.default_rng(1).uniform(-1, 1, (5, 3))
+    args = (ids, who, outfit)
+    plain, _ = render_pedestrians(*args, np.ones((5, 3)), np.random.default_rng(2), noise=0.0)
+    hue, _ = render_pedestrians(*args, cast, np.random.default_rng(2), noise=0.0, preserve_luma=True)
+    inside = (hue < 1.0).all(1)  # pixels clipped at 1 lose luma by design
+    assert inside.mean() > 0.9
+    assert np.abs(_gray(hue) - _gray(plain))[inside].max() < 1e-5
+    assert np.abs(hue - plain).max() > 0.1
+
+
+def test_cast_preserves_luma_must_be_a_bool() -> None:
+    with pytest.raises(ValueError, match="cast_preserves_luma"):
+        make_reid_dataset(cast_preserves_luma="yes")

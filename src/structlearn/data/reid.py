@@ -6,6 +6,11 @@ texture (stripe frequency and orientation, which belongs to the outfit when an i
 and an outfit (torso and leg colours). The **colour
 shortcut**: outfits are drawn from a small palette shared by groups of about three identities, so colour
 alone confuses identities; per-camera colour casts change every identity's colours between cameras.
+The cast of camera k multiplies channel c of every pixel (person and background) by
+1 + ``camera_cast`` · u_kc, u_kc ~ U(−1, 1): it changes brightness as well as hue, so the grayscale view
+is not invariant to it (at ``camera_cast`` = 1 a channel factor can reach 0). ``cast_preserves_luma``
+rescales each cast pixel back to its ITU-R 601 luma (a hue-only camera change: the grayscale view is
+invariant up to clipping), the premise of CACL's colour-invariant branch.
 ``shortcut`` ∈ [0, 1] scales the colour saturation against the luminance pattern that carries the
 identity: at 0 every outfit is grey (no shortcut), at 1 colours dominate pixel differences. Every image
 jitters position, scale, the texture phase and adds pixel noise. Images are float32 RGB (N, 3, H, W)
@@ -37,6 +42,7 @@ from structlearn.utils.validation import check_float, check_int
 
 MARKET_NAME = re.compile(r"^(-?\d+)_c(\d+)")
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp"})
+LUMA = np.array([0.299, 0.587, 0.114])  # ITU-R 601, the weights of reid.backbone.to_gray
 
 
 @dataclass(frozen=True)
@@ -92,9 +98,11 @@ def render_pedestrians(
     rng: np.random.Generator,
     size: tuple[int, int] = (32, 16),
     noise: float = 0.05,
+    preserve_luma: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render one image per entry of ``who`` (identity index) with its ``outfit`` and camera cast (N, 3);
-    returns the images (N, 3, H, W) and the exact silhouettes (N, 1, H, W)."""
+    returns the images (N, 3, H, W) and the exact silhouettes (N, 1, H, W). ``preserve_luma``: each
+    pixel keeps its luma under the cast (only its hue changes)."""
     H, W = size
     n = who.size
     y = (np.arange(H)[None, :, None] + 0.5) / H  # (1, H, 1)
@@ -131,8 +139,11 @@ def render_pedestrians(
     img = np.where(torso[:, None], torso_val[:, None] * cols[:, 0, :, None, None], img)
     img = np.where(legs[:, None], (0.7 * lum * 1.4)[:, None] * cols[:, 1, :, None, None], img)
     img = np.where(head[:, None], 0.8, img)
-    img = img * cam_cast[:, :, None, None]
-    img = img + rng.normal(0, noise, img.shape)
+    cast = img * cam_cast[:, :, None, None]
+    if preserve_luma:  # rescale to the uncast luma: the grayscale view cannot see the camera
+        luma, luma_cast = (np.einsum("nchw,c->nhw", a, LUMA)[:, None] for a in (img, cast))
+        cast = cast * (luma / np.maximum(luma_cast, 1e-12))
+    img = cast + rng.normal(0, noise, img.shape)
     silhouette = (head | torso | legs)[:, None].astype(np.float32)
     return np.clip(img, 0.0, 1.0).astype(np.float32), silhouette
 
@@ -148,13 +159,18 @@ def make_reid_dataset(
     size: tuple[int, int] = (32, 16),
     seed: int = 0,
     palette_size: int | None = None,
+    cast_preserves_luma: bool = False,
 ) -> ReIDDataset:
     """Procedural pedestrians with train identities and disjoint query/gallery identities.
 
     ``palette_size``: None (default) draws outfit colours from n_ids // 3 palette entries, so colour narrows
     an identity down to ~3 candidates (an informative cue); a small number (e.g. 3) shares each colour among
     many identities, so colour is a trap: at a high ``shortcut`` it dominates pixel differences while
-    telling identities apart no better than chance among its group (the setting CACL's claim is about)."""
+    telling identities apart no better than chance among its group (the setting CACL's claim is about).
+
+    ``camera_cast`` ∈ [0, 1]: strength of the per-camera channel factors 1 + camera_cast · U(−1, 1) (the
+    same draw for every strength at a given seed, so a sweep only scales it). ``cast_preserves_luma``:
+    keep every pixel's luma (hue-only casts, invisible to the grayscale view)."""
     n_train_ids = check_int("n_train_ids", n_train_ids, minimum=2)
     n_test_ids = check_int("n_test_ids", n_test_ids, minimum=1)
     images_per_id = check_int("images_per_id", images_per_id, minimum=3)
@@ -162,6 +178,8 @@ def make_reid_dataset(
     shortcut = check_float("shortcut", shortcut, nonnegative=True, maximum=1.0)
     outfits_per_id = check_int("outfits_per_id", outfits_per_id, minimum=1)
     camera_cast = check_float("camera_cast", camera_cast, nonnegative=True, maximum=1.0)
+    if not isinstance(cast_preserves_luma, (bool, np.bool_)):
+        raise ValueError(f"cast_preserves_luma must be a bool, got {cast_preserves_luma!r}")
     H, W = (check_int("height", size[0], minimum=8), check_int("width", size[1], minimum=4))
     rng = np.random.default_rng(seed)
     n_ids = n_train_ids + n_test_ids
@@ -175,7 +193,9 @@ def make_reid_dataset(
         np.tile(np.arange(images_per_id), n_ids) + rng.integers(0, n_cameras, n_ids).repeat(images_per_id)
     ) % n_cameras
     outfit = rng.integers(0, outfits_per_id, who.size)
-    images, sil = render_pedestrians(ids, who, outfit, casts[cam], rng, (H, W))
+    images, sil = render_pedestrians(
+        ids, who, outfit, casts[cam], rng, (H, W), preserve_luma=bool(cast_preserves_luma)
+    )
     clothes = who * outfits_per_id + outfit
 
     def split(mask: np.ndarray) -> ReIDSplit:
@@ -196,6 +216,7 @@ def make_reid_dataset(
         "shortcut": shortcut,
         "outfits_per_id": outfits_per_id,
         "camera_cast": camera_cast,
+        "cast_preserves_luma": bool(cast_preserves_luma),
         "size": [H, W],
         "seed": seed,
     }

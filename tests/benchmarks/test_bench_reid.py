@@ -1,0 +1,50 @@
+"""Cache naming and the CLI checks of benchmarks/bench_reid.py (the training itself is the trainer's)."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_reid.py"
+_spec = importlib.util.spec_from_file_location("bench_reid", _PATH)
+bench = importlib.util.module_from_spec(_spec)
+sys.modules["bench_reid"] = bench
+_spec.loader.exec_module(bench)
+
+SPCL, CACL = "SpCL-style (1 branch)", "CACL (γ=2, paper)"
+
+
+def test_default_cast_keeps_the_names_of_runs_cached_before_the_cast_sweep() -> None:
+    # Names as written by the benchmark before `camera_cast` entered the key.
+    assert bench.run_name(SPCL, 0.7, 100, 12) == "arm0_s0.7_o1_seed100_e12"
+    assert bench.run_name(CACL, 0.0, 101, 12, palette=3, camera_cast=0.25) == "arm2_s0.0_o1_p3_seed101_e12"
+    assert bench.run_name("SiCL", 0.7, 102, 36, outfits=3) == "cc3_s0.7_o3_seed102_e36"
+    other = {bench.run_name(SPCL, 0.7, 100, 12, camera_cast=c) for c in (0.0, 0.5, 1.0)}
+    assert len(other) == 3 and "arm0_s0.7_o1_seed100_e12" not in other
+    assert (
+        bench.run_name(SPCL, 0.7, 100, 12, camera_cast=0.25, cast_luma=True)
+        == "arm0_s0.7_o1_c0.25L_seed100_e12"
+    )
+    # A luma-preserving cast of strength 0 is no cast: the same data, the same run.
+    assert bench.run_name(SPCL, 0.7, 100, 12, camera_cast=0.0, cast_luma=True) == bench.run_name(
+        SPCL, 0.7, 100, 12, camera_cast=0.0
+    )
+
+
+def test_run_one_at_the_default_cast_reuses_an_old_cached_run(tmp_path: Path, monkeypatch) -> None:
+    record = {"arm": SPCL, "final": {"mAP": 0.5}, "seconds": 1.0}
+    bench.RunCache(tmp_path / "runs").save("arm0_s0.7_o1_seed100_e12", record)
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    monkeypatch.setattr(bench, "CACHED_ONLY", True)  # a miss raises instead of training
+    assert bench.run_one(SPCL, 0.7, 100, 12, False, camera_cast=0.25)["final"]["mAP"] == 0.5
+    with pytest.raises(bench.MissingRunError):
+        bench.run_one(SPCL, 0.7, 100, 12, False, camera_cast=0.5)
+
+
+@pytest.mark.parametrize("argv", [["--casts", "1.5"], ["--casts", "-0.1"], ["--shortcuts", "2"]])
+def test_cli_rejects_strengths_outside_unit_interval(argv: list[str], monkeypatch) -> None:
+    monkeypatch.setattr(sys, "argv", ["bench_reid.py", "--parts", "cast", *argv])
+    with pytest.raises(SystemExit) as exc:
+        bench.main()
+    assert exc.value.code == 2
