@@ -54,3 +54,35 @@ def test_feature_pipeline_pads_scales_projects_normalises_and_caches(tmp_path, m
         scattering_features(np.full((2, 28, 28), np.nan), progress=False)
     with pytest.raises(ValueError, match="multiple of"):
         Scattering2D((30, 30))
+
+
+def test_default_pipeline_is_senets_resize_and_per_image_channel_norm(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("STRUCTLEARN_CACHE", str(tmp_path))
+    imgs = _images(5, 28, seed=2).numpy()
+    Z = scattering_features(imgs, n_components=None, cache=False, progress=False).reshape(5, 217, 16)
+    # SENet's feature_generation.py: every (image, channel) map has the same ∞-norm within a row.
+    m = np.abs(Z).max(axis=2)
+    np.testing.assert_allclose(m, m[:, :1].repeat(217, axis=1), rtol=1e-5)
+    # Its images are resized to 32 × 32 (bilinear), not zero-padded.
+    x32 = torch.nn.functional.interpolate(torch.from_numpy(imgs)[:, None], size=(32, 32), mode="bilinear")
+    ref = Scattering2D((32, 32))(x32[:, 0]).numpy().reshape(5, 217, 16)
+    ref = ref / np.abs(ref).max(axis=2, keepdims=True)
+    ref = ref.reshape(5, -1) / np.linalg.norm(ref.reshape(5, -1), axis=1, keepdims=True)
+    np.testing.assert_allclose(Z.reshape(5, -1), ref, atol=2e-3)
+    # The former variant (zero-pad, channel max over the data set) stays available and differs.
+    old = scattering_features(
+        imgs, n_components=None, resize=False, channel_norm="dataset", cache=False, progress=False
+    ).reshape(5, 217, 16)
+    assert not np.allclose(old, Z, atol=1e-2)
+    pad = np.pad(imgs, ((0, 0), (2, 2), (2, 2)))
+    raw = Scattering2D((32, 32))(torch.from_numpy(pad)).numpy().reshape(5, 217, 16)
+    raw = raw / np.abs(raw).max(axis=(0, 2), keepdims=True)
+    raw = raw.reshape(5, -1) / np.linalg.norm(raw.reshape(5, -1), axis=1, keepdims=True)
+    np.testing.assert_allclose(old.reshape(5, -1), raw, atol=1e-5)
+    for bad, match in (
+        ({"channel_norm": "image"}, "channel_norm"),
+        ({"resize": "yes"}, "resize"),
+        ({"resize": False, "size": 16}, "size"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            scattering_features(imgs, cache=False, progress=False, **bad)

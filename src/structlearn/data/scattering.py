@@ -18,11 +18,16 @@ on that reduced grid (the only approximation: the modulus is not band-limited, a
 also subsamples first-order terms). Border samples are removed at the end. Against Kymatio 0.3 on the
 same images: order 0 identical, orders 1 and 2 within about 1 % (relative L2), correlation > 0.999.
 
-Feature pipeline of SENet's ``feature_generation.py`` (spec §2.1): 28×28 images zero-padded to 32×32,
-scattering with J = 3, each scattering channel divided by its maximum absolute value over the data set,
-flattened (217·4·4 = 3,472 values), projected on the top 500 eigenvectors of XᵀX without centring, rows
-L2-normalised. :func:`scattering_features` does all of it in batches with a progress bar and caches the
-result on disk (keyed by the data's hash and the parameters); nothing is downloaded.
+Feature pipeline of SENet's ``feature_generation.py`` (spec §2.1), the default of
+:func:`scattering_features`: 28×28 images resized to 32×32 (bilinear, as its torchvision ``Resize``),
+scattering with J = 3, each scattering channel of each image divided by its ∞-norm over that image's
+4×4 grid (``np.linalg.norm(ord=inf, axis=2)`` on the (N, 217, 16) array), flattened (217·4·4 = 3,472
+values), projected on the top 500 eigenvectors of XᵀX without centring, rows L2-normalised (SENet's
+``main.py``). Until issue 10's stop 15 the library instead zero-padded to 32×32 and divided each
+channel by its maximum over the data set; ``resize=False, channel_norm="dataset"`` keeps that variant,
+which the committed Fashion-MNIST table (``fmnist-scat``) was measured on. :func:`scattering_features`
+runs in batches with a progress bar and caches the result on disk (keyed by the data's hash and the
+parameters); nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -38,9 +43,9 @@ from tqdm.auto import tqdm
 
 from structlearn.data.cache import cache_dir
 from structlearn.utils.io import atomic_open
-from structlearn.utils.validation import check_device, check_int
+from structlearn.utils.validation import check_choice, check_device, check_int
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: resize / channel_norm options (stop 15)
 
 
 def _gabor(M: int, N: int, sigma: float, theta: float, xi: float, slant: float) -> torch.Tensor:
@@ -157,6 +162,18 @@ class Scattering2D:
         return torch.cat([s0, s1, s2], dim=1)
 
 
+def _to_size(x: torch.Tensor, size: int | None, resize: bool) -> torch.Tensor:
+    """(B, H, W) → (B, size, size): bilinear resize (half-pixel centres, antialiased when shrinking, as
+    torchvision's ``Resize``) or centred zero-padding."""
+    if size is None or tuple(x.shape[1:]) == (size, size):
+        return x
+    if resize:
+        out = F.interpolate(x[:, None], (size, size), mode="bilinear", align_corners=False, antialias=True)
+        return out[:, 0]
+    ph, pw = size - x.shape[1], size - x.shape[2]
+    return F.pad(x, (pw // 2, pw - pw // 2, ph // 2, ph - ph // 2))
+
+
 def _key(images: np.ndarray, params: dict[str, Any]) -> str:
     h = hashlib.sha256()
     h.update(np.ascontiguousarray(images).tobytes())
@@ -169,15 +186,19 @@ def scattering_features(
     *,
     J: int = 3,
     L: int = 8,
-    pad_to: int | None = 32,
+    size: int | None = 32,
+    resize: bool = True,
+    channel_norm: str = "sample",
     n_components: int | None = 500,
     batch_size: int = 128,
     cache: bool = True,
     progress: bool = True,
     device: str = "cpu",
 ) -> np.ndarray:
-    """SENet's scattering pipeline on (N, H, W) images in [0, 1]: zero-pad to ``pad_to`` (None: keep),
-    scattering, per-channel max-abs scaling, flatten, uncentred PCA to ``n_components`` (None: skip),
+    """SENet's scattering pipeline on (N, H, W) images in [0, 1] (module docstring): bring the images to
+    ``size`` × ``size`` (None: keep) by bilinear ``resize`` (SENet) or centred zero-padding
+    (``resize=False``), scattering, scale each channel by its ∞-norm per image (``channel_norm="sample"``,
+    SENet) or over the data set (``"dataset"``), flatten, uncentred PCA to ``n_components`` (None: skip),
     rows L2-normalised. float32 (N, n_components). Cached under the structlearn cache folder (the key
     ignores ``device``: a GPU transform agrees with the CPU one to float32 round-off)."""
     x = np.asarray(images, dtype=np.float32)
@@ -186,21 +207,31 @@ def scattering_features(
     if not np.all(np.isfinite(x)):
         raise ValueError("images contain NaN or infinite values")
     batch_size = check_int("batch_size", batch_size, minimum=1)
-    params = {"J": J, "L": L, "pad_to": pad_to, "n_components": n_components, "v": CACHE_VERSION}
+    channel_norm = check_choice("channel_norm", channel_norm, ["sample", "dataset"])
+    if not isinstance(resize, bool | np.bool_):
+        raise ValueError(f"resize must be True or False, got {resize!r}")
+    if size is not None:
+        size = check_int("size", size, minimum=1 if resize else max(x.shape[1:]))
+    params = {
+        "J": J,
+        "L": L,
+        "size": size,
+        "resize": bool(resize),
+        "channel_norm": channel_norm,
+        "n_components": n_components,
+        "v": CACHE_VERSION,
+    }
     path = cache_dir() / "scattering" / f"{_key(x, params)}.npy"
     if cache and path.exists():
         return np.load(path, allow_pickle=False)
-    if pad_to is not None:
-        pad_to = check_int("pad_to", pad_to, minimum=max(x.shape[1:]))
-        ph, pw = pad_to - x.shape[1], pad_to - x.shape[2]
-        x = np.pad(x, ((0, 0), (ph // 2, ph - ph // 2), (pw // 2, pw - pw // 2)))
     dev = check_device("device", device)
-    S = Scattering2D(x.shape[1:], J, L, device=dev)
+    S = Scattering2D((x.shape[1], x.shape[2]) if size is None else (size, size), J, L, device=dev)
     feats = []
     for i in tqdm(range(0, len(x), batch_size), desc="scattering", disable=not progress, unit="batch"):
-        feats.append(S(torch.from_numpy(x[i : i + batch_size])).cpu().numpy())
+        feats.append(S(_to_size(torch.from_numpy(x[i : i + batch_size]), size, resize)).cpu().numpy())
     Z = np.concatenate(feats)  # (N, C, h, w)
-    scale = np.abs(Z).max(axis=(0, 2, 3), keepdims=True)
+    # SENet scales every (image, channel) map to ∞-norm 1; the data-set variant keeps relative energies.
+    scale = np.abs(Z).max(axis=(2, 3) if channel_norm == "sample" else (0, 2, 3), keepdims=True)
     Z = (Z / np.where(scale > 0, scale, 1.0)).reshape(len(Z), -1)
     if n_components is not None:
         k = check_int("n_components", n_components, minimum=1, maximum=Z.shape[1])
