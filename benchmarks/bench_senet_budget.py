@@ -7,7 +7,12 @@ SENet ends below k-means. This script asks whether the gap is the budget: SENet 
 and clustered), with k-means and SpectralKNN on the same subset, reporting ACC / NMI, the
 subspace-preserving error of C (fraction of |C|'s mass across classes), the mean per-point training
 objective of the full coefficient rows (``SENet.self_expression_loss``; label-free), the learned
-threshold, train seconds and peak memory.
+threshold, train seconds and peak memory. The floor row (``--floor M`` points, default 200) is the exact
+minimiser of the same per-point objective for M random points of the subset against the other points
+(EnSC's oracle active-set solver, ``structlearn.cluster.methods.ensc.enet_active_set``, with α = γ and
+τ = λ): how far the trained network is from the objective it approximates, and what the minimiser's
+coefficients look like (their subspace-preserving error and non-zeros). Its objective is an upper bound
+of the minimum (the active set is cut after 50 rounds).
 
     python benchmarks/bench_senet_budget.py --n 10000 --iters 2000 8000 --seeds 0
 """
@@ -31,6 +36,7 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_cluster import TABLE_DATASETS, load_table_dataset  # noqa: E402
 from structlearn.cluster import KMeansClustering, SENet, SpectralKNN  # noqa: E402
+from structlearn.cluster.methods.ensc import enet_active_set  # noqa: E402
 from structlearn.cluster.metrics import evaluate, subspace_preserving_error  # noqa: E402
 from structlearn.utils.harness import log, markdown_table, mean_std, write_report  # noqa: E402
 from structlearn.utils.memory import Measure  # noqa: E402
@@ -38,7 +44,37 @@ from structlearn.utils.memory import Measure  # noqa: E402
 OUT = Path(__file__).resolve().parent / "results" / "cluster"
 
 
-def run(dataset: str, n: int, iters: list[int], seeds: list[int]) -> list[dict[str, Any]]:
+def objective_floor(
+    X: np.ndarray, y: np.ndarray, m: int, seed: int, gamma: float, lmbda: float
+) -> dict[str, Any]:
+    """Exact minimisers of SENet's per-point objective for m random points (see the module docstring)."""
+    Xd = X.astype(np.float64)
+    pts = np.random.default_rng(seed + 1).choice(len(Xd), min(m, len(Xd)), replace=False)
+    support = min(100, len(Xd) - 1)
+    obj, spe, nnz = [], [], []
+    t = time.perf_counter()
+    for i in pts:
+        coh = np.abs(Xd @ Xd[i])
+        coh[i] = -1.0
+        T0 = np.sort(np.argpartition(-coh, support - 1)[:support])
+        T, c = enet_active_set(Xd[i], Xd, gamma, lmbda, T0, exclude=int(i), max_outer_iter=50)
+        r = Xd[i] - Xd[T].T @ c
+        obj.append(0.5 * gamma * r @ r + lmbda * np.abs(c).sum() + 0.5 * (1 - lmbda) * c @ c)
+        a = np.abs(c)
+        spe.append(a[y[T] != y[i]].sum() / max(a.sum(), 1e-12))
+        nnz.append(int((a > 0).sum()))
+    return dict(
+        method=f"elastic-net minimiser ({len(pts)} points)",
+        seed=seed,
+        n=len(Xd),
+        objective=float(np.mean(obj)),
+        spe=float(np.mean(spe)),
+        nnz=float(np.mean(nnz)),
+        seconds=time.perf_counter() - t,
+    )
+
+
+def run(dataset: str, n: int, iters: list[int], seeds: list[int], floor: int) -> list[dict[str, Any]]:
     X, y, k = load_table_dataset(dataset, 0)
     rows: list[dict[str, Any]] = []
     for seed in seeds:
@@ -69,6 +105,10 @@ def run(dataset: str, n: int, iters: list[int], seeds: list[int]) -> list[dict[s
                 )
             rows.append(row)
             log(f"  ACC {row['acc']:.4f} ({sec:.0f} s)")
+        if floor:
+            log(f"{dataset} n={n} seed {seed}: objective floor on {floor} points")
+            rows.append(objective_floor(Xs, ys, floor, seed, SENet().gamma, SENet().lmbda))
+            log(f"  objective {rows[-1]['objective']:.3f} ({rows[-1]['seconds']:.0f} s)")
     return rows
 
 
@@ -81,11 +121,20 @@ def report(rows: list[dict[str, Any]]) -> str:
             return mean_std([r[key] for r in rs], fmt) if key in rs[0] else "–"
 
         table.append(
-            [name, ms("acc"), ms("nmi"), ms("spe"), ms("objective"), ms("threshold", ".4f"),
+            [name, ms("acc"), ms("nmi"), ms("spe"), ms("objective"), ms("nnz", ".1f"), ms("threshold", ".4f"),
              ms("train_s", ".0f"), ms("seconds", ".0f"), ms("peak_mb", ".0f"),
              ",".join(str(r["seed"]) for r in rs)]
         )  # fmt: skip
-    headers = ["method", "ACC", "NMI", "subspace-pres. error", "objective", "threshold b", "train s"]
+    headers = [
+        "method",
+        "ACC",
+        "NMI",
+        "subspace-pres. error",
+        "objective",
+        "non-zeros",
+        "threshold b",
+        "train s",
+    ]
     return markdown_table([*headers, "fit s", "peak MB", "seeds"], table)
 
 
@@ -95,22 +144,26 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=10_000, help="random subset size (drawn with the seed)")
     ap.add_argument("--iters", nargs="+", type=int, default=[2000, 8000])
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
+    ap.add_argument("--floor", type=int, default=200, help="points for the objective-floor row (0: skip)")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--quick", action="store_true", help="smoke run: 150 wine points, 50 iterations")
     args = ap.parse_args()
     if args.quick:
-        args.dataset, args.n, args.iters, args.seeds = "wine", 150, [50], [0]
-    if args.n < 2 or min(args.iters) < 1 or min(args.seeds) < 0:
-        ap.error("--n must be >= 2, --iters >= 1, --seeds >= 0")
+        args.dataset, args.n, args.iters, args.seeds, args.floor = "wine", 150, [50], [0], 10
+    if args.n < 2 or min(args.iters) < 1 or min(args.seeds) < 0 or args.floor < 0:
+        ap.error("--n must be >= 2, --iters >= 1, --seeds >= 0, --floor >= 0")
     torch.set_num_threads(1)
-    rows = run(args.dataset, args.n, args.iters, args.seeds)
+    rows = run(args.dataset, args.n, args.iters, args.seeds, args.floor)
     body = (
         f"`{args.dataset}`, a random subset of {args.n:,} points per seed (the seed draws it and is every "
         "method's random_state), in sample. SENet: defaults except n_iter (256-wide nets, batch 100, "
         "γ = 200, the paper's 3-NN graph over C's rows as at 70k); objective: mean over points of "
         "(γ/2)‖x_i − Σ c_ij x_j‖² + λ‖c_i‖₁ + (1 − λ)/2‖c_i‖² on the full learned rows (lower is "
         "better, label-free); "
-        "subspace-preserving error: share of |C|'s mass on pairs of different classes. Peak MB: resident "
+        "subspace-preserving error: share of |C|'s mass on pairs of different classes; non-zeros: per row "
+        "of the minimiser. The floor row: exact minimisers of that objective (EnSC's active-set solver, "
+        "α = γ, τ = λ, cut after 50 rounds, so an upper bound) for random points of the subset. "
+        "Peak MB: resident "
         "growth above the level before each fit, all fits in one process (a later fit reuses what an "
         "earlier one left allocated, so only the first SENet row is its footprint). One thread.\n\n"
         + report(rows)

@@ -158,3 +158,30 @@ def test_every_spectral_estimator_exposes_eigen_solver(name: str) -> None:
     assert est.get_params()["eigen_solver"] == "amg"
     with pytest.raises(ValueError, match="eigen_solver"):
         getattr(cl, name)(2, eigen_solver="nope").fit(np.random.default_rng(0).normal(size=(30, 4)))
+
+
+def test_enet_active_set_reaches_the_full_problem_minimum_and_respects_the_excluded_point() -> None:
+    from structlearn.cluster.methods.ensc import _enet_solve, enet_active_set
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 20))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    x, alpha, tau = X[7], 50.0, 0.9
+
+    def objective(c: np.ndarray, A: np.ndarray) -> float:
+        r = x - A.T @ c
+        return 0.5 * alpha * r @ r + tau * np.abs(c).sum() + 0.5 * (1 - tau) * c @ c
+
+    others = np.delete(np.arange(300), 7)
+    full = objective(_enet_solve(X[others].T, x, alpha, tau), X[others])
+    coh = np.abs(X @ x)
+    coh[7] = -1
+    T0 = np.sort(np.argsort(-coh)[:10])  # a small start: the oracle must grow it
+    T, c = enet_active_set(x, X, alpha, tau, T0, exclude=7, max_outer_iter=30)
+    assert 7 not in T[c != 0]
+    assert len(T) > 10
+    assert objective(c, X[T]) <= full + 1e-3 * abs(full)
+    # Cut after one round it is only the start's solve: a higher (upper-bound) objective.
+    T1, c1 = enet_active_set(x, X, alpha, tau, T0, exclude=7, max_outer_iter=1)
+    np.testing.assert_array_equal(T1, T0)
+    assert objective(c1, X[T1]) > objective(c, X[T])

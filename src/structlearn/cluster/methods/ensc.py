@@ -36,6 +36,40 @@ def _enet_solve(A: np.ndarray, x: np.ndarray, alpha: float, tau: float) -> np.nd
     return model.coef_
 
 
+def enet_active_set(
+    x: np.ndarray,
+    X: np.ndarray,
+    alpha: float,
+    tau: float,
+    support: np.ndarray,
+    *,
+    exclude: int = -1,
+    max_outer_iter: int = 10,
+) -> tuple[np.ndarray, np.ndarray]:
+    """argmin_c τ‖c‖₁ + (1 − τ)/2 ‖c‖² + (α/2)‖x − Σ_j c_j X_j‖² over the rows X_j of ``X`` (c_exclude = 0)
+    by the oracle-guided active set (ORGEN, arXiv 1605.02633 §4): solve on ``support`` T, compute the
+    oracle point δ = α(x − X_Tᵀc_T), add every j ∉ T with |⟨X_j, δ⟩| > τ (at most |T₀| of them, the
+    most violated), repeat until none fails or ``max_outer_iter`` rounds. Returns (support, c) of the
+    last solve, zeros included; its objective bounds the minimum from above when the loop was cut."""
+    s = len(support)
+    T = np.asarray(support)
+    for _ in range(max_outer_iter):
+        support = T
+        c_T = _enet_solve(X[support].T, x, alpha, tau)
+        delta = alpha * (x - X[support].T @ c_T)  # oracle point
+        corr = np.abs(X @ delta)
+        corr[T] = 0.0
+        if exclude >= 0:
+            corr[exclude] = 0.0
+        viol = np.flatnonzero(corr > tau * (1.0 + 1e-6))
+        if viol.size == 0:
+            break
+        if viol.size > s:
+            viol = viol[np.argpartition(-corr[viol], s - 1)[:s]]
+        T = np.union1d(support[c_T != 0], viol)
+    return support, c_T
+
+
 @dataclass(frozen=True)
 class EnSCConfig(SelfExpressiveConfig):
     """Validated parameters of :class:`EnSC` (declared once; its constructor is built here)."""
@@ -100,7 +134,7 @@ class EnSC(_SelfExpressive):
             init = np.argpartition(-absG, s - 1, axis=1)[:, :s]
             for r in range(stop - start):
                 i = start + r
-                c = self._solve_one(Q[i], X, i if exclude_self else -1, init[r], coh[r], gamma, tau, s)
+                c = self._solve_one(Q[i], X, i if exclude_self else -1, init[r], coh[r], gamma, tau)
                 if c is None:
                     continue
                 idx, v = c
@@ -126,25 +160,12 @@ class EnSC(_SelfExpressive):
         coh: float,
         gamma: float,
         tau: float,
-        s: int,
     ) -> tuple[np.ndarray, np.ndarray] | None:
         if coh <= 0:
             return None
-        alpha = gamma * tau / coh
-        for _ in range(self.max_outer_iter):
-            support = T
-            c_T = _enet_solve(X[support].T, x, alpha, tau)
-            delta = alpha * (x - X[support].T @ c_T)  # oracle point
-            corr = np.abs(X @ delta)
-            corr[T] = 0.0
-            if self_idx >= 0:
-                corr[self_idx] = 0.0
-            viol = np.flatnonzero(corr > tau * (1.0 + 1e-6))
-            if viol.size == 0:
-                break
-            if viol.size > s:
-                viol = viol[np.argpartition(-corr[viol], s - 1)[:s]]
-            T = np.union1d(support[c_T != 0], viol)
+        support, c_T = enet_active_set(
+            x, X, gamma * tau / coh, tau, T, exclude=self_idx, max_outer_iter=self.max_outer_iter
+        )
         nz = np.flatnonzero(c_T)
         if nz.size > self.n_nonzero:
             nz = nz[np.argpartition(-np.abs(c_T[nz]), self.n_nonzero - 1)[: self.n_nonzero]]
