@@ -35,10 +35,12 @@ feed the Jaccard + DBSCAN clustering (and CACL's refinement): ``"rgb"`` — M, t
 two L2-normalised memory features concatenated and divided by √2, so the cosine of two images is the mean
 of the two branches' cosines. Why: under per-camera casts that keep the luma (hue-only), M groups images
 by camera while M̃ does not see the cast; clustering on M̃ raised the evaluated RGB branch's mAP from
-0.427 to 0.528 (cast 0.5) and 0.220 to 0.328 (cast 1; paired gains +0.10 ± 0.08 / +0.11 ± 0.04, seeds
-100–102, 12 epochs, shortcut 0.7, every seed positive; benchmarks/results/reid/reid_cast.md for the
-full sweep). :class:`ReIDResult` also returns the pseudo-labels of every epoch and, for CACL with its
-grayscale branch, the final metrics of F′ on the grayscale query/gallery (``final_gray``).
+0.427 to 0.527 (hue-only cast 0.5) and 0.220 to 0.328 (cast 1; paired +0.10 ± 0.08 / +0.11 ± 0.04, seeds
+100–102, 12 epochs, shortcut 0.7, every seed positive). It is no free gain: without a cast it costs
+0.13 mAP (0.899 → 0.769, every seed), where colour is a useful cue that M̃ lacks
+(benchmarks/results/reid/reid_cast.md, the full sweep). ``"both"`` is not benchmarked.
+:class:`ReIDResult` also returns the pseudo-labels of every epoch and, for CACL with its grayscale
+branch, the final metrics of F′ on the grayscale query/gallery (``final_gray``).
 
 Optimiser Adam (lr 3.5e-4, wd 5e-4) as in the reference code. Augmentation: horizontal flip and a
 random shift of ``augment_shift`` pixels; branch F′ receives the grayscale of the same augmented image.
