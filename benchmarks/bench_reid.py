@@ -58,6 +58,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "reid"
 SEEDS = (100, 101, 102)
 DEFAULT_SHORTCUT = 0.7
 DEFAULT_CAST = 0.25  # make_reid_dataset's camera_cast, used by every part except `cast`
+GRAY_ARM = "CACL, clusters gray memory"
 ARMS: dict[str, dict[str, Any]] = {
     "SpCL-style (1 branch)": {"method": "spcl"},
     "Cluster-Contrast": {"method": "cluster-contrast"},
@@ -70,6 +71,8 @@ ARMS: dict[str, dict[str, Any]] = {
     "MGCE-HCL": {"method": "mgce-hcl"},
     "HCL, loose eps (+0.1)": {"method": "hcl", "eps_shift": 0.1},
     "MGCE-HCL, loose eps (+0.1)": {"method": "mgce-hcl", "eps_shift": 0.1},
+    # Our extension: pseudo-labels from the grayscale memory M̃ instead of M (trainer's cluster_on).
+    GRAY_ARM: {"method": "cacl", "focal_gamma": 2.0, "cluster_on": "gray"},
 }
 CC_ARMS: dict[str, dict[str, Any]] = {
     "SpCL-style (RGB)": {"method": "spcl"},
@@ -78,9 +81,11 @@ CC_ARMS: dict[str, dict[str, Any]] = {
     "SiCL": {"method": "sicl"},
     "SiCL − neighbour clusters": {"method": "sicl", "allknn": 0},
     "SiCL − cross-view terms": {"method": "sicl", "inter_branch": False},
+    "CACL, clusters gray memory": {"method": "cacl", "cluster_on": "gray"},
 }
-MAIN_ARMS = tuple(list(ARMS)[:7])
-HCL_ARMS = tuple(list(ARMS)[7:])
+# New arms go to the end of ARMS / CC_ARMS: the cached runs' file names are their positions.
+MAIN_ARMS = (*list(ARMS)[:7], GRAY_ARM)
+HCL_ARMS = tuple(list(ARMS)[7:11])
 CC_OUTFITS = 3
 ARMS_KEYS = {arm: f"arm{i}" for i, arm in enumerate(ARMS)}  # file names of the cached runs
 METRICS = ("mAP", "R1", "R5", "mINP", "pseudo_nmi", "pseudo_ari")
@@ -121,25 +126,6 @@ def pair_stats(labels: np.ndarray, pids: np.ndarray, cams: np.ndarray) -> dict[s
     return {"pair_same_cam": n_pairs(labels, cams) / n, "pair_precision": n_pairs(labels, pids) / n}
 
 
-def _train_with_label_probe(data: Any, cfg: ReIDConfig) -> tuple[Any, list[np.ndarray]]:
-    """Train and keep every epoch's pseudo-labels (to ask whether they group images by camera tint). The
-    trainer does not return them, so its clustering step is wrapped for the duration of the run."""
-    from unittest import mock
-
-    import structlearn.reid.trainer as trainer
-
-    inner, labels = trainer._cluster, []
-
-    def probe(*a: Any, **kw: Any) -> Any:
-        out = inner(*a, **kw)
-        labels.append(np.asarray(out[0]).copy())
-        return out
-
-    with mock.patch.object(trainer, "_cluster", probe):
-        res = train_reid(data, cfg)
-    return res, labels
-
-
 def run_one(
     arm: str,
     shortcut: float,
@@ -170,9 +156,10 @@ def run_one(
     )
     cfg = ReIDConfig(epochs=epochs, seed=seed, **arms[arm])
     with Measure() as mem:
-        res, labels = _train_with_label_probe(data, cfg)
+        res = train_reid(data, cfg)
     tr = data.train
-    pairs = [pair_stats(lab, tr.pids, tr.cams) for lab in labels]
+    # Every epoch's pseudo-labels: do they group images by camera tint?
+    pairs = [pair_stats(lab, tr.pids, tr.cams) for lab in res.label_history]
     out = {
         "arm": arm,
         "shortcut": shortcut,
@@ -184,12 +171,23 @@ def run_one(
         "config": {k: v for k, v in asdict(cfg).items() if k != "backbone"},
         "final": res.final | pairs[-1],
         "history": [h | p for h, p in zip(res.history, pairs, strict=True)],
-        "last_pseudo_labels": labels[-1].tolist(),
+        "last_pseudo_labels": res.pseudo_labels.tolist(),
+        "final_gray": res.final_gray,  # CACL: branch F′ on grayscale query/gallery; None otherwise
         "eps": res.eps,
         "seconds": res.seconds,
         "peak_rss_mb": mem.peak_bytes / 2**20,
     }
     return cache.save(name, out)
+
+
+def gray_map(rs: list[dict[str, Any]]) -> list[float | None]:
+    """Per run: mAP of CACL's grayscale branch on grayscale query/gallery (None where not recorded)."""
+    return [(r.get("final_gray") or {}).get("mAP") for r in rs]
+
+
+def gray_branch_col(rs: list[dict[str, Any]]) -> str:
+    vals = gray_map(rs)
+    return "–" if None in vals else mean_std(vals)
 
 
 class MissingRunError(Exception):
@@ -353,13 +351,16 @@ def main() -> None:
             rows.append(
                 [arm]
                 + [mean_std([r["final"][m] for r in rs]) for m in METRICS]
+                + [gray_branch_col(rs)]
                 + [mean_std([r["seconds"] for r in rs], ".1f"), f"{max(r['peak_rss_mb'] for r in rs):.0f}"]
             )
             log(str(rows[-1]))
         sections.append(
             f"## Methods and ablations (shortcut strength {DEFAULT_SHORTCUT}, {args.epochs} epochs, "
             f"seeds {args.seeds})\n\n"
-            + markdown_table(["method", *METRICS, "seconds", "peak extra RSS MB"], rows)
+            + "Gray-branch mAP: CACL's second network F′ on the grayscale query/gallery (– for one-branch"
+            " methods, for the grayscale-less ablation and for runs cached before it was recorded).\n\n"
+            + markdown_table(["method", *METRICS, "gray-branch mAP", "seconds", "peak extra RSS MB"], rows)
         )
         data["main"] = {a: [r["final"] | {"seconds": r["seconds"]} for r in rs] for a, rs in runs.items()}
 
@@ -368,37 +369,59 @@ def main() -> None:
 
     def part_sweep(knob: str, palette: int | None = None, cast_luma: bool = False) -> None:
         """Paired SpCL-style vs CACL (γ=2) runs along one knob: ``shortcut`` (outfit-colour saturation, cast
-        fixed at 0.25) or ``cast`` (per-camera colour-cast strength, shortcut fixed at 0.7)."""
+        fixed at 0.25) or ``cast`` (per-camera colour-cast strength, shortcut fixed at 0.7; there a third
+        arm, CACL clustering its grayscale memory, and both CACL arms' grayscale-branch mAP)."""
         values = args.shortcuts if knob == "shortcut" else args.casts
-        rows, curve = [], {"spcl": [], "cacl": []}
-        gains: list[list[float]] = []
-        all_a: list[dict[str, Any]] = []
-        all_b: list[dict[str, Any]] = []
+        sweep = {"spcl": "SpCL-style (1 branch)", "cacl": "CACL (γ=2, paper)"}
+        if knob == "cast":
+            sweep["cacl_gray_clusters"] = GRAY_ARM
+        rows: list[list[Any]] = []
+        curve: dict[str, list[list[float]]] = {k: [] for k in sweep}
+        every: dict[str, list[dict[str, Any]]] = {k: [] for k in sweep}
+        gains: dict[str, list[list[float]]] = {"cacl": [], "gray_vs_spcl": [], "gray_vs_cacl": []}
+        gray_branch: dict[str, list[list[float | None]]] = {"cacl": [], "cacl_gray_clusters": []}
+
+        def paired(x: list[dict[str, Any]], y: list[dict[str, Any]]) -> list[float]:
+            return [q["final"]["mAP"] - p["final"]["mAP"] for p, q in zip(x, y, strict=True)]
+
+        def col(rs: list[dict[str, Any]], m: str) -> str:
+            if any(m not in r["final"] for r in rs):  # runs cached before the metric existed
+                return "–"
+            return mean_std([r["final"][m] for r in rs])
+
         for v in values:
             shortcut, cast = (v, DEFAULT_CAST) if knob == "shortcut" else (DEFAULT_SHORTCUT, v)
-
-            def runs(arm: str, shortcut: float = shortcut, cast: float = cast) -> list[dict[str, Any]]:
-                return [
+            rs = {
+                k: [
                     run_one(arm, shortcut, seed, args.epochs, args.fresh, 1, palette, cast, cast_luma)
                     for seed in args.seeds
                 ]
-
-            a, b = runs("SpCL-style (1 branch)"), runs("CACL (γ=2, paper)")
-            all_a, all_b = all_a + a, all_b + b
-            gain = [y["final"]["mAP"] - x["final"]["mAP"] for x, y in zip(a, b, strict=True)]
-            gains.append(gain)
-            curve["spcl"].append([r["final"]["mAP"] for r in a])
-            curve["cacl"].append([r["final"]["mAP"] for r in b])
-
-            def col(rs: list[dict[str, Any]], m: str) -> str:
-                if any(m not in r["final"] for r in rs):  # runs cached before the metric existed
-                    return "–"
-                return mean_std([r["final"][m] for r in rs])
-
-            rows.append([v, col(a, "mAP"), col(b, "mAP"), mean_std(gain), col(a, "R1"), col(b, "R1")])
+                for k, arm in sweep.items()
+            }
+            for k, r in rs.items():
+                every[k] += r
+                curve[k].append([x["final"]["mAP"] for x in r])
+            a, b = rs["spcl"], rs["cacl"]
+            gains["cacl"].append(paired(a, b))
+            rows.append(
+                [v, col(a, "mAP"), col(b, "mAP"), mean_std(gains["cacl"][-1]), col(a, "R1"), col(b, "R1")]
+            )
             if knob == "cast":
+                c = rs["cacl_gray_clusters"]
+                gains["gray_vs_spcl"].append(paired(a, c))
+                gains["gray_vs_cacl"].append(paired(b, c))
+                gray_branch["cacl"].append(gray_map(b))
+                gray_branch["cacl_gray_clusters"].append(gray_map(c))
                 rows[-1] += [
-                    col(r, m) for m in ("pseudo_nmi", "pair_precision", "pair_same_cam") for r in (a, b)
+                    col(c, "mAP"),
+                    mean_std(gains["gray_vs_spcl"][-1]),
+                    mean_std(gains["gray_vs_cacl"][-1]),
+                    col(c, "R1"),
+                    gray_branch_col(b),
+                    gray_branch_col(c),
+                ]
+                rows[-1] += [
+                    col(r, m) for m in ("pseudo_nmi", "pair_precision", "pair_same_cam") for r in (a, b, c)
                 ]
             log(str(rows[-1]))
         headers = [knob, "SpCL mAP", "CACL mAP", "gain (paired)", "SpCL R1", "CACL R1"]
@@ -415,12 +438,17 @@ def main() -> None:
         else:
             key = "cast_luma" if cast_luma else "cast"
             headers += [
-                "SpCL NMI",
-                "CACL NMI",
-                "SpCL pair prec.",
-                "CACL pair prec.",
-                "SpCL same-cam pairs",
-                "CACL same-cam pairs",
+                "CACL-M̃ mAP",
+                "CACL-M̃ − SpCL (paired)",
+                "CACL-M̃ − CACL (paired)",
+                "CACL-M̃ R1",
+                "CACL gray-branch mAP",
+                "CACL-M̃ gray-branch mAP",
+                *(
+                    f"{arm} {m}"
+                    for m in ("NMI", "pair prec.", "same-cam pairs")
+                    for arm in ("SpCL", "CACL", "CACL-M̃")
+                ),
             ]
             ref = [
                 pair_stats(tr.pids, tr.pids, tr.cams)["pair_same_cam"]
@@ -442,21 +470,28 @@ def main() -> None:
                     if cast_luma
                     else "The factors change brightness too, so the grayscale view is not cast-invariant."
                 )
+                + " CACL-M̃: CACL whose pseudo-labels come from the grayscale branch's memory M̃ instead of"
+                " the RGB memory M (`cluster_on='gray'`, our extension; paper and code cluster M); mAP / R1"
+                " are the RGB branch's, as for CACL. Gray-branch mAP: the second network F′ on the"
+                " grayscale query/gallery (not what CACL deploys)."
                 + " Last-epoch pseudo-labels: NMI against identities; over the pairs sharing a pseudo-label,"
                 " the fraction of the same identity (pair prec.) and from the same camera (same-cam pairs:"
                 f" {mean_std(ref)} for the true identities, ~1/6 for random pairs, 1 for clusters by camera)."
             )
         sections.append(title + "\n\n" + markdown_table(headers, rows))
         if knob == "cast":
-            secs = {
-                arm: mean_std([r["seconds"] for r in rs], ".1f")
-                for arm, rs in (("SpCL", all_a), ("CACL", all_b))
-            }
+            secs = {k: mean_std([r["seconds"] for r in rs], ".1f") for k, rs in every.items()}
             sections[-1] += (
-                f"\n\nWall time per run (one thread, shared machine): SpCL {secs['SpCL']} s, "
-                f"CACL {secs['CACL']} s."
+                f"\n\nWall time per run (one thread, shared machine): SpCL {secs['spcl']} s, "
+                f"CACL {secs['cacl']} s, CACL-M̃ {secs['cacl_gray_clusters']} s."
             )
-        data[key] = {f"{knob}s": values, **curve, "gain": gains}
+        data[key] = {f"{knob}s": values, **curve, "gain": gains["cacl"]}
+        if knob == "cast":
+            data[key] |= {
+                "gain_gray_clusters_vs_spcl": gains["gray_vs_spcl"],
+                "gain_gray_clusters_vs_cacl": gains["gray_vs_cacl"],
+                "gray_branch_mAP": gray_branch,
+            }
         fig, axes = subplots(
             1, 2 if knob == "cast" else 1, figsize=(10 if knob == "cast" else 5, 3.5), layout="constrained"
         )
@@ -469,11 +504,15 @@ def main() -> None:
         ax.set_ylabel("mAP (last epoch)")
         ax.legend()
         if knob == "cast":
-            g = np.asarray(gains)
-            axes[1].errorbar(values, g.mean(1), yerr=g.std(1), marker="o", capsize=3, color="k")
+            for name, g, colour in (("CACL", gains["cacl"], "k"), ("CACL-M̃", gains["gray_vs_spcl"], "C2")):
+                g = np.asarray(g)
+                axes[1].errorbar(
+                    values, g.mean(1), yerr=g.std(1), marker="o", capsize=3, color=colour, label=name
+                )
             axes[1].axhline(0.0, color="grey", lw=0.8)
             axes[1].set_xlabel(label)
-            axes[1].set_ylabel("gain: CACL − SpCL mAP")
+            axes[1].set_ylabel("gain over SpCL (mAP)")
+            axes[1].legend()
         png = {
             "shortcut": "gain_vs_shortcut.png",
             f"shortcut_palette{palette}": f"gain_vs_shortcut_p{palette}.png",

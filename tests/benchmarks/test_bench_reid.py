@@ -48,3 +48,48 @@ def test_cli_rejects_strengths_outside_unit_interval(argv: list[str], monkeypatc
     with pytest.raises(SystemExit) as exc:
         bench.main()
     assert exc.value.code == 2
+
+
+def test_new_arm_appends_and_leaves_cached_names_and_parts_alone() -> None:
+    assert list(bench.ARMS).index(bench.GRAY_ARM) == len(bench.ARMS) - 1
+    assert bench.ARMS[bench.GRAY_ARM]["cluster_on"] == "gray"
+    assert bench.run_name(bench.GRAY_ARM, 0.7, 100, 12, camera_cast=0.5, cast_luma=True) == (
+        "arm11_s0.7_o1_c0.5L_seed100_e12"
+    )
+    assert bench.run_name("MGCE-HCL, loose eps (+0.1)", 0.7, 100, 12) == "arm10_s0.7_o1_seed100_e12"
+    assert bench.GRAY_ARM not in bench.HCL_ARMS and len(bench.HCL_ARMS) == 4
+    assert bench.MAIN_ARMS[:7] == tuple(list(bench.ARMS)[:7]) and bench.MAIN_ARMS[-1] == bench.GRAY_ARM
+    assert bench.run_name("CACL, clusters gray memory", 0.7, 100, 12, outfits=3) == "cc6_s0.7_o3_seed100_e12"
+
+
+def test_run_one_takes_pair_statistics_from_the_returned_pseudo_labels(tmp_path: Path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from structlearn.data.reid import make_reid_dataset
+
+    data = make_reid_dataset(6, 2, 4, n_cameras=2, seed=0)
+    tr = data.train
+    by_id = tr.pids.copy()  # epoch 2: the true identities
+    by_cam = tr.cams.copy()  # epoch 1: clusters by camera
+    fake = SimpleNamespace(
+        history=[{"epoch": 1.0, "mAP": 0.1}, {"epoch": 2.0, "mAP": 0.2}],
+        final={"mAP": 0.2},
+        label_history=[by_cam, by_id],
+        pseudo_labels=by_id,
+        final_gray={"mAP": 0.3},
+        eps=0.5,
+        seconds=1.0,
+    )
+    monkeypatch.setattr(bench, "RESULTS", tmp_path)
+    monkeypatch.setattr(bench, "make_reid_dataset", lambda **kw: data)
+    monkeypatch.setattr(bench, "train_reid", lambda d, cfg: fake)
+    out = bench.run_one(CACL, 0.7, 100, 2, True, camera_cast=0.5, cast_luma=True)
+    assert out["history"][0]["pair_same_cam"] == 1.0 and out["history"][1]["pair_precision"] == 1.0
+    truth = bench.pair_stats(tr.pids, tr.pids, tr.cams)
+    assert out["final"]["pair_same_cam"] == truth["pair_same_cam"] < 1.0
+    assert out["last_pseudo_labels"] == by_id.tolist() and out["final_gray"] == {"mAP": 0.3}
+    assert bench.gray_branch_col([out, out]) == "0.300 ± 0.000"
+    assert bench.gray_branch_col([out, {"final": {"mAP": 0.5}}]) == "–"  # cached before final_gray existed
+    assert np.isnan(bench.pair_stats(np.arange(4), np.arange(4), np.zeros(4, int))["pair_same_cam"])

@@ -28,6 +28,20 @@ Methods (``method``):
   paper form; ``focal_gamma`` 2 = paper, 4 = code); pseudo-labels from M; refinement with a tight
   clustering at eps − ``eps_gap``. Ablations: ``gray_branch=False`` (F′ sees RGB), ``inter_branch=False``
   (no cosine terms), ``refinement=False``.
+
+Our extension (not in the paper or the official code): ``cluster_on`` picks the memory whose features
+feed the Jaccard + DBSCAN clustering (and CACL's refinement): ``"rgb"`` — M, the RGB branch's memory
+(paper, code; the default, unchanged); ``"gray"`` — M̃, the grayscale branch's memory; ``"both"`` — the
+two L2-normalised memory features concatenated and divided by √2, so the cosine of two images is the mean
+of the two branches' cosines. Why: under per-camera casts that keep the luma (hue-only), M groups images
+by camera while M̃ does not see the cast; clustering on M̃ raised the evaluated RGB branch's mAP from
+0.427 to 0.527 (hue-only cast 0.5) and 0.220 to 0.328 (cast 1; paired +0.10 ± 0.08 / +0.11 ± 0.04, seeds
+100–102, 12 epochs, shortcut 0.7, every seed positive). It is no free gain: without a cast it costs
+0.13 mAP (0.899 → 0.769, every seed), where colour is a useful cue that M̃ lacks
+(benchmarks/results/reid/reid_cast.md, the full sweep). ``"both"`` is not benchmarked.
+:class:`ReIDResult` also returns the pseudo-labels of every epoch and, for CACL with its grayscale
+branch, the final metrics of F′ on the grayscale query/gallery (``final_gray``).
+
 Optimiser Adam (lr 3.5e-4, wd 5e-4) as in the reference code. Augmentation: horizontal flip and a
 random shift of ``augment_shift`` pixels; branch F′ receives the grayscale of the same augmented image.
 """
@@ -46,7 +60,7 @@ from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from tqdm.auto import tqdm
 
-from structlearn.data.reid import ReIDDataset
+from structlearn.data.reid import ReIDDataset, ReIDSplit
 from structlearn.reid.backbone import Predictor, ReIDNet, ReIDNetConfig, to_gray
 from structlearn.reid.evaluation import evaluate_model
 from structlearn.reid.hcl import agreement_weights, granularity_labels, instance_loss
@@ -61,6 +75,7 @@ from structlearn.utils.seed import seed_everything, torch_generator
 from structlearn.utils.validation import check_choice, check_float, check_int
 
 METHODS = ("spcl", "cluster-contrast", "cacl", "hcl", "mgce-hcl", "sicl")
+CLUSTER_ON = ("rgb", "gray", "both")  # which CACL memory feeds the clustering (module docstring)
 # MGCE-HCL granularities: eps offsets around the base eps (spec §4.2: 0.5 … 0.7 around 0.6).
 GRANULARITY_OFFSETS = (-0.1, -0.05, 0.0, 0.05, 0.1)
 
@@ -88,6 +103,7 @@ class ReIDConfig:
     inter_branch: bool = True
     refinement: bool = True
     allknn: int = 3  # SiCL: neighbour clusters reached by the curriculum (0: no neighbour loss)
+    cluster_on: str = "rgb"  # CACL: cluster M ("rgb", paper), M̃ ("gray") or both (our extension)
     augment_shift: int = 2
     flip: bool = True
     backbone: ReIDNetConfig = field(default_factory=ReIDNetConfig)
@@ -112,6 +128,12 @@ class ReIDConfig:
         check_int("augment_shift", self.augment_shift, minimum=0)
         check_int("allknn", self.allknn, minimum=0)
         check_int("seed", self.seed, minimum=0)
+        check_choice("cluster_on", self.cluster_on, CLUSTER_ON)
+        if self.cluster_on != "rgb" and not (self.method == "cacl" and self.gray_branch):
+            raise ValueError(
+                f"cluster_on={self.cluster_on!r} needs CACL's grayscale branch (method='cacl', "
+                f"gray_branch=True), got method={self.method!r}, gray_branch={self.gray_branch}"
+            )
         if not isinstance(self.backbone, ReIDNetConfig):
             raise ValueError(f"backbone must be a ReIDNetConfig, got {type(self.backbone).__name__}")
 
@@ -127,12 +149,20 @@ class ReIDConfig:
 
 @dataclass
 class ReIDResult:
+    """``pseudo_labels``: the last epoch's labels as the trainer trained on them (length of the training
+    split; outliers are singleton classes, except Cluster-Contrast's dropped outliers, −1);
+    ``label_history``: the labels of every epoch. ``final_gray``: mAP/R1/… of CACL's grayscale branch
+    F′ on the grayscale query/gallery (None for methods without it)."""
+
     config: ReIDConfig
     history: list[dict[str, float]]
     final: dict[str, float]
     eps: float
     seconds: float
     model: ReIDNet
+    pseudo_labels: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    label_history: list[np.ndarray] = field(default_factory=list)
+    final_gray: dict[str, float] | None = None
 
 
 def _augment(x: torch.Tensor, cfg: ReIDConfig, g: torch.Generator) -> torch.Tensor:
@@ -140,6 +170,21 @@ def _augment(x: torch.Tensor, cfg: ReIDConfig, g: torch.Generator) -> torch.Tens
         flip = torch.rand(len(x), generator=g) < 0.5
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     return random_shift(x, cfg.augment_shift, g)
+
+
+def _gray_split(split: ReIDSplit) -> ReIDSplit:
+    """The split with every image replaced by its grayscale view (as branch F′ sees it)."""
+    return dataclasses.replace(split, images=to_gray(torch.from_numpy(split.images)).contiguous().numpy())
+
+
+def _cluster_features(mem1: InstanceMemory, mem2: InstanceMemory | None, cluster_on: str) -> torch.Tensor:
+    """Clustering input of the memory-based methods: M, M̃, or both (unit vectors, cosine = mean)."""
+    if cluster_on == "rgb" or mem2 is None:
+        return mem1.features.clone()
+    if cluster_on == "gray":
+        return mem2.features.clone()
+    both = torch.cat([F.normalize(mem1.features, dim=1), F.normalize(mem2.features, dim=1)], 1)
+    return both / 2**0.5
 
 
 def _cluster(
@@ -213,13 +258,18 @@ def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResul
         )
     eps = cfg.eps
     history: list[dict[str, float]] = []
+    label_history: list[np.ndarray] = []
     t0 = time.perf_counter()
     bar = tqdm(range(cfg.epochs), desc=f"reid {cfg.method}", disable=not cfg.progress)
     for epoch in bar:
-        feats = net.embed(images) if cfg.method == "cluster-contrast" else mem1.features.clone()
+        if cfg.method == "cluster-contrast":
+            feats = net.embed(images)
+        else:
+            feats = _cluster_features(mem1, mem2, cfg.cluster_on)
         if cfg.eps is None and cfg.reselect_eps:
             eps = None
         labels, eps, stats, multi = _cluster(feats, cfg, eps, drop_outliers=cfg.method == "cluster-contrast")
+        label_history.append(labels)
         lab_t = torch.from_numpy(labels)
         multi_t = None if multi is None else torch.from_numpy(multi)
         if cfg.method == "cluster-contrast":
@@ -302,4 +352,10 @@ def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResul
         history.append(record)
         bar.set_postfix(mAP=f"{record['mAP']:.3f}", R1=f"{record['R1']:.3f}")
     final = {k: v for k, v in history[-1].items() if k not in ("epoch", "loss")}
-    return ReIDResult(cfg, history, final, float(eps), time.perf_counter() - t0, net)
+    seconds = time.perf_counter() - t0
+    final_gray = None
+    if cfg.method == "cacl" and cfg.gray_branch and net2 is not None:  # after timing: a diagnostic
+        final_gray = evaluate_model(net2, _gray_split(data.query), _gray_split(data.gallery))
+    return ReIDResult(
+        cfg, history, final, float(eps), seconds, net, label_history[-1], label_history, final_gray
+    )
