@@ -27,8 +27,15 @@ def test_reid_train_then_eval_and_refusals(tmp_path: Path, capsys: pytest.Captur
         "progress.png",
         "ranklists.png",
     }
+    import json
+
+    hist = json.loads((out / "history.json").read_text())
+    assert len(hist["pseudo_labels"]) > 0 and hist["final_gray"] is None  # SpCL has no grayscale branch
     assert main(["reid", "eval", str(out / "model.safetensors")]) == 0
     assert '"mAP"' in capsys.readouterr().out
+    # --cluster-on gray needs CACL's grayscale branch: refused with exit 2 before training.
+    assert main([*args[:-1], str(tmp_path / "gray"), "--cluster-on", "gray"]) == 2
+    assert "cluster_on" in capsys.readouterr().err
     assert main(args) == 2  # a folder that already holds a model is refused before training
     assert "already holds a model" in capsys.readouterr().err
     bad = tmp_path / "file"

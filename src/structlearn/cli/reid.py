@@ -7,7 +7,8 @@ Data: a Market-1501-style folder (``DIR/bounding_box_train``, ``DIR/query``, ``D
 file names ``<pid>_c<cam>…``), or the procedural pedestrians (no download; ``--shortcut`` sets the colour
 shortcut's strength, ``--data-seed`` the draw). ``train`` writes RUN/model.safetensors (weights + the
 backbone config, no pickle), RUN/history.json (per-epoch mAP, CMC, pseudo-label NMI/ARI, eps, cluster
-count) and two plots: RUN/progress.png and RUN/ranklists.png (top-5 gallery images of a few queries,
+count; the final pseudo-labels; CACL's grayscale-branch metrics) and two plots: RUN/progress.png and
+RUN/ranklists.png (top-5 gallery images of a few queries,
 green = same identity). Every output path is checked before training starts.
 """
 
@@ -25,7 +26,7 @@ import torch
 from structlearn.data.reid import ReIDDataset, load_reid_folder, make_reid_dataset
 from structlearn.reid.backbone import ReIDNet, ReIDNetConfig
 from structlearn.reid.evaluation import evaluate_model
-from structlearn.reid.trainer import METHODS, ReIDConfig, train_reid
+from structlearn.reid.trainer import CLUSTER_ON, METHODS, ReIDConfig, train_reid
 from structlearn.utils.io import write_json
 from structlearn.utils.plotting import save_figure, subplots
 
@@ -62,6 +63,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     t.add_argument("--focal-gamma", type=float, default=None, help="focal exponent (CACL default 2)")
     t.add_argument("--pooling", choices=("avg", "gem"), default=None, help="global pooling of the backbone")
+    t.add_argument(
+        "--cluster-on",
+        choices=CLUSTER_ON,
+        default=DEFAULTS.cluster_on,
+        help=f"CACL: memory the pseudo-labels come from (default {DEFAULTS.cluster_on}, the paper's; "
+        "gray helps under hue-only camera casts, costs without them: docs/reid.md)",
+    )
     t.add_argument("--seed", type=int, default=DEFAULTS.seed, help=f"default {DEFAULTS.seed}")
     t.add_argument("--out", required=True, help="run folder (created; must not hold a model already)")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -118,6 +126,7 @@ def run_train(args: argparse.Namespace) -> int:
         iters_per_epoch=args.iters,
         eps=args.eps,
         focal_gamma=args.focal_gamma,
+        cluster_on=args.cluster_on,
         backbone=backbone,
         seed=args.seed,
         progress=not args.quiet,
@@ -134,7 +143,16 @@ def run_train(args: argparse.Namespace) -> int:
             "config": {"backbone": dataclasses.asdict(res.model.config), "method": cfg.method},
         },
     )
-    write_json(out / "history.json", {"final": res.final, "eps": res.eps, "history": res.history})
+    write_json(
+        out / "history.json",
+        {
+            "final": res.final,
+            "final_gray": res.final_gray,
+            "eps": res.eps,
+            "history": res.history,
+            "pseudo_labels": res.pseudo_labels.tolist(),
+        },
+    )
     _plot_progress(res.history, out / "progress.png")
     _plot_ranklists(res.model, data, out / "ranklists.png")
     print(json.dumps({k: round(v, 4) for k, v in res.final.items()}))
