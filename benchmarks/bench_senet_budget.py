@@ -119,7 +119,8 @@ def run(dataset: str, n: int, iters: list[int], seeds: list[int], floor: int) ->
             log(f"  ACC {row['acc']:.4f} ({sec:.0f} s)")
         if floor:
             log(f"{dataset} n={n} seed {seed}: objective floor on {floor} points")
-            rows.append(objective_floor(Xs, ys, floor, seed, SENet().gamma, SENet().lmbda))
+            ref = SENet()  # the default objective's γ and λ
+            rows.append(objective_floor(Xs, ys, floor, seed, ref.gamma, ref.lmbda))
             log(f"  objective {rows[-1]['objective']:.3f} ({rows[-1]['seconds']:.0f} s)")
     return rows
 
