@@ -124,3 +124,22 @@ def test_sicl_trains_on_clothes_change_data_and_reports_both_protocols() -> None
     no_sil = dataclasses.replace(ds1, train=dataclasses.replace(ds1.train, silhouettes=None))
     with pytest.raises(ValueError, match="silhouettes"):
         train_reid(no_sil, ReIDConfig(method="sicl", epochs=1, iters_per_epoch=1))
+
+
+def test_explicit_pooling_is_honoured_and_none_means_the_methods_own() -> None:
+    """Regression: an explicit ``pooling="avg"`` equalled the default config, so Cluster-Contrast
+    silently switched it to GeM."""
+    from structlearn.data.reid import make_reid_dataset
+    from structlearn.reid.backbone import ReIDNetConfig
+    from structlearn.reid.trainer import ReIDConfig, train_reid
+
+    ds = make_reid_dataset(24, 6, 6, n_cameras=3, seed=0)
+    kw = dict(epochs=1, iters_per_epoch=1, k1=8, seed=0)
+    cases = [("cluster-contrast", None), ("cluster-contrast", "avg"), ("spcl", None), ("spcl", "gem")]
+    pooled = [
+        train_reid(ds, ReIDConfig(method=m, backbone=ReIDNetConfig(pooling=p), **kw)).model.config.pooling
+        for m, p in cases
+    ]
+    assert pooled == ["gem", "avg", "avg", "gem"]
+    with pytest.raises(ValueError, match="pooling"):
+        ReIDNetConfig(pooling="max")

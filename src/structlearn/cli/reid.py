@@ -62,7 +62,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--eps", type=float, default=None, help="DBSCAN eps (default: chosen from training distances)"
     )
     t.add_argument("--focal-gamma", type=float, default=None, help="focal exponent (CACL default 2)")
-    t.add_argument("--pooling", choices=("avg", "gem"), default=None, help="global pooling of the backbone")
+    t.add_argument(
+        "--pooling",
+        choices=("avg", "gem"),
+        default=None,
+        help="global pooling of the backbone (default: the method's own, gem for cluster-contrast, else avg)",
+    )
     t.add_argument(
         "--cluster-on",
         choices=CLUSTER_ON,

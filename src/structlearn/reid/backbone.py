@@ -5,7 +5,9 @@ frozen zero bias; the test feature is the L2-normalised BN output. Here the same
 CNN: ``widths`` stages of 3×3 conv → BN → ReLU (``residual``: two convs with a skip, ResNet's basic
 block), 2× max-pooling between stages. Pooling is ``avg`` (SpCL, CACL) or ``gem`` (generalised mean
 p = 3, Cluster-Contrast; Radenović et al., TPAMI 2019, arXiv 1711.02512) — the choice users of the
-reference code ask about.
+reference code ask about. ``pooling=None`` (the default) means "the method's own": the trainer picks
+``gem`` for Cluster-Contrast and ``avg`` otherwise; a bare :class:`ReIDNet` pools by ``avg``. An explicit
+value is always honoured.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ POOLINGS = ("avg", "gem")
 @dataclass(frozen=True)
 class ReIDNetConfig:
     widths: tuple[int, ...] = (32, 64, 64)
-    pooling: str = "avg"
+    pooling: str | None = None  # None: the method's default (trainer); a bare ReIDNet uses avg
     gem_p: float = 3.0
     residual: bool = False
     in_channels: int = 3
@@ -34,7 +36,8 @@ class ReIDNetConfig:
             raise ValueError("widths must name at least one stage")
         for i, w in enumerate(self.widths):
             check_int(f"widths[{i}]", w, minimum=1)
-        check_choice("pooling", self.pooling, POOLINGS)
+        if self.pooling is not None:
+            check_choice("pooling", self.pooling, POOLINGS)
         check_float("gem_p", self.gem_p, positive=True)
         check_int("in_channels", self.in_channels, minimum=1)
 
@@ -78,7 +81,7 @@ class ReIDNet(nn.Module):
         self.neck.bias.requires_grad_(False)  # BNNeck with a frozen zero bias (Luo et al. 2019)
 
     def pool(self, fmap: torch.Tensor) -> torch.Tensor:
-        if self.config.pooling == "avg":
+        if self.config.pooling in (None, "avg"):
             return fmap.mean(dim=(2, 3))
         p = self.config.gem_p
         return fmap.clamp_min(1e-6).pow(p).mean(dim=(2, 3)).pow(1.0 / p)

@@ -220,8 +220,8 @@ def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResul
     train = data.train
     images = torch.from_numpy(train.images)
     backbone = cfg.backbone
-    if cfg.method == "cluster-contrast" and backbone == ReIDNetConfig():
-        backbone = dataclasses.replace(backbone, pooling="gem")
+    if backbone.pooling is None:  # the method's own pooling; an explicit choice is kept
+        backbone = dataclasses.replace(backbone, pooling="gem" if cfg.method == "cluster-contrast" else "avg")
     backbone = dataclasses.replace(backbone, in_channels=images.shape[1])
     net = ReIDNet(backbone)
     params = list(net.parameters())
