@@ -29,6 +29,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
+from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -40,8 +41,9 @@ from bench_cluster import TABLE_DATASETS, load_table_dataset  # noqa: E402
 from structlearn.cluster import EnSC, KMeansClustering, SENet, SpectralKNN  # noqa: E402
 from structlearn.cluster.methods.ensc import enet_active_set  # noqa: E402
 from structlearn.cluster.metrics import evaluate, subspace_preserving_error  # noqa: E402
-from structlearn.utils.harness import log, markdown_table, mean_std, write_report  # noqa: E402
+from structlearn.utils.harness import RunCache, log, markdown_table, mean_std, write_report  # noqa: E402
 from structlearn.utils.memory import Measure  # noqa: E402
+from structlearn.utils.report import git_commit  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "cluster"
 
@@ -76,7 +78,49 @@ def objective_floor(
     )
 
 
-def run(dataset: str, n: int, iters: list[int], seeds: list[int], floor: int) -> list[dict[str, Any]]:
+def _slug(name: str) -> str:
+    return "_".join("".join(c if c.isascii() and c.isalnum() else " " for c in name).split())
+
+
+def fit_row(tag: str, name: str, est: Any, Xs: np.ndarray, ys: np.ndarray, seed: int) -> dict[str, Any]:
+    """Fit one estimator of the plan on the subset; its row of the report."""
+    log(tag)
+    with Measure() as m:
+        t = time.perf_counter()
+        est.fit(Xs)
+        sec = time.perf_counter() - t
+    row = dict(method=name, seed=seed, n=len(Xs), seconds=sec, peak_mb=m.peak_mb, commit=git_commit())
+    row.update(evaluate(ys, est.labels_))
+    if isinstance(est, EnSC):
+        row.update(spe=subspace_preserving_error(est.representation_matrix_, ys))
+    if isinstance(est, SENet):
+        row.update(
+            spe=subspace_preserving_error(est.representation_matrix_, ys),
+            objective=float(np.mean(est.self_expression_loss())),
+            threshold=est.threshold_,
+            train_s=est.timings_["train"],
+            empty_rows=est.n_empty_rows_,
+            n_eigenvectors=est.n_eigenvectors_,
+        )
+    log(f"  ACC {row['acc']:.4f} ({sec:.0f} s)")
+    return row
+
+
+def floor_row(
+    tag: str, Xs: np.ndarray, ys: np.ndarray, m: int, seed: int, gamma: float, lmbda: float
+) -> dict[str, Any]:
+    log(f"{tag}: objective floor on {m} points")
+    row = objective_floor(Xs, ys, m, seed, gamma, lmbda) | {"commit": git_commit()}
+    log(f"  objective {row['objective']:.3f} ({row['seconds']:.0f} s)")
+    return row
+
+
+def run(
+    dataset: str, n: int, iters: list[int], seeds: list[int], floor: int, out: Path
+) -> list[dict[str, Any]]:
+    """Every row of the report; each (subset, seed, row) is cached under ``out/runs/senet_budget`` so a
+    later call with more ``--iters`` fits only the new rows (a 32,000-iteration fit takes over an hour)."""
+    cache = RunCache(out / "runs" / "senet_budget" / f"{dataset}_n{n}")
     X, y, k = load_table_dataset(dataset, 0)
     rows: list[dict[str, Any]] = []
     for seed in seeds:
@@ -93,35 +137,16 @@ def run(dataset: str, n: int, iters: list[int], seeds: list[int], floor: int) ->
         # its labels through SENet's labelling step (3-NN graph over C's rows, SENet's eigenvector count).
         ensc = EnSC(k, gamma=200.0, affinity="nearest_neighbors", random_state=seed)
         plan.append(("EnSC, γ = 200, SENet's graph", ensc))
-        n_eig = None
         for name, est in plan:
-            if isinstance(est, EnSC) and n_eig is not None:
-                est.set_params(n_components=n_eig)
-            log(f"{dataset} n={n} seed {seed}: {name}")
-            with Measure() as m:
-                t = time.perf_counter()
-                est.fit(Xs)
-                sec = time.perf_counter() - t
-            row = dict(method=name, seed=seed, n=n, seconds=sec, peak_mb=m.peak_mb)
-            row.update(evaluate(ys, est.labels_))
-            if isinstance(est, EnSC):
-                row.update(spe=subspace_preserving_error(est.representation_matrix_, ys))
-            if isinstance(est, SENet):
-                n_eig = est.n_eigenvectors_
-                row.update(
-                    spe=subspace_preserving_error(est.representation_matrix_, ys),
-                    objective=float(np.mean(est.self_expression_loss())),
-                    threshold=est.threshold_,
-                    train_s=est.timings_["train"],
-                    empty_rows=est.n_empty_rows_,
-                )
-            rows.append(row)
-            log(f"  ACC {row['acc']:.4f} ({sec:.0f} s)")
+            if isinstance(est, EnSC) and "n_eigenvectors" in rows[-1]:
+                est.set_params(n_components=rows[-1]["n_eigenvectors"])
+            job = partial(fit_row, f"{dataset} n={n} seed {seed}: {name}", name, est, Xs, ys, seed)
+            rows.append(cache.run(f"seed{seed}/{_slug(name)}", job)[0])
         if floor:
-            log(f"{dataset} n={n} seed {seed}: objective floor on {floor} points")
             ref = SENet()  # the default objective's γ and λ
-            rows.append(objective_floor(Xs, ys, floor, seed, ref.gamma, ref.lmbda))
-            log(f"  objective {rows[-1]['objective']:.3f} ({rows[-1]['seconds']:.0f} s)")
+            tag = f"{dataset} n={n} seed {seed}"
+            job = partial(floor_row, tag, Xs, ys, floor, seed, ref.gamma, ref.lmbda)
+            rows.append(cache.run(f"seed{seed}/floor{floor}", job)[0])
     return rows
 
 
@@ -166,7 +191,7 @@ def main() -> None:
     if args.n < 2 or min(args.iters) < 1 or min(args.seeds) < 0 or args.floor < 0:
         ap.error("--n must be >= 2, --iters >= 1, --seeds >= 0, --floor >= 0")
     torch.set_num_threads(1)
-    rows = run(args.dataset, args.n, args.iters, args.seeds, args.floor)
+    rows = run(args.dataset, args.n, args.iters, args.seeds, args.floor, Path(args.out))
     body = (
         f"`{args.dataset}`, a random subset of {args.n:,} points per seed (the seed draws it and is every "
         "method's random_state), in sample. SENet: defaults except n_iter (256-wide nets, batch 100, "
@@ -177,8 +202,11 @@ def main() -> None:
         "of the minimiser. The floor row: exact minimisers of that objective (EnSC's active-set solver, "
         "α = γ, τ = λ, cut after 50 rounds, so an upper bound) for random points of the subset. "
         "Peak MB: resident "
-        "growth above the level before each fit, all fits in one process (a later fit reuses what an "
-        "earlier one left allocated, so only the first SENet row is its footprint). One thread.\n\n"
+        "growth above the level before each fit, fits one after another in one process (a later fit reuses "
+        "what an earlier one left allocated, so only the first SENet fit of a process is its footprint). "
+        "One thread. Every row is cached under `runs/senet_budget/` and reused by later calls (a longer "
+        "budget adds rows without refitting the others); the commit each row was fitted at is in the JSON "
+        "(rows without one came from the stop-15 run at 5440aa9, before the cache existed).\n\n"
         + report(rows)
     )
     title = "SENet accuracy against its training budget (issue 10)"
