@@ -36,6 +36,9 @@ def test_reid_train_then_eval_and_refusals(tmp_path: Path, capsys: pytest.Captur
     # --cluster-on gray needs CACL's grayscale branch: refused with exit 2 before training.
     assert main([*args[:-1], str(tmp_path / "gray"), "--cluster-on", "gray"]) == 2
     assert "cluster_on" in capsys.readouterr().err
+    # Cluster-Contrast has only a centroid memory: refused with exit 2, nothing written.
+    ccm = [*args[:-1], str(tmp_path / "ccm"), "--method", "cluster-contrast", "--memory", "instance"]
+    assert main(ccm) == 2 and "memory" in capsys.readouterr().err and not (tmp_path / "ccm").exists()
     assert main(args) == 2  # a folder that already holds a model is refused before training
     assert "already holds a model" in capsys.readouterr().err
     bad = tmp_path / "file"

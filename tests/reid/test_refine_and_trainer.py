@@ -143,3 +143,30 @@ def test_explicit_pooling_is_honoured_and_none_means_the_methods_own() -> None:
     assert pooled == ["gem", "avg", "avg", "gem"]
     with pytest.raises(ValueError, match="pooling"):
         ReIDNetConfig(pooling="max")
+
+
+def test_centroid_memory_for_cacl_drops_outliers_and_is_validated() -> None:
+    from structlearn.data.reid import make_reid_dataset
+    from structlearn.reid.trainer import ReIDConfig, train_reid
+
+    ds = make_reid_dataset(24, 6, 6, n_cameras=3, seed=0)
+    kw = dict(epochs=2, iters_per_epoch=3, k1=8, seed=0)
+    res = train_reid(ds, ReIDConfig(method="cacl", memory="centroid", **kw))
+    lab = res.pseudo_labels
+    assert (lab < 0).any() and len(np.unique(lab[lab >= 0])) == lab.max() + 1  # dropped, contiguous
+    assert res.final_gray is not None and np.isfinite(res.final["mAP"])
+    inst = train_reid(ds, ReIDConfig(method="cacl", **kw)).pseudo_labels
+    assert (inst >= 0).all()  # the paper's instance memory keeps outliers as singletons
+    # SpCL-style on a centroid memory is Cluster-Contrast with average pooling, run for run.
+    from structlearn.reid.backbone import ReIDNetConfig
+
+    a = train_reid(ds, ReIDConfig(method="spcl", memory="centroid", **kw))
+    b = train_reid(ds, ReIDConfig(method="cluster-contrast", backbone=ReIDNetConfig(pooling="avg"), **kw))
+    assert a.final == b.final and np.array_equal(a.pseudo_labels, b.pseudo_labels)
+    for method, memory in (("cluster-contrast", "instance"), ("hcl", "centroid"), ("sicl", "centroid")):
+        with pytest.raises(ValueError, match="memory"):
+            ReIDConfig(method=method, memory=memory)
+    with pytest.raises(ValueError, match="memory"):
+        ReIDConfig(memory="bank")
+    assert ReIDConfig(method="cluster-contrast").memory_kind == "centroid"
+    assert ReIDConfig().memory_kind == "instance"

@@ -26,7 +26,7 @@ import torch
 from structlearn.data.reid import ReIDDataset, load_reid_folder, make_reid_dataset
 from structlearn.reid.backbone import ReIDNet, ReIDNetConfig
 from structlearn.reid.evaluation import evaluate_model
-from structlearn.reid.trainer import CLUSTER_ON, METHODS, ReIDConfig, train_reid
+from structlearn.reid.trainer import CLUSTER_ON, MEMORIES, METHODS, ReIDConfig, train_reid
 from structlearn.utils.io import write_json
 from structlearn.utils.plotting import save_figure, subplots
 
@@ -74,6 +74,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=DEFAULTS.cluster_on,
         help=f"CACL: memory the pseudo-labels come from (default {DEFAULTS.cluster_on}, the paper's; "
         "gray helps under hue-only camera casts, costs without them: docs/reid.md)",
+    )
+    t.add_argument(
+        "--memory",
+        choices=MEMORIES,
+        default=None,
+        help="memory bank (default: the method's own, centroid for cluster-contrast, else instance; "
+        "centroid with cacl is our combination: docs/reid.md)",
     )
     t.add_argument("--seed", type=int, default=DEFAULTS.seed, help=f"default {DEFAULTS.seed}")
     t.add_argument("--out", required=True, help="run folder (created; must not hold a model already)")
@@ -132,6 +139,7 @@ def run_train(args: argparse.Namespace) -> int:
         eps=args.eps,
         focal_gamma=args.focal_gamma,
         cluster_on=args.cluster_on,
+        memory=args.memory,
         backbone=backbone,
         seed=args.seed,
         progress=not args.quiet,

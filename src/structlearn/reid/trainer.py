@@ -42,6 +42,14 @@ by camera while M̃ does not see the cast; clustering on M̃ raised the evaluate
 :class:`ReIDResult` also returns the pseudo-labels of every epoch and, for CACL with its grayscale
 branch, the final metrics of F′ on the grayscale query/gallery (``final_gray``).
 
+``memory`` picks the memory bank: ``"instance"`` (SpCL's hybrid memory; the default of SpCL-style,
+CACL, HCL and SiCL, as in their code) or ``"centroid"`` (Cluster-Contrast's; its default). With
+``memory="centroid"`` a method trains like Cluster-Contrast: features re-extracted every epoch feed the
+clustering, outliers (and members CACL's refinement removes) are dropped for the epoch, and each branch
+has a centroid memory rebuilt from its fresh features; for CACL the inter-branch target ũ_ω(i) is then the
+gray branch's centroid. ``method="spcl", memory="centroid"`` is Cluster-Contrast with average pooling.
+CACL on a centroid memory is our combination, not the paper's (which builds on SpCL's memory).
+
 Optimiser Adam (lr 3.5e-4, wd 5e-4) as in the reference code. Augmentation: horizontal flip and a
 random shift of ``augment_shift`` pixels; branch F′ receives the grayscale of the same augmented image.
 """
@@ -76,6 +84,7 @@ from structlearn.utils.validation import check_choice, check_float, check_int
 
 METHODS = ("spcl", "cluster-contrast", "cacl", "hcl", "mgce-hcl", "sicl")
 CLUSTER_ON = ("rgb", "gray", "both")  # which CACL memory feeds the clustering (module docstring)
+MEMORIES = ("instance", "centroid")  # SpCL's hybrid instance memory or Cluster-Contrast's centroids
 # MGCE-HCL granularities: eps offsets around the base eps (spec §4.2: 0.5 … 0.7 around 0.6).
 GRANULARITY_OFFSETS = (-0.1, -0.05, 0.0, 0.05, 0.1)
 
@@ -104,6 +113,7 @@ class ReIDConfig:
     refinement: bool = True
     allknn: int = 3  # SiCL: neighbour clusters reached by the curriculum (0: no neighbour loss)
     cluster_on: str = "rgb"  # CACL: cluster M ("rgb", paper), M̃ ("gray") or both (our extension)
+    memory: str | None = None  # None: the method's own (centroid for Cluster-Contrast, else instance)
     augment_shift: int = 2
     flip: bool = True
     backbone: ReIDNetConfig = field(default_factory=ReIDNetConfig)
@@ -129,6 +139,15 @@ class ReIDConfig:
         check_int("allknn", self.allknn, minimum=0)
         check_int("seed", self.seed, minimum=0)
         check_choice("cluster_on", self.cluster_on, CLUSTER_ON)
+        if self.memory is not None:
+            check_choice("memory", self.memory, MEMORIES)
+            allowed = {"cluster-contrast": ("centroid",), "spcl": MEMORIES, "cacl": MEMORIES}
+            if self.memory not in allowed.get(self.method, ("instance",)):
+                raise ValueError(
+                    f"memory={self.memory!r} is not available for method={self.method!r} "
+                    f"(centroid memory: cluster-contrast, spcl, cacl; instance memory: every method but "
+                    f"cluster-contrast)"
+                )
         if self.cluster_on != "rgb" and not (self.method == "cacl" and self.gray_branch):
             raise ValueError(
                 f"cluster_on={self.cluster_on!r} needs CACL's grayscale branch (method='cacl', "
@@ -136,6 +155,13 @@ class ReIDConfig:
             )
         if not isinstance(self.backbone, ReIDNetConfig):
             raise ValueError(f"backbone must be a ReIDNetConfig, got {type(self.backbone).__name__}")
+
+    @property
+    def memory_kind(self) -> str:
+        """The memory bank trained against: ``memory``, or the method's own when it is None."""
+        if self.memory is not None:
+            return self.memory
+        return "centroid" if self.method == "cluster-contrast" else "instance"
 
     @property
     def gamma(self) -> float:
@@ -177,14 +203,23 @@ def _gray_split(split: ReIDSplit) -> ReIDSplit:
     return dataclasses.replace(split, images=to_gray(torch.from_numpy(split.images)).contiguous().numpy())
 
 
-def _cluster_features(mem1: InstanceMemory, mem2: InstanceMemory | None, cluster_on: str) -> torch.Tensor:
-    """Clustering input of the memory-based methods: M, M̃, or both (unit vectors, cosine = mean)."""
-    if cluster_on == "rgb" or mem2 is None:
-        return mem1.features.clone()
+def _cluster_features(f1: torch.Tensor, f2: torch.Tensor | None, cluster_on: str) -> torch.Tensor:
+    """Clustering input: the RGB branch's features (M, or fresh ones with a centroid memory), the gray
+    branch's (M̃), or both (unit vectors concatenated, cosine = mean of the two cosines)."""
+    if cluster_on == "rgb" or f2 is None:
+        return f1.clone()
     if cluster_on == "gray":
-        return mem2.features.clone()
-    both = torch.cat([F.normalize(mem1.features, dim=1), F.normalize(mem2.features, dim=1)], 1)
+        return f2.clone()
+    both = torch.cat([F.normalize(f1, dim=1), F.normalize(f2, dim=1)], 1)
     return both / 2**0.5
+
+
+def _contiguous(labels: np.ndarray) -> np.ndarray:
+    """Labels ≥ 0 renumbered 0..C−1 in order; −1 kept."""
+    out = np.full_like(labels, -1)
+    keep = labels >= 0
+    out[keep] = np.unique(labels[keep], return_inverse=True)[1]
+    return out
 
 
 def _cluster(
@@ -204,6 +239,8 @@ def _cluster(
         tight = DBSCAN(eps=tight_eps, min_samples=cfg.min_samples, metric="precomputed").fit_predict(D)
         labels = refine_labels(D, loose, tight)
         stats["refined_frac"] = float(((loose >= 0) & (labels > loose.max())).mean())
+        if drop_outliers:  # centroid memory: removed members and outliers are dropped, not singletons
+            labels = _contiguous(np.where(labels > loose.max(), -1, labels))
     else:
         labels = loose if drop_outliers else assign_outliers(loose, "singleton")
     return labels, eps, stats, multi
@@ -238,6 +275,8 @@ def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResul
         fusion = FusionHead(backbone.feature_dim)
         params += list(fusion.parameters())
     opt = torch.optim.Adam([p for p in params if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
+    centroid = cfg.memory_kind == "centroid"  # centroids rebuilt each epoch from re-extracted features
+    cmem = cmem2 = None
     mem1 = InstanceMemory(
         net.embed(images), torch.zeros(len(images)), cfg.temperature, cfg.momentum, cfg.gamma
     )
@@ -262,20 +301,25 @@ def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResul
     t0 = time.perf_counter()
     bar = tqdm(range(cfg.epochs), desc=f"reid {cfg.method}", disable=not cfg.progress)
     for epoch in bar:
-        if cfg.method == "cluster-contrast":
+        feats2 = None
+        if centroid:
             feats = net.embed(images)
+            if net2 is not None:
+                feats2 = net2.embed(to_gray(images) if cfg.gray_branch else images)
+            cluster_in = _cluster_features(feats, feats2, cfg.cluster_on)
         else:
-            feats = _cluster_features(mem1, mem2, cfg.cluster_on)
+            f2 = None if mem2 is None else mem2.features
+            cluster_in = _cluster_features(mem1.features, f2, cfg.cluster_on)
         if cfg.eps is None and cfg.reselect_eps:
             eps = None
-        labels, eps, stats, multi = _cluster(feats, cfg, eps, drop_outliers=cfg.method == "cluster-contrast")
+        labels, eps, stats, multi = _cluster(cluster_in, cfg, eps, drop_outliers=centroid)
         label_history.append(labels)
         lab_t = torch.from_numpy(labels)
         multi_t = None if multi is None else torch.from_numpy(multi)
-        if cfg.method == "cluster-contrast":
-            cmem = ClusterMemory.from_features(
-                feats, lab_t, temperature=cfg.temperature, momentum=cfg.momentum
-            )
+        if centroid:
+            kw = dict(temperature=cfg.temperature, momentum=cfg.momentum, gamma=cfg.gamma)
+            cmem = ClusterMemory.from_features(feats, lab_t, **kw)
+            cmem2 = None if feats2 is None else ClusterMemory.from_features(feats2, lab_t, **kw)
         else:
             for m in (mem1, mem2, mem3):
                 if m is not None:
@@ -296,7 +340,7 @@ def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResul
                 both = _augment(torch.cat([images[idx], sil[idx]], 1), cfg, g)
                 x, view_sil = both[:, : images.shape[1]], both[:, images.shape[1] :]
             pooled, feat = net(x)
-            if cfg.method == "cluster-contrast":
+            if cmem is not None:
                 loss = cmem(feat, lab_t[idx])
             else:
                 loss = mem1(feat, idx)
@@ -320,18 +364,22 @@ def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResul
             elif net2 is not None and mem2 is not None and pred is not None:
                 view2 = to_gray(x) if cfg.gray_branch else x
                 _, feat2 = net2(view2)
-                loss = loss + mem2(feat2, idx)
+                loss = loss + (mem2(feat2, idx) if cmem2 is None else cmem2(feat2, lab_t[idx]))
                 if cfg.inter_branch:
                     z = pred(pooled)
                     f2 = F.normalize(feat2.detach(), dim=1)
-                    u2 = F.normalize(mem2.class_means()[lab_t[idx]], dim=1)
+                    # ũ_ω(i): the gray branch's cluster mean (member mean of M̃, or its centroid row)
+                    u2 = mem2.class_means() if cmem2 is None else cmem2.features
+                    u2 = F.normalize(u2[lab_t[idx]], dim=1)
                     loss = loss - (z * f2).sum(1).mean() - (z * u2).sum(1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             with torch.no_grad():
-                if cfg.method == "cluster-contrast":
+                if cmem is not None:
                     cmem.update(lab_t[idx], feat)
+                    if cmem2 is not None:
+                        cmem2.update(lab_t[idx], feat2)
                 else:
                     mem1.update(idx, feat)
                     if mem2 is not None:
