@@ -46,6 +46,7 @@ import torch  # noqa: E402
 from sklearn.cluster import DBSCAN  # noqa: E402
 
 from structlearn.data.reid import make_reid_dataset  # noqa: E402
+from structlearn.reid.backbone import ReIDNetConfig  # noqa: E402
 from structlearn.reid.jaccard import jaccard_distance  # noqa: E402
 from structlearn.reid.pseudo_labels import select_eps  # noqa: E402
 from structlearn.reid.trainer import ReIDConfig, train_reid  # noqa: E402
@@ -73,6 +74,15 @@ ARMS: dict[str, dict[str, Any]] = {
     "MGCE-HCL, loose eps (+0.1)": {"method": "mgce-hcl", "eps_shift": 0.1},
     # Our extension: pseudo-labels from the grayscale memory M̃ instead of M (trainer's cluster_on).
     GRAY_ARM: {"method": "cacl", "focal_gamma": 2.0, "cluster_on": "gray"},
+    # Why Cluster-Contrast beats CACL here: its pooling and its memory, taken apart (trainer's `memory`).
+    "Cluster-Contrast, avg pooling": {"method": "cluster-contrast", "backbone": ReIDNetConfig(pooling="avg")},
+    "CACL on centroid memory (ours)": {"method": "cacl", "focal_gamma": 2.0, "memory": "centroid"},
+    "CACL on centroid memory − refinement (ours)": {
+        "method": "cacl",
+        "focal_gamma": 2.0,
+        "memory": "centroid",
+        "refinement": False,
+    },
 }
 CC_ARMS: dict[str, dict[str, Any]] = {
     "SpCL-style (RGB)": {"method": "spcl"},
@@ -84,7 +94,7 @@ CC_ARMS: dict[str, dict[str, Any]] = {
     "CACL, clusters gray memory": {"method": "cacl", "cluster_on": "gray"},
 }
 # New arms go to the end of ARMS / CC_ARMS: the cached runs' file names are their positions.
-MAIN_ARMS = (*list(ARMS)[:7], GRAY_ARM)
+MAIN_ARMS = (*list(ARMS)[:7], GRAY_ARM, *list(ARMS)[12:])
 HCL_ARMS = tuple(list(ARMS)[7:11])
 CC_OUTFITS = 3
 ARMS_KEYS = {arm: f"arm{i}" for i, arm in enumerate(ARMS)}  # file names of the cached runs

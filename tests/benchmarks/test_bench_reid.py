@@ -51,14 +51,16 @@ def test_cli_rejects_strengths_outside_unit_interval(argv: list[str], monkeypatc
 
 
 def test_new_arm_appends_and_leaves_cached_names_and_parts_alone() -> None:
-    assert list(bench.ARMS).index(bench.GRAY_ARM) == len(bench.ARMS) - 1
+    assert list(bench.ARMS).index(bench.GRAY_ARM) == 11  # later arms append after it
+    assert bench.run_name("CACL on centroid memory (ours)", 0.7, 100, 12) == "arm13_s0.7_o1_seed100_e12"
     assert bench.ARMS[bench.GRAY_ARM]["cluster_on"] == "gray"
     assert bench.run_name(bench.GRAY_ARM, 0.7, 100, 12, camera_cast=0.5, cast_luma=True) == (
         "arm11_s0.7_o1_c0.5L_seed100_e12"
     )
     assert bench.run_name("MGCE-HCL, loose eps (+0.1)", 0.7, 100, 12) == "arm10_s0.7_o1_seed100_e12"
     assert bench.GRAY_ARM not in bench.HCL_ARMS and len(bench.HCL_ARMS) == 4
-    assert bench.MAIN_ARMS[:7] == tuple(list(bench.ARMS)[:7]) and bench.MAIN_ARMS[-1] == bench.GRAY_ARM
+    assert bench.MAIN_ARMS[:7] == tuple(list(bench.ARMS)[:7]) and bench.MAIN_ARMS[7] == bench.GRAY_ARM
+    assert bench.MAIN_ARMS[8:] == tuple(list(bench.ARMS)[12:])
     assert bench.run_name("CACL, clusters gray memory", 0.7, 100, 12, outfits=3) == "cc6_s0.7_o3_seed100_e12"
 
 
