@@ -83,6 +83,13 @@ ARMS: dict[str, dict[str, Any]] = {
         "memory": "centroid",
         "refinement": False,
     },
+    "CACL on centroid memory − refinement, GeM (ours)": {
+        "method": "cacl",
+        "focal_gamma": 2.0,
+        "memory": "centroid",
+        "refinement": False,
+        "backbone": ReIDNetConfig(pooling="gem"),
+    },
 }
 CC_ARMS: dict[str, dict[str, Any]] = {
     "SpCL-style (RGB)": {"method": "spcl"},
