@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -209,11 +210,35 @@ def _cluster(
     return labels, eps, stats, multi
 
 
-def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResult:
-    """Train one method on ``data.train`` without labels; evaluate on ``data.query``/``data.gallery``."""
+EpochHook = Callable[[int, dict[str, torch.Tensor]], None]
+
+
+def _memory_views(
+    mem1: InstanceMemory, mem2: InstanceMemory | None, mem3: InstanceMemory | None, method: str
+) -> dict[str, torch.Tensor]:
+    """Copies of the memories' features, named by what they hold (the diagnostic hook's argument)."""
+    out = {"rgb": mem1.features.clone()}
+    if mem2 is not None:
+        out["mask" if method == "sicl" else "gray"] = mem2.features.clone()
+    if mem3 is not None:
+        out["fused"] = mem3.features.clone()
+    return out
+
+
+def train_reid(
+    data: ReIDDataset, config: ReIDConfig | None = None, on_epoch: EpochHook | None = None
+) -> ReIDResult:
+    """Train one method on ``data.train`` without labels; evaluate on ``data.query``/``data.gallery``.
+
+    ``on_epoch(e, memories)`` (diagnostics only; it changes nothing): called before the clustering of
+    epoch e = 0 … epochs − 1 and once more after training (e = epochs) with copies of the memory features
+    of the memory-based methods (keys ``rgb``, ``gray``/``mask``, ``fused``); Cluster-Contrast passes its
+    re-extracted features as ``rgb``. The per-epoch calls count in ``seconds``."""
     cfg = config or ReIDConfig()
     if not isinstance(data, ReIDDataset):
         raise ValueError(f"data must be a ReIDDataset, got {type(data).__name__}")
+    if on_epoch is not None and not callable(on_epoch):
+        raise ValueError(f"on_epoch must be callable or None, got {type(on_epoch).__name__}")
     seed_everything(cfg.seed)
     g = torch_generator(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -264,8 +289,12 @@ def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResul
     for epoch in bar:
         if cfg.method == "cluster-contrast":
             feats = net.embed(images)
+            if on_epoch is not None:
+                on_epoch(epoch, {"rgb": feats.clone()})
         else:
             feats = _cluster_features(mem1, mem2, cfg.cluster_on)
+            if on_epoch is not None:
+                on_epoch(epoch, _memory_views(mem1, mem2, mem3, cfg.method))
         if cfg.eps is None and cfg.reselect_eps:
             eps = None
         labels, eps, stats, multi = _cluster(feats, cfg, eps, drop_outliers=cfg.method == "cluster-contrast")
@@ -353,6 +382,9 @@ def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResul
         bar.set_postfix(mAP=f"{record['mAP']:.3f}", R1=f"{record['R1']:.3f}")
     final = {k: v for k, v in history[-1].items() if k not in ("epoch", "loss")}
     seconds = time.perf_counter() - t0
+    if on_epoch is not None:  # the state the next clustering would see; after timing
+        last = {"rgb": net.embed(images)} if cfg.method == "cluster-contrast" else None
+        on_epoch(cfg.epochs, last or _memory_views(mem1, mem2, mem3, cfg.method))
     final_gray = None
     if cfg.method == "cacl" and cfg.gray_branch and net2 is not None:  # after timing: a diagnostic
         final_gray = evaluate_model(net2, _gray_split(data.query), _gray_split(data.gallery))
