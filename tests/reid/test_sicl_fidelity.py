@@ -8,6 +8,7 @@ from sklearn.cluster import DBSCAN
 from structlearn.data.reid import make_reid_dataset
 from structlearn.reid.jaccard import jaccard_distance
 from structlearn.reid.pseudo_labels import assign_outliers
+from structlearn.reid.refine import refine_labels
 from structlearn.reid.trainer import ReIDConfig, train_reid
 
 
@@ -46,3 +47,50 @@ def test_epoch_hook_sees_the_clustered_memories_and_changes_nothing() -> None:
     assert set(seen_c[0]) == {"rgb", "gray"}
     with pytest.raises(ValueError, match="on_epoch"):
         train_reid(ds, cfg, on_epoch=3)  # type: ignore[arg-type]
+
+
+def test_sicl_refines_its_clusters_as_every_official_command_does() -> None:
+    # run_code.sh passes --cr for every dataset: CACL's refinement (tight eps = eps − eps_gap) on M_rgb.
+    ds = _tiny_cc()
+    cfg = ReIDConfig(method="sicl", epochs=2, iters_per_epoch=3, k1=8, seed=0)
+    assert cfg.refinement
+    seen: dict = {}
+    res = train_reid(ds, cfg, on_epoch=_record(seen))
+    changed = False
+    for e in range(2):
+        D = jaccard_distance(seen[e]["rgb"].numpy(), cfg.k1, cfg.k2)
+        loose = DBSCAN(eps=res.eps, min_samples=cfg.min_samples, metric="precomputed").fit_predict(D)
+        tight = DBSCAN(eps=res.eps - cfg.eps_gap, min_samples=cfg.min_samples, metric="precomputed")
+        want = refine_labels(D, loose, tight.fit_predict(D))
+        np.testing.assert_array_equal(res.label_history[e], want)
+        changed |= not np.array_equal(want, assign_outliers(loose, "singleton"))
+        assert "refined_frac" in res.history[e]
+    assert changed  # the test data exercises the refinement (else it could not tell the two apart)
+
+
+def test_knn_loss_is_the_official_product_of_batch_means() -> None:
+    from structlearn.reid.sicl import knn_loss
+
+    # s in {0, 1}: Bernoulli(s) = s, so the value is deterministic.
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 4.0, 1.0]])
+    nb = torch.tensor([[1], [2]])
+    s = torch.tensor([[1.0], [0.0]])
+    nll = -torch.log_softmax(logits, dim=1).gather(1, nb)[:, 0]  # (2,)
+    want = nll.mean() * s.mean() / 2  # hm.py: F.nll_loss (batch mean) · mean(s·Bernoulli(s)) / (k + 1)
+    got = knn_loss(logits, nb, s, torch.Generator().manual_seed(0))
+    assert torch.isclose(got, want)
+    assert not torch.isclose(got, (nll * s[:, 0]).mean() / 2)  # the per-sample weighting differs here
+
+
+def test_silhouette_view_draws_its_own_augmentation() -> None:
+    from structlearn.reid.trainer import _augment_views
+
+    # Left-right asymmetric images: a flip is visible. Shift off: only the flips differ.
+    x = torch.zeros(64, 3, 4, 4)
+    x[..., 0] = 1.0
+    sil = x[:, :1].clone()
+    cfg = ReIDConfig(augment_shift=0)
+    a, b = _augment_views(x, sil, cfg, torch.Generator().manual_seed(0))
+    flipped_x, flipped_s = a[:, 0, 0, 0] == 0, b[:, 0, 0, 0] == 0
+    assert flipped_x.any() and flipped_s.any()
+    assert (flipped_x != flipped_s).any()  # independent draws (the official loader's two transforms)

@@ -16,13 +16,14 @@ Methods (``method``):
   instance positives by the agreement of DBSCAN at five eps around the base one
   (:mod:`structlearn.reid.hcl`, arXiv 2201.11995, reconstruction). ``eps_shift`` makes eps deliberately
   loose (label noise) for the robustness test.
-- ``sicl`` — SiCL (arXiv 2305.13600, clothes-change ReID): an RGB branch, a silhouette branch (the
-  silhouette through CACL's second-view pipeline), a fusion head on detached features, three memories
-  (RGB, mask, fused) sharing the RGB clustering's labels, neighbour clusters from the fused memory with a
-  linear curriculum up to ``allknn``, cross-view cosines pulling the RGB predictor toward the mask
-  branch (fusion head and neighbour term: :mod:`structlearn.reid.sicl`); focal γ = 4 (code); inference
-  with the RGB branch only. Ablations: ``allknn=0``,
-  ``inter_branch=False``.
+- ``sicl`` — SiCL (arXiv 2305.13600, clothes-change ReID; as the official code ``MingkunLishigure/SiCL``
+  runs it): an RGB branch, a silhouette branch (the silhouette with its own flip/shift draw, as the
+  official loader's separate transform), a fusion head on detached features, three memories (RGB, mask,
+  fused) sharing the labels of the RGB memory's clustering, refined as CACL's (``--cr``, in every
+  official command), neighbour clusters from the fused memory with a linear curriculum up to
+  ``allknn``, cross-view cosines pulling the RGB predictor toward the mask branch (fusion head and
+  neighbour term: :mod:`structlearn.reid.sicl`); focal γ = 4 (code); inference with the RGB branch
+  only. Ablations: ``allknn=0``, ``inter_branch=False``, ``refinement=False``.
 - ``cacl`` — CACL (arXiv 2106.07846): branch F on the RGB view, branch F′ on the grayscale view, a
   predictor G on F; losses L = focal(x; M) + focal(x̃; M̃) − cos(z, sg(x̃)) − cos(z, sg(ũ_ω)) (spec §3.2,
   paper form; ``focal_gamma`` 2 = paper, 4 = code); pseudo-labels from M; refinement with a tight
@@ -173,6 +174,15 @@ def _augment(x: torch.Tensor, cfg: ReIDConfig, g: torch.Generator) -> torch.Tens
     return random_shift(x, cfg.augment_shift, g)
 
 
+def _augment_views(
+    x: torch.Tensor, sil: torch.Tensor, cfg: ReIDConfig, g: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """SiCL's two views: the official loader applies the RGB transform and the silhouette's (grayscale)
+    transform separately (``CMC.py`` get_train_loader, ``preprocessor.py``), so each view gets its own
+    flip and shift draw."""
+    return _augment(x, cfg, g), _augment(sil, cfg, g)
+
+
 def _gray_split(split: ReIDSplit) -> ReIDSplit:
     """The split with every image replaced by its grayscale view (as branch F′ sees it)."""
     return dataclasses.replace(split, images=to_gray(torch.from_numpy(split.images)).contiguous().numpy())
@@ -200,7 +210,7 @@ def _cluster(
         multi = granularity_labels(D, grid, cfg.min_samples)
     loose = DBSCAN(eps=eps, min_samples=cfg.min_samples, metric="precomputed").fit_predict(D)
     stats = {"n_clusters": float(loose.max() + 1), "outlier_frac": float((loose < 0).mean())}
-    if cfg.method == "cacl" and cfg.refinement:
+    if cfg.method in ("cacl", "sicl") and cfg.refinement:  # SiCL: --cr in every official command
         tight_eps = max(eps - cfg.eps_gap, 1e-6)
         tight = DBSCAN(eps=tight_eps, min_samples=cfg.min_samples, metric="precomputed").fit_predict(D)
         labels = refine_labels(D, loose, tight)
@@ -321,9 +331,8 @@ def train_reid(
             idx = torch.from_numpy(order[s : s + batch])
             if sil is None:
                 x = _augment(images[idx], cfg, g)
-            else:  # one spatial augmentation for the image and its silhouette
-                both = _augment(torch.cat([images[idx], sil[idx]], 1), cfg, g)
-                x, view_sil = both[:, : images.shape[1]], both[:, images.shape[1] :]
+            else:
+                x, view_sil = _augment_views(images[idx], sil[idx], cfg, g)
             pooled, feat = net(x)
             if cfg.method == "cluster-contrast":
                 loss = cmem(feat, lab_t[idx])
