@@ -94,3 +94,17 @@ def test_silhouette_view_draws_its_own_augmentation() -> None:
     flipped_x, flipped_s = a[:, 0, 0, 0] == 0, b[:, 0, 0, 0] == 0
     assert flipped_x.any() and flipped_s.any()
     assert (flipped_x != flipped_s).any()  # independent draws (the official loader's two transforms)
+
+
+def test_time_spent_in_the_hook_is_left_out_of_the_wall_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import structlearn.reid.trainer as trainer
+
+    clock = [0.0]  # a clock that only the hook advances: the method's own time reads as 0
+    monkeypatch.setattr(trainer.time, "perf_counter", lambda: clock[0])
+
+    def slow_hook(epoch: int, mems: dict[str, torch.Tensor]) -> None:
+        clock[0] += 100.0
+
+    cfg = ReIDConfig(method="sicl", epochs=2, iters_per_epoch=2, k1=8, seed=0)
+    res = train_reid(_tiny_cc(), cfg, on_epoch=slow_hook)
+    assert clock[0] == 300.0 and res.seconds == 0.0
