@@ -687,6 +687,24 @@ def main() -> None:
             " shuffled labels would give (chance).\n\n" + markdown_table(["method", *label_metrics], rows_l)
         )
         data["cc"] = {a: [r["final"] for r in rs] for a, rs in runs_c.items()}
+        # Paired by seed (same data and model seed): SiCL minus every other arm.
+        rows_d = []
+        for arm in CC_ARMS:
+            if arm == CC_MEMORY_ARM:
+                continue
+            row = [arm]
+            for m in ("mAP", "cc_mAP", "xoutfit_recall"):
+                d = [
+                    x["final"].get(m, np.nan) - y["final"].get(m, np.nan)
+                    for x, y in zip(runs_c[CC_MEMORY_ARM], runs_c[arm], strict=True)
+                ]
+                row.append(f"{mean_std(d)} ({sum(v > 0 for v in d)}/{len(d)} > 0)")
+            rows_d.append(row)
+        sections.append(
+            f"Paired by seed: {CC_MEMORY_ARM} minus each arm (mean ± std of the differences; seeds with a"
+            " positive difference).\n\n"
+            + markdown_table(["other arm", "Δ mAP", "Δ cc_mAP", "Δ xoutfit_recall"], rows_d)
+        )
         probes = [r["memory_probe"] for r in runs_c[CC_MEMORY_ARM] if "memory_probe" in r]
         if len(probes) != len(args.seeds):
             return
