@@ -90,6 +90,13 @@ CC_ARMS: dict[str, dict[str, Any]] = {
 # before them from being reused.
 CC_REVISION = {arm: "r2" for arm, kw in CC_ARMS.items() if kw["method"] == "sicl"}
 CC_MEMORY_ARM = "SiCL"  # the arm whose three memories are clustered each epoch (diagnostic)
+# Part cc_cluster_on (not run by default): SiCL with its pseudo-labels from another memory (our extension,
+# ReIDConfig.cluster_on; the official code clusters M_rgb), against SiCL and CACL of part cc.
+CC_EXT_ARMS: dict[str, dict[str, Any]] = {
+    "SiCL, clusters M_mask (ours)": {"method": "sicl", "cluster_on": "mask"},
+    "SiCL, clusters M_fus (ours)": {"method": "sicl", "cluster_on": "fused"},
+    "SiCL, clusters M_rgb + M_mask (ours)": {"method": "sicl", "cluster_on": "rgb+mask"},
+}
 # New arms go to the end of ARMS / CC_ARMS: the cached runs' file names are their positions.
 MAIN_ARMS = (*list(ARMS)[:7], GRAY_ARM)
 HCL_ARMS = tuple(list(ARMS)[7:11])
@@ -110,7 +117,12 @@ def run_name(
 ) -> str:
     """File name (no suffix) of a cached run. The cast enters only when it differs from the default 0.25, so
     the runs cached before the cast sweep existed keep their names; a luma-preserving cast of 0 is no cast."""
-    key = ARMS_KEYS[arm] if outfits == 1 else f"cc{list(CC_ARMS).index(arm)}{CC_REVISION.get(arm, '')}"
+    if outfits == 1:
+        key = ARMS_KEYS[arm]
+    elif arm in CC_EXT_ARMS:
+        key = f"ccx{list(CC_EXT_ARMS).index(arm)}"
+    else:
+        key = f"cc{list(CC_ARMS).index(arm)}{CC_REVISION.get(arm, '')}"
     pal = "" if palette is None else f"_p{palette}"
     luma = cast_luma and camera_cast > 0
     cast = "" if camera_cast == DEFAULT_CAST and not luma else f"_c{camera_cast}{'L' if luma else ''}"
@@ -210,7 +222,7 @@ def run_one(
     camera_cast: float = DEFAULT_CAST,
     cast_luma: bool = False,
 ) -> dict[str, Any]:
-    arms = ARMS if outfits == 1 else CC_ARMS
+    arms = ARMS if outfits == 1 else CC_ARMS | CC_EXT_ARMS
     cast_luma = cast_luma and camera_cast > 0
     cache = RunCache(RESULTS / "runs")
     name = run_name(arm, shortcut, seed, epochs, outfits, palette, camera_cast, cast_luma)
@@ -405,7 +417,7 @@ def main() -> None:
         "--parts",
         nargs="+",
         default=["main", "shortcut", "trap", "hcl", "cc", "scaling"],
-        choices=["main", "shortcut", "trap", "cast", "cast_luma", "hcl", "cc", "scaling"],
+        choices=["main", "shortcut", "trap", "cast", "cast_luma", "hcl", "cc", "cc_cluster_on", "scaling"],
         help="cast / cast_luma (not run by default): CACL's gain vs per-camera colour casts",
     )
     ap.add_argument("--trap-palette", type=int, default=3, help="trap part: outfit colours shared by all ids")
@@ -752,6 +764,41 @@ def main() -> None:
         fig.suptitle(f"SiCL memories clustered each epoch (seeds {seeds}; band: min–max)")
         save_figure(fig, RESULTS / f"{args.name}_memories.png")
 
+    def part_cc_cluster_on() -> None:
+        arms = ["CACL (RGB + gray)", CC_MEMORY_ARM, *CC_EXT_ARMS]
+        metrics = ("mAP", "R1", "cc_mAP", "cc_R1", "pair_precision", "xoutfit_recall", "pair_rate")
+        runs = {
+            a: [run_one(a, DEFAULT_SHORTCUT, s, args.epochs, args.fresh, CC_OUTFITS) for s in args.seeds]
+            for a in arms
+        }
+        rows = [
+            [a]
+            + [mean_std([r["final"].get(m, np.nan) for r in rs]) for m in metrics]
+            + [mean_std([r["seconds"] for r in rs], ".1f")]
+            for a, rs in runs.items()
+        ]
+        rows_d = []
+        for a in CC_EXT_ARMS:
+            row = [a]
+            for m in ("mAP", "cc_mAP", "xoutfit_recall"):
+                d = [x["final"][m] - y["final"][m] for x, y in zip(runs[a], runs[CC_MEMORY_ARM], strict=True)]
+                row.append(f"{mean_std(d)} ({sum(v > 0 for v in d)}/{len(d)} > 0)")
+            rows_d.append(row)
+        seeds = ", ".join(str(s) for s in args.seeds)
+        sections.append(
+            "## Clothes change: SiCL with its pseudo-labels from another memory (our extension)\n\n"
+            f"Seeds {seeds}, {args.epochs} epochs, {CC_OUTFITS} outfits per identity, last epoch. The"
+            " official code clusters M_rgb (the `SiCL` row); `cluster_on` takes the labels from the"
+            " silhouette memory, the fused memory, or M_rgb and M_mask together (mean of the two cosines)."
+            " Columns as in part cc.\n\n"
+            + markdown_table(["method", *metrics, "s / run"], rows)
+            + f"\n\nPaired by seed: each arm minus {CC_MEMORY_ARM}.\n\n"
+            + markdown_table(["arm", "Δ mAP", "Δ cc_mAP", "Δ xoutfit_recall"], rows_d)
+        )
+        data["cc_cluster_on"] = {a: [r["final"] for r in rs] for a, rs in runs.items()}
+
+    if "cc_cluster_on" in args.parts:
+        section("Clothes change, SiCL cluster_on", part_cc_cluster_on)
     if "cc" in args.parts:
         section("Clothes change", part_cc)
     if "scaling" in args.parts:

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from sklearn.cluster import DBSCAN
 
 from structlearn.data.reid import make_reid_dataset
@@ -108,3 +109,28 @@ def test_time_spent_in_the_hook_is_left_out_of_the_wall_time(monkeypatch: pytest
     cfg = ReIDConfig(method="sicl", epochs=2, iters_per_epoch=2, k1=8, seed=0)
     res = train_reid(_tiny_cc(), cfg, on_epoch=slow_hook)
     assert clock[0] == 300.0 and res.seconds == 0.0
+
+
+@pytest.mark.parametrize("on", ["mask", "fused", "rgb+mask"])
+def test_sicl_cluster_on_takes_the_labels_from_the_chosen_memory(on: str) -> None:
+    # Our extension (not in the official code): the pseudo-labels from M_mask, M_fus or M_rgb with M_mask.
+    ds = _tiny_cc()
+    cfg = ReIDConfig(method="sicl", epochs=2, iters_per_epoch=2, k1=8, seed=0, cluster_on=on)
+    seen: dict = {}
+    res = train_reid(ds, cfg, on_epoch=_record(seen))
+    e = 1
+    if on == "rgb+mask":
+        f = torch.cat([F.normalize(seen[e]["rgb"], dim=1), F.normalize(seen[e]["mask"], dim=1)], 1) / 2**0.5
+    else:
+        f = seen[e][on]
+    D = jaccard_distance(f.numpy(), cfg.k1, cfg.k2)
+    loose = DBSCAN(eps=res.eps, min_samples=cfg.min_samples, metric="precomputed").fit_predict(D)
+    tight = DBSCAN(eps=res.eps - cfg.eps_gap, min_samples=cfg.min_samples, metric="precomputed")
+    np.testing.assert_array_equal(res.label_history[e], refine_labels(D, loose, tight.fit_predict(D)))
+
+
+def test_sicl_memories_are_not_a_cacl_choice() -> None:
+    with pytest.raises(ValueError, match="SiCL"):
+        ReIDConfig(method="cacl", cluster_on="mask")
+    with pytest.raises(ValueError, match="grayscale branch"):
+        ReIDConfig(method="sicl", cluster_on="gray")

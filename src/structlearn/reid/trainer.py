@@ -40,6 +40,10 @@ by camera while M̃ does not see the cast; clustering on M̃ raised the evaluate
 100–102, 12 epochs, shortcut 0.7, every seed positive). It is no free gain: without a cast it costs
 0.13 mAP (0.899 → 0.769, every seed), where colour is a useful cue that M̃ lacks
 (benchmarks/results/reid/reid_cast.md, the full sweep). ``"both"`` is not benchmarked.
+For SiCL (also ours; the official code clusters M_rgb only): ``"mask"`` — M_mask, the silhouette
+branch's memory; ``"fused"`` — M_fus; ``"rgb+mask"`` — M_rgb and M_mask as ``"both"`` does. Why: the
+issue-15 probe found M_mask's clusters joining a person's outfits at 13× chance, M_rgb's at 2×
+(benchmarks/results/reid/reid_cc.md); these ask whether SiCL gains when its labels come from there.
 :class:`ReIDResult` also returns the pseudo-labels of every epoch and, for CACL with its grayscale
 branch, the final metrics of F′ on the grayscale query/gallery (``final_gray``).
 
@@ -77,7 +81,9 @@ from structlearn.utils.seed import seed_everything, torch_generator
 from structlearn.utils.validation import check_choice, check_float, check_int
 
 METHODS = ("spcl", "cluster-contrast", "cacl", "hcl", "mgce-hcl", "sicl")
-CLUSTER_ON = ("rgb", "gray", "both")  # which CACL memory feeds the clustering (module docstring)
+# Which memory feeds the clustering (module docstring): CACL's M / M̃ / both; SiCL's M_mask / M_fus / both.
+CLUSTER_ON = ("rgb", "gray", "both", "mask", "fused", "rgb+mask")
+SICL_CLUSTER_ON = ("mask", "fused", "rgb+mask")
 # MGCE-HCL granularities: eps offsets around the base eps (spec §4.2: 0.5 … 0.7 around 0.6).
 GRANULARITY_OFFSETS = (-0.1, -0.05, 0.0, 0.05, 0.1)
 
@@ -105,7 +111,7 @@ class ReIDConfig:
     inter_branch: bool = True
     refinement: bool = True
     allknn: int = 3  # SiCL: neighbour clusters reached by the curriculum (0: no neighbour loss)
-    cluster_on: str = "rgb"  # CACL: cluster M ("rgb", paper), M̃ ("gray") or both (our extension)
+    cluster_on: str = "rgb"  # memory clustered: "rgb" (papers, code); others are our extension
     augment_shift: int = 2
     flip: bool = True
     backbone: ReIDNetConfig = field(default_factory=ReIDNetConfig)
@@ -131,7 +137,9 @@ class ReIDConfig:
         check_int("allknn", self.allknn, minimum=0)
         check_int("seed", self.seed, minimum=0)
         check_choice("cluster_on", self.cluster_on, CLUSTER_ON)
-        if self.cluster_on != "rgb" and not (self.method == "cacl" and self.gray_branch):
+        if self.cluster_on in SICL_CLUSTER_ON and self.method != "sicl":
+            raise ValueError(f"cluster_on={self.cluster_on!r} needs SiCL's memories (method='sicl')")
+        if self.cluster_on in ("gray", "both") and not (self.method == "cacl" and self.gray_branch):
             raise ValueError(
                 f"cluster_on={self.cluster_on!r} needs CACL's grayscale branch (method='cacl', "
                 f"gray_branch=True), got method={self.method!r}, gray_branch={self.gray_branch}"
@@ -188,11 +196,16 @@ def _gray_split(split: ReIDSplit) -> ReIDSplit:
     return dataclasses.replace(split, images=to_gray(torch.from_numpy(split.images)).contiguous().numpy())
 
 
-def _cluster_features(mem1: InstanceMemory, mem2: InstanceMemory | None, cluster_on: str) -> torch.Tensor:
-    """Clustering input of the memory-based methods: M, M̃, or both (unit vectors, cosine = mean)."""
+def _cluster_features(
+    mem1: InstanceMemory, mem2: InstanceMemory | None, cluster_on: str, mem3: InstanceMemory | None = None
+) -> torch.Tensor:
+    """Clustering input of the memory-based methods: M, M̃ (SiCL: M_mask), M_fus, or M with M̃/M_mask
+    (unit vectors, cosine = mean)."""
+    if cluster_on == "fused" and mem3 is not None:
+        return mem3.features.clone()
     if cluster_on == "rgb" or mem2 is None:
         return mem1.features.clone()
-    if cluster_on == "gray":
+    if cluster_on in ("gray", "mask"):
         return mem2.features.clone()
     both = torch.cat([F.normalize(mem1.features, dim=1), F.normalize(mem2.features, dim=1)], 1)
     return both / 2**0.5
@@ -305,7 +318,7 @@ def train_reid(
                 on_epoch(epoch, {"rgb": feats.clone()})
                 hook_s += time.perf_counter() - th
         else:
-            feats = _cluster_features(mem1, mem2, cfg.cluster_on)
+            feats = _cluster_features(mem1, mem2, cfg.cluster_on, mem3)
             if on_epoch is not None:
                 th = time.perf_counter()
                 on_epoch(epoch, _memory_views(mem1, mem2, mem3, cfg.method))
