@@ -19,7 +19,11 @@ runs/ (a re-run reuses them; ``--fresh`` ignores them).
 3. HCL vs MGCE-HCL with the selected eps and with eps + 0.1 (looser clusters, noisier positives), and
    the premise of MGCE: pseudo-positive pair precision against the number of agreeing granularities.
 4. Clothes change (issue 15): RGB-only SpCL-style, Cluster-Contrast and CACL against SiCL and its
-   ablations on identities with three outfits, under the standard and the clothes-change protocols.
+   ablations on identities with three outfits, under the standard and the clothes-change protocols;
+   pseudo-label pair statistics beside NMI (NMI mostly measures the cluster sizes: the shuffled-label
+   column), and a probe clustering each of SiCL's three memories every epoch (reid_cc_memories.png).
+   Part ``cc_cluster_on`` (not run by default; ``--name reid_cc_cluster_on``): SiCL with its labels from
+   M_mask, M_fus or M_rgb + M_mask (our extension).
 5. Jaccard + DBSCAN scaling: time and peak memory of the sparse k-reciprocal distance against a dense
    implementation (N × N arrays) in the same run, N from 1k to 50k (dense only where it fits).
 
