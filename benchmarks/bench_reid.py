@@ -90,9 +90,9 @@ CC_ARMS: dict[str, dict[str, Any]] = {
     "SiCL − refinement": {"method": "sicl", "refinement": False},
 }
 # SiCL's arms changed with the fidelity fixes to the official code (refinement, the silhouette's own
-# augmentation draw, hm.py's reduction of the neighbour term): a file-name suffix keeps the runs cached
-# before them from being reused.
-CC_REVISION = {arm: "r2" for arm, kw in CC_ARMS.items() if kw["method"] == "sicl"}
+# augmentation draw, hm.py's reduction of the neighbour term): their records carry this revision, and a
+# cached record of an older one (no "revision" field) is not reused. File names stay as they were.
+CC_REVISION = {arm: 2 for arm, kw in CC_ARMS.items() if kw["method"] == "sicl"}
 CC_MEMORY_ARM = "SiCL"  # the arm whose three memories are clustered each epoch (diagnostic)
 # Part cc_cluster_on (not run by default): SiCL with its pseudo-labels from another memory (our extension,
 # ReIDConfig.cluster_on; the official code clusters M_rgb), against SiCL and CACL of part cc.
@@ -126,7 +126,7 @@ def run_name(
     elif arm in CC_EXT_ARMS:
         key = f"ccx{list(CC_EXT_ARMS).index(arm)}"
     else:
-        key = f"cc{list(CC_ARMS).index(arm)}{CC_REVISION.get(arm, '')}"
+        key = f"cc{list(CC_ARMS).index(arm)}"
     pal = "" if palette is None else f"_p{palette}"
     luma = cast_luma and camera_cast > 0
     cast = "" if camera_cast == DEFAULT_CAST and not luma else f"_c{camera_cast}{'L' if luma else ''}"
@@ -231,6 +231,8 @@ def run_one(
     cache = RunCache(RESULTS / "runs")
     name = run_name(arm, shortcut, seed, epochs, outfits, palette, camera_cast, cast_luma)
     cached = None if fresh else cache.load(name)
+    if cached is not None and outfits > 1 and cached.get("revision", 1) < CC_REVISION.get(arm, 1):
+        cached = None  # SiCL run from before the fidelity fixes: stale
     if cached is not None:
         return cached
     if CACHED_ONLY:
@@ -247,7 +249,7 @@ def run_one(
     tr = data.train
     probe = MemoryProbe(cfg, tr.pids, tr.clothes) if outfits > 1 and arm == CC_MEMORY_ARM else None
     with Measure() as mem:
-        res = train_reid(data, cfg, on_epoch=probe)
+        res = train_reid(data, cfg) if probe is None else train_reid(data, cfg, on_epoch=probe)
     # Every epoch's pseudo-labels: do they group images by camera tint?
     pairs = [pair_stats(lab, tr.pids, tr.cams) for lab in res.label_history]
     if outfits > 1:  # clothes change: do they join a person's outfits?
@@ -283,6 +285,8 @@ def run_one(
     }
     if probe is not None:
         out["memory_probe"] = probe.records
+    if outfits > 1 and arm in CC_REVISION:
+        out["revision"] = CC_REVISION[arm]
     return cache.save(name, out)
 
 
