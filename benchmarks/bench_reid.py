@@ -19,7 +19,11 @@ runs/ (a re-run reuses them; ``--fresh`` ignores them).
 3. HCL vs MGCE-HCL with the selected eps and with eps + 0.1 (looser clusters, noisier positives), and
    the premise of MGCE: pseudo-positive pair precision against the number of agreeing granularities.
 4. Clothes change (issue 15): RGB-only SpCL-style, Cluster-Contrast and CACL against SiCL and its
-   ablations on identities with three outfits, under the standard and the clothes-change protocols.
+   ablations on identities with three outfits, under the standard and the clothes-change protocols;
+   pseudo-label pair statistics beside NMI (NMI mostly measures the cluster sizes: the shuffled-label
+   column), and a probe clustering each of SiCL's three memories every epoch (reid_cc_memories.png).
+   Part ``cc_cluster_on`` (not run by default; ``--name reid_cc_cluster_on``): SiCL with its labels from
+   M_mask, M_fus or M_rgb + M_mask (our extension).
 5. Jaccard + DBSCAN scaling: time and peak memory of the sparse k-reciprocal distance against a dense
    implementation (N × N arrays) in the same run, N from 1k to 50k (dense only where it fits).
 
@@ -44,6 +48,7 @@ from typing import Any  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from sklearn.cluster import DBSCAN  # noqa: E402
+from sklearn.metrics import normalized_mutual_info_score  # noqa: E402
 
 from structlearn.data.reid import make_reid_dataset  # noqa: E402
 from structlearn.reid.backbone import ReIDNetConfig  # noqa: E402
@@ -99,6 +104,19 @@ CC_ARMS: dict[str, dict[str, Any]] = {
     "SiCL − neighbour clusters": {"method": "sicl", "allknn": 0},
     "SiCL − cross-view terms": {"method": "sicl", "inter_branch": False},
     "CACL, clusters gray memory": {"method": "cacl", "cluster_on": "gray"},
+    "SiCL − refinement": {"method": "sicl", "refinement": False},
+}
+# SiCL's arms changed with the fidelity fixes to the official code (refinement, the silhouette's own
+# augmentation draw, hm.py's reduction of the neighbour term): their records carry this revision, and a
+# cached record of an older one (no "revision" field) is not reused. File names stay as they were.
+CC_REVISION = {arm: 2 for arm, kw in CC_ARMS.items() if kw["method"] == "sicl"}
+CC_MEMORY_ARM = "SiCL"  # the arm whose three memories are clustered each epoch (diagnostic)
+# Part cc_cluster_on (not run by default): SiCL with its pseudo-labels from another memory (our extension,
+# ReIDConfig.cluster_on; the official code clusters M_rgb), against SiCL and CACL of part cc.
+CC_EXT_ARMS: dict[str, dict[str, Any]] = {
+    "SiCL, clusters M_mask (ours)": {"method": "sicl", "cluster_on": "mask"},
+    "SiCL, clusters M_fus (ours)": {"method": "sicl", "cluster_on": "fused"},
+    "SiCL, clusters M_rgb + M_mask (ours)": {"method": "sicl", "cluster_on": "rgb+mask"},
 }
 # New arms go to the end of ARMS / CC_ARMS: the cached runs' file names are their positions.
 MAIN_ARMS = (*list(ARMS)[:7], GRAY_ARM, *list(ARMS)[12:])
@@ -120,7 +138,12 @@ def run_name(
 ) -> str:
     """File name (no suffix) of a cached run. The cast enters only when it differs from the default 0.25, so
     the runs cached before the cast sweep existed keep their names; a luma-preserving cast of 0 is no cast."""
-    key = ARMS_KEYS[arm] if outfits == 1 else f"cc{list(CC_ARMS).index(arm)}"
+    if outfits == 1:
+        key = ARMS_KEYS[arm]
+    elif arm in CC_EXT_ARMS:
+        key = f"ccx{list(CC_EXT_ARMS).index(arm)}"
+    else:
+        key = f"cc{list(CC_ARMS).index(arm)}"
     pal = "" if palette is None else f"_p{palette}"
     luma = cast_luma and camera_cast > 0
     cast = "" if camera_cast == DEFAULT_CAST and not luma else f"_c{camera_cast}{'L' if luma else ''}"
@@ -143,6 +166,72 @@ def pair_stats(labels: np.ndarray, pids: np.ndarray, cams: np.ndarray) -> dict[s
     return {"pair_same_cam": n_pairs(labels, cams) / n, "pair_precision": n_pairs(labels, pids) / n}
 
 
+def _pairs(*keys: np.ndarray) -> float:
+    """Number of unordered pairs that agree on every key."""
+    _, cnt = np.unique(np.stack(keys), axis=1, return_counts=True)
+    return float((cnt * (cnt - 1) / 2).sum())
+
+
+def cc_pair_stats(labels: np.ndarray, pids: np.ndarray, clothes: np.ndarray) -> dict[str, float]:
+    """Clothes change: of the same-identity pairs in *different* outfits, the fraction that share a
+    pseudo-label (``xoutfit_recall``: does the clustering join a person's outfits?); the same for pairs in
+    the same outfit (``outfit_recall``); pair precision (pseudo-positive pairs of one identity); and
+    ``pair_rate``, the fraction of all pairs that share a pseudo-label — what either recall would be if
+    the labels were shuffled over the images (chance). Unlike NMI, these do not reward singletons."""
+    ok = labels >= 0
+    lab, pid, clo = labels[ok], pids[ok], clothes[ok]
+    same_id_xo = _pairs(pids, clothes) - _pairs(pids)  # negative of the cross-outfit same-id pairs
+    n = _pairs(lab)
+    return {
+        "pair_precision": _pairs(lab, pid) / n if n else float("nan"),
+        "xoutfit_recall": (_pairs(lab, pid) - _pairs(lab, pid, clo)) / -same_id_xo,
+        "outfit_recall": _pairs(lab, pid, clo) / _pairs(pids, clothes),
+        "pair_rate": n / (len(labels) * (len(labels) - 1) / 2),
+    }
+
+
+def knn_identity(feats: torch.Tensor, pids: np.ndarray, clothes: np.ndarray, k: int = 5) -> dict[str, float]:
+    """Clustering-free view of a memory: of each image's k nearest neighbours (cosine), the fraction of
+    the same identity, and of the same identity in another outfit. Blocks of rows: no N×N array."""
+    f = torch.nn.functional.normalize(feats.float(), dim=1)
+    nb = []
+    for i in range(0, len(f), 512):
+        sim = f[i : i + 512] @ f.T
+        sim[torch.arange(len(sim)), torch.arange(i, i + len(sim))] = -2.0  # not itself
+        nb.append(sim.topk(k, dim=1).indices)
+    idx = torch.cat(nb).numpy()
+    same = pids[idx] == pids[:, None]
+    other = clothes[idx] != clothes[:, None]
+    return {"knn_id": float(same.mean()), "knn_id_xoutfit": float((same & other).mean())}
+
+
+class MemoryProbe:
+    """``train_reid``'s ``on_epoch`` hook: clusters every memory (Jaccard + DBSCAN, the trainer's k1/k2,
+    eps selected per memory at epoch 0 and kept, outliers left out) and records NMI against identity and
+    outfit, the cross-outfit pair statistics and the k-NN identity rates."""
+
+    def __init__(self, cfg: ReIDConfig, pids: np.ndarray, clothes: np.ndarray) -> None:
+        self.cfg, self.pids, self.clothes = cfg, pids, clothes
+        self.eps: dict[str, float] = {}
+        self.records: list[dict[str, Any]] = []
+
+    def __call__(self, epoch: int, mems: dict[str, torch.Tensor]) -> None:
+        nmi = normalized_mutual_info_score
+        for name, f in mems.items():
+            D = jaccard_distance(f.numpy(), self.cfg.k1, self.cfg.k2)
+            if name not in self.eps:
+                self.eps[name] = float(select_eps(D, self.cfg.min_samples))
+            db = DBSCAN(eps=self.eps[name], min_samples=self.cfg.min_samples, metric="precomputed")
+            lab = db.fit_predict(D)
+            ok = lab >= 0
+            rec = {"epoch": epoch, "memory": name, "eps": self.eps[name], "n_clusters": int(lab.max() + 1)}
+            rec["outlier_frac"] = float((~ok).mean())
+            rec["nmi_id"] = float(nmi(self.pids[ok], lab[ok])) if ok.any() else float("nan")
+            rec["nmi_outfit"] = float(nmi(self.clothes[ok], lab[ok])) if ok.any() else float("nan")
+            rec |= cc_pair_stats(lab, self.pids, self.clothes) | knn_identity(f, self.pids, self.clothes)
+            self.records.append(rec)
+
+
 def run_one(
     arm: str,
     shortcut: float,
@@ -154,11 +243,13 @@ def run_one(
     camera_cast: float = DEFAULT_CAST,
     cast_luma: bool = False,
 ) -> dict[str, Any]:
-    arms = ARMS if outfits == 1 else CC_ARMS
+    arms = ARMS if outfits == 1 else CC_ARMS | CC_EXT_ARMS
     cast_luma = cast_luma and camera_cast > 0
     cache = RunCache(RESULTS / "runs")
     name = run_name(arm, shortcut, seed, epochs, outfits, palette, camera_cast, cast_luma)
     cached = None if fresh else cache.load(name)
+    if cached is not None and outfits > 1 and cached.get("revision", 1) < CC_REVISION.get(arm, 1):
+        cached = None  # SiCL run from before the fidelity fixes: stale
     if cached is not None:
         return cached
     if CACHED_ONLY:
@@ -172,11 +263,26 @@ def run_one(
         cast_preserves_luma=cast_luma,
     )
     cfg = ReIDConfig(epochs=epochs, seed=seed, **arms[arm])
-    with Measure() as mem:
-        res = train_reid(data, cfg)
     tr = data.train
+    probe = MemoryProbe(cfg, tr.pids, tr.clothes) if outfits > 1 and arm == CC_MEMORY_ARM else None
+    with Measure() as mem:
+        res = train_reid(data, cfg) if probe is None else train_reid(data, cfg, on_epoch=probe)
     # Every epoch's pseudo-labels: do they group images by camera tint?
     pairs = [pair_stats(lab, tr.pids, tr.cams) for lab in res.label_history]
+    if outfits > 1:  # clothes change: do they join a person's outfits?
+        pairs = [
+            p | cc_pair_stats(lab, tr.pids, tr.clothes)
+            for p, lab in zip(pairs, res.label_history, strict=True)
+        ]
+        # NMI of the same labels shuffled over the images: the part of pseudo_nmi that the cluster sizes
+        # alone (many singletons) produce; a finer partition (outfits) scores higher against it too.
+        lab = res.label_history[-1]
+        ok = lab >= 0
+        perm = np.random.default_rng(0).permutation(lab[ok])
+        pairs[-1] |= {
+            "pseudo_nmi_shuffled": float(normalized_mutual_info_score(tr.pids[ok], perm)),
+            "pseudo_nmi_outfit_shuffled": float(normalized_mutual_info_score(tr.clothes[ok], perm)),
+        }
     out = {
         "arm": arm,
         "shortcut": shortcut,
@@ -194,6 +300,10 @@ def run_one(
         "seconds": res.seconds,
         "peak_rss_mb": mem.peak_bytes / 2**20,
     }
+    if probe is not None:
+        out["memory_probe"] = probe.records
+    if outfits > 1 and arm in CC_REVISION:
+        out["revision"] = CC_REVISION[arm]
     return cache.save(name, out)
 
 
@@ -332,7 +442,7 @@ def main() -> None:
         "--parts",
         nargs="+",
         default=["main", "shortcut", "trap", "hcl", "cc", "scaling"],
-        choices=["main", "shortcut", "trap", "cast", "cast_luma", "hcl", "cc", "scaling"],
+        choices=["main", "shortcut", "trap", "cast", "cast_luma", "hcl", "cc", "cc_cluster_on", "scaling"],
         help="cast / cast_luma (not run by default): CACL's gain vs per-camera colour casts",
     )
     ap.add_argument("--trap-palette", type=int, default=3, help="trap part: outfit colours shared by all ids")
@@ -571,22 +681,149 @@ def main() -> None:
         section("HCL vs MGCE-HCL", part_hcl)
 
     def part_cc() -> None:
-        cc_metrics = ("mAP", "R1", "R10", "cc_mAP", "cc_R1", "cc_R10", "pseudo_nmi", "pseudo_nmi_outfit")
-        rows, runs_c = [], {}
+        cc_metrics = ("mAP", "R1", "R10", "cc_mAP", "cc_R1", "cc_R10")
+        label_metrics = (
+            "n_clusters",
+            "pseudo_nmi",
+            "pseudo_nmi_shuffled",
+            "pseudo_nmi_outfit",
+            "pseudo_nmi_outfit_shuffled",
+            "pair_precision",
+            "xoutfit_recall",
+            "outfit_recall",
+            "pair_rate",
+        )
+        rows, rows_l, runs_c = [], [], {}
         for arm in CC_ARMS:
             rs = [run_one(arm, DEFAULT_SHORTCUT, s, args.epochs, args.fresh, CC_OUTFITS) for s in args.seeds]
             runs_c[arm] = rs
-            rows.append([arm] + [mean_std([r["final"].get(m, float("nan")) for r in rs]) for m in cc_metrics])
+            rows.append(
+                [arm]
+                + [mean_std([r["final"].get(m, float("nan")) for r in rs]) for m in cc_metrics]
+                + [mean_std([r["seconds"] for r in rs], ".1f")]
+            )
+            rows_l.append(
+                [arm] + [mean_std([r["final"].get(m, float("nan")) for r in rs]) for m in label_metrics]
+            )
             log(str(rows[-1]))
+        seeds = ", ".join(str(s) for s in args.seeds)
         sections.append(
             f"## Clothes change ({CC_OUTFITS} outfits per identity): RGB-only methods vs SiCL\n\n"
-            "Standard protocol (same identity and camera removed) and clothes-change protocol (`cc_`: same"
-            " identity and same outfit removed too); pseudo-label NMI against identities and against"
-            " outfits. The silhouettes are exact (noise-free), which flatters SiCL.\n\n"
-            + markdown_table(["method", *cc_metrics], rows)
+            f"Mean ± std over seeds {seeds} (data and model), {args.epochs} epochs, last epoch (no model"
+            " selection). Standard protocol (same identity and camera removed) and clothes-change protocol"
+            " (`cc_`: same identity and same outfit removed too). SiCL as the official code runs it"
+            " (refinement, `--cr`; the silhouette's own augmentation; hm.py's neighbour term). The"
+            " silhouettes are exact (noise-free), which flatters SiCL. s: wall time per run (one thread).\n\n"
+            + markdown_table(["method", *cc_metrics, "s / run"], rows)
+            + "\n\nPseudo-labels of the last epoch. `pseudo_nmi*` as the trainer reports them (outliers as"
+            " singletons); `*_shuffled`: the same labels permuted over the images (seed 0) — the NMI that"
+            " the cluster sizes alone give. `pair_precision`: pseudo-positive pairs of one identity;"
+            " `xoutfit_recall`: same-identity pairs in *different* outfits that share a pseudo-label"
+            " (joining a person's outfits is SiCL's claim); `outfit_recall`: the same for pairs in one"
+            " outfit; `pair_rate`: the fraction of all pairs that share a pseudo-label, the recall that"
+            " shuffled labels would give (chance).\n\n" + markdown_table(["method", *label_metrics], rows_l)
         )
         data["cc"] = {a: [r["final"] for r in rs] for a, rs in runs_c.items()}
+        # Paired by seed (same data and model seed): SiCL minus every other arm.
+        rows_d = []
+        for arm in CC_ARMS:
+            if arm == CC_MEMORY_ARM:
+                continue
+            row = [arm]
+            for m in ("mAP", "cc_mAP", "xoutfit_recall"):
+                d = [
+                    x["final"].get(m, np.nan) - y["final"].get(m, np.nan)
+                    for x, y in zip(runs_c[CC_MEMORY_ARM], runs_c[arm], strict=True)
+                ]
+                row.append(f"{mean_std(d)} ({sum(v > 0 for v in d)}/{len(d)} > 0)")
+            rows_d.append(row)
+        sections.append(
+            f"Paired by seed: {CC_MEMORY_ARM} minus each arm (mean ± std of the differences; seeds with a"
+            " positive difference).\n\n"
+            + markdown_table(["other arm", "Δ mAP", "Δ cc_mAP", "Δ xoutfit_recall"], rows_d)
+        )
+        probes = [r["memory_probe"] for r in runs_c[CC_MEMORY_ARM] if "memory_probe" in r]
+        if len(probes) != len(args.seeds):
+            return
+        probe_metrics = (
+            "n_clusters",
+            "nmi_id",
+            "nmi_outfit",
+            "pair_precision",
+            "xoutfit_recall",
+            "pair_rate",
+        )
+        probe_metrics += ("knn_id", "knn_id_xoutfit")
+        rows_p = []
+        for epoch in sorted({0, args.epochs // 2, args.epochs}):
+            for memory in ("rgb", "mask", "fused"):
+                recs = [next(x for x in p if x["epoch"] == epoch and x["memory"] == memory) for p in probes]
+                rows_p.append([epoch, memory] + [mean_std([x[m] for x in recs]) for m in probe_metrics])
+        sections.append(
+            f"### Which memory's clusters follow identity? ({CC_MEMORY_ARM}, seeds {seeds})\n\n"
+            "Each memory of the SiCL run clustered as the trainer clusters M_rgb (Jaccard k1/k2, DBSCAN with"
+            " eps selected per memory at epoch 0 and kept; no refinement; outliers left out of NMI and"
+            " pairs),"
+            " before the clustering of the epoch (0: initial features; last: after training). Only M_rgb's"
+            " clusters are trained on (as in the official code). `knn_id`: of each image's 5 nearest"
+            " neighbours in the memory, the fraction of its identity (chance ≈ 7/1199 = 0.006);"
+            " `knn_id_xoutfit`: of its identity in another outfit.\n\n"
+            + markdown_table(["epoch", "memory", *probe_metrics], rows_p)
+        )
+        data["cc_memory_probe"] = probes
+        fig, axes = subplots(1, 3, figsize=(13, 3.6))
+        for ax, m, title in zip(
+            axes,
+            ("xoutfit_recall", "knn_id_xoutfit", "pair_precision"),
+            ("cross-outfit pair recall", "5-NN: same id, other outfit", "pair precision"),
+            strict=True,
+        ):
+            for memory in ("rgb", "mask", "fused"):
+                curves = np.array([[x[m] for x in p if x["memory"] == memory] for p in probes])
+                ep = np.arange(curves.shape[1])
+                ax.plot(ep, curves.mean(0), label=memory)
+                ax.fill_between(ep, curves.min(0), curves.max(0), alpha=0.2)
+            ax.set_title(title)
+            ax.set_xlabel("epoch")
+        axes[0].legend()
+        fig.suptitle(f"SiCL memories clustered each epoch (seeds {seeds}; band: min–max)")
+        save_figure(fig, RESULTS / f"{args.name}_memories.png")
 
+    def part_cc_cluster_on() -> None:
+        arms = ["CACL (RGB + gray)", CC_MEMORY_ARM, *CC_EXT_ARMS]
+        metrics = ("mAP", "R1", "cc_mAP", "cc_R1", "pair_precision", "xoutfit_recall", "pair_rate")
+        runs = {
+            a: [run_one(a, DEFAULT_SHORTCUT, s, args.epochs, args.fresh, CC_OUTFITS) for s in args.seeds]
+            for a in arms
+        }
+        rows = [
+            [a]
+            + [mean_std([r["final"].get(m, np.nan) for r in rs]) for m in metrics]
+            + [mean_std([r["seconds"] for r in rs], ".1f")]
+            for a, rs in runs.items()
+        ]
+        rows_d = []
+        for a in CC_EXT_ARMS:
+            row = [a]
+            for m in ("mAP", "cc_mAP", "xoutfit_recall"):
+                d = [x["final"][m] - y["final"][m] for x, y in zip(runs[a], runs[CC_MEMORY_ARM], strict=True)]
+                row.append(f"{mean_std(d)} ({sum(v > 0 for v in d)}/{len(d)} > 0)")
+            rows_d.append(row)
+        seeds = ", ".join(str(s) for s in args.seeds)
+        sections.append(
+            "## Clothes change: SiCL with its pseudo-labels from another memory (our extension)\n\n"
+            f"Seeds {seeds}, {args.epochs} epochs, {CC_OUTFITS} outfits per identity, last epoch. The"
+            " official code clusters M_rgb (the `SiCL` row); `cluster_on` takes the labels from the"
+            " silhouette memory, the fused memory, or M_rgb and M_mask together (mean of the two cosines)."
+            " Columns as in part cc.\n\n"
+            + markdown_table(["method", *metrics, "s / run"], rows)
+            + f"\n\nPaired by seed: each arm minus {CC_MEMORY_ARM}.\n\n"
+            + markdown_table(["arm", "Δ mAP", "Δ cc_mAP", "Δ xoutfit_recall"], rows_d)
+        )
+        data["cc_cluster_on"] = {a: [r["final"] for r in rs] for a, rs in runs.items()}
+
+    if "cc_cluster_on" in args.parts:
+        section("Clothes change, SiCL cluster_on", part_cc_cluster_on)
     if "cc" in args.parts:
         section("Clothes change", part_cc)
     if "scaling" in args.parts:

@@ -37,7 +37,12 @@ def neighbour_clusters(centres: torch.Tensor, k: int) -> tuple[torch.Tensor, tor
 
 
 def knn_loss(logits: torch.Tensor, nb: torch.Tensor, s: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """SiCL's neighbour term: Σ_n s_n·Bernoulli(s_n)·(−log q_{nb_n}) / (k + 1), batch mean (spec §5.2)."""
-    logp = F.log_softmax(logits, dim=1).gather(1, nb)
-    keep = torch.bernoulli(s, generator=g)
-    return -(s * keep * logp).sum(dim=1).mean() / (nb.shape[1] + 1)
+    """SiCL's neighbour term as the official code computes it (``maskcl/models/hm.py``,
+    ``calculate_knn_loss``): ``F.nll_loss`` averages over the batch *before* the per-sample weight
+    multiplies, so the term is Σ_n mean_b(−log q_{b,nb_bn}) · mean_b(s_bn·Bernoulli(s_bn)) / (k + 1)
+    — a product of batch means, not the batch mean of the products. ``logits``: (B, C) class logits of
+    the branch's own memory; ``nb``, ``s``: (B, k) neighbour clusters of each sample's cluster and their
+    similarities in [0, 1]."""
+    nll = -F.log_softmax(logits, dim=1).gather(1, nb)
+    w = s * torch.bernoulli(s, generator=g)
+    return (nll.mean(dim=0) * w.mean(dim=0)).sum() / (nb.shape[1] + 1)

@@ -16,13 +16,14 @@ Methods (``method``):
   instance positives by the agreement of DBSCAN at five eps around the base one
   (:mod:`structlearn.reid.hcl`, arXiv 2201.11995, reconstruction). ``eps_shift`` makes eps deliberately
   loose (label noise) for the robustness test.
-- ``sicl`` — SiCL (arXiv 2305.13600, clothes-change ReID): an RGB branch, a silhouette branch (the
-  silhouette through CACL's second-view pipeline), a fusion head on detached features, three memories
-  (RGB, mask, fused) sharing the RGB clustering's labels, neighbour clusters from the fused memory with a
-  linear curriculum up to ``allknn``, cross-view cosines pulling the RGB predictor toward the mask
-  branch (fusion head and neighbour term: :mod:`structlearn.reid.sicl`); focal γ = 4 (code); inference
-  with the RGB branch only. Ablations: ``allknn=0``,
-  ``inter_branch=False``.
+- ``sicl`` — SiCL (arXiv 2305.13600, clothes-change ReID; as the official code ``MingkunLishigure/SiCL``
+  runs it): an RGB branch, a silhouette branch (the silhouette with its own flip/shift draw, as the
+  official loader's separate transform), a fusion head on detached features, three memories (RGB, mask,
+  fused) sharing the labels of the RGB memory's clustering, refined as CACL's (``--cr``, in every
+  official command), neighbour clusters from the fused memory with a linear curriculum up to
+  ``allknn``, cross-view cosines pulling the RGB predictor toward the mask branch (fusion head and
+  neighbour term: :mod:`structlearn.reid.sicl`); focal γ = 4 (code); inference with the RGB branch
+  only. Ablations: ``allknn=0``, ``inter_branch=False``, ``refinement=False``.
 - ``cacl`` — CACL (arXiv 2106.07846): branch F on the RGB view, branch F′ on the grayscale view, a
   predictor G on F; losses L = focal(x; M) + focal(x̃; M̃) − cos(z, sg(x̃)) − cos(z, sg(ũ_ω)) (spec §3.2,
   paper form; ``focal_gamma`` 2 = paper, 4 = code); pseudo-labels from M; refinement with a tight
@@ -39,6 +40,10 @@ by camera while M̃ does not see the cast; clustering on M̃ raised the evaluate
 100–102, 12 epochs, shortcut 0.7, every seed positive). It is no free gain: without a cast it costs
 0.13 mAP (0.899 → 0.769, every seed), where colour is a useful cue that M̃ lacks
 (benchmarks/results/reid/reid_cast.md, the full sweep). ``"both"`` is not benchmarked.
+For SiCL (also ours; the official code clusters M_rgb only): ``"mask"`` — M_mask, the silhouette
+branch's memory; ``"fused"`` — M_fus; ``"rgb+mask"`` — M_rgb and M_mask as ``"both"`` does. Why: the
+issue-15 probe found M_mask's clusters joining a person's outfits at 13× chance, M_rgb's at 2×
+(benchmarks/results/reid/reid_cc.md); these ask whether SiCL gains when its labels come from there.
 :class:`ReIDResult` also returns the pseudo-labels of every epoch and, for CACL with its grayscale
 branch, the final metrics of F′ on the grayscale query/gallery (``final_gray``).
 
@@ -58,6 +63,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,7 +89,9 @@ from structlearn.utils.seed import seed_everything, torch_generator
 from structlearn.utils.validation import check_choice, check_float, check_int
 
 METHODS = ("spcl", "cluster-contrast", "cacl", "hcl", "mgce-hcl", "sicl")
-CLUSTER_ON = ("rgb", "gray", "both")  # which CACL memory feeds the clustering (module docstring)
+# Which memory feeds the clustering (module docstring): CACL's M / M̃ / both; SiCL's M_mask / M_fus / both.
+CLUSTER_ON = ("rgb", "gray", "both", "mask", "fused", "rgb+mask")
+SICL_CLUSTER_ON = ("mask", "fused", "rgb+mask")
 MEMORIES = ("instance", "centroid")  # SpCL's hybrid instance memory or Cluster-Contrast's centroids
 # MGCE-HCL granularities: eps offsets around the base eps (spec §4.2: 0.5 … 0.7 around 0.6).
 GRANULARITY_OFFSETS = (-0.1, -0.05, 0.0, 0.05, 0.1)
@@ -112,7 +120,7 @@ class ReIDConfig:
     inter_branch: bool = True
     refinement: bool = True
     allknn: int = 3  # SiCL: neighbour clusters reached by the curriculum (0: no neighbour loss)
-    cluster_on: str = "rgb"  # CACL: cluster M ("rgb", paper), M̃ ("gray") or both (our extension)
+    cluster_on: str = "rgb"  # memory clustered: "rgb" (papers, code); others are our extension
     memory: str | None = None  # None: the method's own (centroid for Cluster-Contrast, else instance)
     augment_shift: int = 2
     flip: bool = True
@@ -148,7 +156,9 @@ class ReIDConfig:
                     f"(centroid memory: cluster-contrast, spcl, cacl; instance memory: every method but "
                     f"cluster-contrast)"
                 )
-        if self.cluster_on != "rgb" and not (self.method == "cacl" and self.gray_branch):
+        if self.cluster_on in SICL_CLUSTER_ON and self.method != "sicl":
+            raise ValueError(f"cluster_on={self.cluster_on!r} needs SiCL's memories (method='sicl')")
+        if self.cluster_on in ("gray", "both") and not (self.method == "cacl" and self.gray_branch):
             raise ValueError(
                 f"cluster_on={self.cluster_on!r} needs CACL's grayscale branch (method='cacl', "
                 f"gray_branch=True), got method={self.method!r}, gray_branch={self.gray_branch}"
@@ -198,17 +208,31 @@ def _augment(x: torch.Tensor, cfg: ReIDConfig, g: torch.Generator) -> torch.Tens
     return random_shift(x, cfg.augment_shift, g)
 
 
+def _augment_views(
+    x: torch.Tensor, sil: torch.Tensor, cfg: ReIDConfig, g: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """SiCL's two views: the official loader applies the RGB transform and the silhouette's (grayscale)
+    transform separately (``CMC.py`` get_train_loader, ``preprocessor.py``), so each view gets its own
+    flip and shift draw."""
+    return _augment(x, cfg, g), _augment(sil, cfg, g)
+
+
 def _gray_split(split: ReIDSplit) -> ReIDSplit:
     """The split with every image replaced by its grayscale view (as branch F′ sees it)."""
     return dataclasses.replace(split, images=to_gray(torch.from_numpy(split.images)).contiguous().numpy())
 
 
-def _cluster_features(f1: torch.Tensor, f2: torch.Tensor | None, cluster_on: str) -> torch.Tensor:
-    """Clustering input: the RGB branch's features (M, or fresh ones with a centroid memory), the gray
-    branch's (M̃), or both (unit vectors concatenated, cosine = mean of the two cosines)."""
+def _cluster_features(
+    f1: torch.Tensor, f2: torch.Tensor | None, cluster_on: str, f3: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Clustering input: the RGB branch's features (M, or fresh ones with a centroid memory), the second
+    branch's (CACL's M̃, SiCL's M_mask), SiCL's fused ones (M_fus), or the first two together (unit vectors
+    concatenated, cosine = mean of the two cosines)."""
+    if cluster_on == "fused" and f3 is not None:
+        return f3.clone()
     if cluster_on == "rgb" or f2 is None:
         return f1.clone()
-    if cluster_on == "gray":
+    if cluster_on in ("gray", "mask"):
         return f2.clone()
     both = torch.cat([F.normalize(f1, dim=1), F.normalize(f2, dim=1)], 1)
     return both / 2**0.5
@@ -234,7 +258,7 @@ def _cluster(
         multi = granularity_labels(D, grid, cfg.min_samples)
     loose = DBSCAN(eps=eps, min_samples=cfg.min_samples, metric="precomputed").fit_predict(D)
     stats = {"n_clusters": float(loose.max() + 1), "outlier_frac": float((loose < 0).mean())}
-    if cfg.method == "cacl" and cfg.refinement:
+    if cfg.method in ("cacl", "sicl") and cfg.refinement:  # SiCL: --cr in every official command
         tight_eps = max(eps - cfg.eps_gap, 1e-6)
         tight = DBSCAN(eps=tight_eps, min_samples=cfg.min_samples, metric="precomputed").fit_predict(D)
         labels = refine_labels(D, loose, tight)
@@ -246,11 +270,35 @@ def _cluster(
     return labels, eps, stats, multi
 
 
-def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResult:
-    """Train one method on ``data.train`` without labels; evaluate on ``data.query``/``data.gallery``."""
+EpochHook = Callable[[int, dict[str, torch.Tensor]], None]
+
+
+def _memory_views(
+    mem1: InstanceMemory, mem2: InstanceMemory | None, mem3: InstanceMemory | None, method: str
+) -> dict[str, torch.Tensor]:
+    """Copies of the memories' features, named by what they hold (the diagnostic hook's argument)."""
+    out = {"rgb": mem1.features.clone()}
+    if mem2 is not None:
+        out["mask" if method == "sicl" else "gray"] = mem2.features.clone()
+    if mem3 is not None:
+        out["fused"] = mem3.features.clone()
+    return out
+
+
+def train_reid(
+    data: ReIDDataset, config: ReIDConfig | None = None, on_epoch: EpochHook | None = None
+) -> ReIDResult:
+    """Train one method on ``data.train`` without labels; evaluate on ``data.query``/``data.gallery``.
+
+    ``on_epoch(e, memories)`` (diagnostics only; it changes nothing): called before the clustering of
+    epoch e = 0 … epochs − 1 and once more after training (e = epochs) with copies of the memory features
+    of the memory-based methods (keys ``rgb``, ``gray``/``mask``, ``fused``); a centroid memory (Cluster-Contrast)
+    passes the re-extracted features it clusters (``rgb``, and ``gray`` for CACL). Time spent in the hook is left out of ``seconds``."""
     cfg = config or ReIDConfig()
     if not isinstance(data, ReIDDataset):
         raise ValueError(f"data must be a ReIDDataset, got {type(data).__name__}")
+    if on_epoch is not None and not callable(on_epoch):
+        raise ValueError(f"on_epoch must be callable or None, got {type(on_epoch).__name__}")
     seed_everything(cfg.seed)
     g = torch_generator(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -299,6 +347,7 @@ def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResul
     history: list[dict[str, float]] = []
     label_history: list[np.ndarray] = []
     t0 = time.perf_counter()
+    hook_s = 0.0  # diagnostics: not part of the method's wall time
     bar = tqdm(range(cfg.epochs), desc=f"reid {cfg.method}", disable=not cfg.progress)
     for epoch in bar:
         feats2 = None
@@ -307,9 +356,18 @@ def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResul
             if net2 is not None:
                 feats2 = net2.embed(to_gray(images) if cfg.gray_branch else images)
             cluster_in = _cluster_features(feats, feats2, cfg.cluster_on)
+            if on_epoch is not None:
+                th = time.perf_counter()
+                on_epoch(epoch, {"rgb": feats.clone()} | ({} if feats2 is None else {"gray": feats2.clone()}))
+                hook_s += time.perf_counter() - th
         else:
             f2 = None if mem2 is None else mem2.features
-            cluster_in = _cluster_features(mem1.features, f2, cfg.cluster_on)
+            f3 = None if mem3 is None else mem3.features
+            cluster_in = _cluster_features(mem1.features, f2, cfg.cluster_on, f3)
+            if on_epoch is not None:
+                th = time.perf_counter()
+                on_epoch(epoch, _memory_views(mem1, mem2, mem3, cfg.method))
+                hook_s += time.perf_counter() - th
         if cfg.eps is None and cfg.reselect_eps:
             eps = None
         labels, eps, stats, multi = _cluster(cluster_in, cfg, eps, drop_outliers=centroid)
@@ -336,9 +394,8 @@ def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResul
             idx = torch.from_numpy(order[s : s + batch])
             if sil is None:
                 x = _augment(images[idx], cfg, g)
-            else:  # one spatial augmentation for the image and its silhouette
-                both = _augment(torch.cat([images[idx], sil[idx]], 1), cfg, g)
-                x, view_sil = both[:, : images.shape[1]], both[:, images.shape[1] :]
+            else:
+                x, view_sil = _augment_views(images[idx], sil[idx], cfg, g)
             pooled, feat = net(x)
             if cmem is not None:
                 loss = cmem(feat, lab_t[idx])
@@ -400,7 +457,14 @@ def train_reid(data: ReIDDataset, config: ReIDConfig | None = None) -> ReIDResul
         history.append(record)
         bar.set_postfix(mAP=f"{record['mAP']:.3f}", R1=f"{record['R1']:.3f}")
     final = {k: v for k, v in history[-1].items() if k not in ("epoch", "loss")}
-    seconds = time.perf_counter() - t0
+    seconds = time.perf_counter() - t0 - hook_s
+    if on_epoch is not None:  # the state the next clustering would see; after timing
+        last = None
+        if centroid:  # the fresh features a centroid memory clusters
+            last = {"rgb": net.embed(images)}
+            if net2 is not None:
+                last["gray"] = net2.embed(to_gray(images) if cfg.gray_branch else images)
+        on_epoch(cfg.epochs, last or _memory_views(mem1, mem2, mem3, cfg.method))
     final_gray = None
     if cfg.method == "cacl" and cfg.gray_branch and net2 is not None:  # after timing: a diagnostic
         final_gray = evaluate_model(net2, _gray_split(data.query), _gray_split(data.gallery))
