@@ -292,8 +292,9 @@ def train_reid(
 
     ``on_epoch(e, memories)`` (diagnostics only; it changes nothing): called before the clustering of
     epoch e = 0 … epochs − 1 and once more after training (e = epochs) with copies of the memory features
-    of the memory-based methods (keys ``rgb``, ``gray``/``mask``, ``fused``); a centroid memory (Cluster-Contrast)
-    passes the re-extracted features it clusters (``rgb``, and ``gray`` for CACL). Time spent in the hook is left out of ``seconds``."""
+    of the memory-based methods (keys ``rgb``, ``gray``/``mask``, ``fused``); a centroid memory
+    (Cluster-Contrast) passes the re-extracted features it clusters (``rgb``, and ``gray`` for CACL).
+    Time spent in the hook is left out of ``seconds``."""
     cfg = config or ReIDConfig()
     if not isinstance(data, ReIDDataset):
         raise ValueError(f"data must be a ReIDDataset, got {type(data).__name__}")
