@@ -72,8 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--cluster-on",
         choices=CLUSTER_ON,
         default=DEFAULTS.cluster_on,
-        help=f"CACL: memory the pseudo-labels come from (default {DEFAULTS.cluster_on}, the paper's; "
-        "gray helps under hue-only camera casts, costs without them: docs/reid.md)",
+        help=f"memory the pseudo-labels come from (default {DEFAULTS.cluster_on}, the papers'); "
+        "CACL: gray, both (helps under hue-only camera casts, costs without them); SiCL: mask, fused, "
+        "rgb+mask (our extensions: docs/reid.md)",
     )
     t.add_argument(
         "--memory",
