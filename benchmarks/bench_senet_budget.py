@@ -41,9 +41,15 @@ from bench_cluster import TABLE_DATASETS, load_table_dataset  # noqa: E402
 from structlearn.cluster import EnSC, KMeansClustering, SENet, SpectralKNN  # noqa: E402
 from structlearn.cluster.methods.ensc import enet_active_set  # noqa: E402
 from structlearn.cluster.metrics import evaluate, subspace_preserving_error  # noqa: E402
-from structlearn.utils.harness import RunCache, log, markdown_table, mean_std, write_report  # noqa: E402
+from structlearn.utils.harness import (  # noqa: E402
+    RunCache,
+    git_commit,
+    log,
+    markdown_table,
+    mean_std,
+    write_report,
+)
 from structlearn.utils.memory import Measure  # noqa: E402
-from structlearn.utils.report import git_commit  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "cluster"
 
