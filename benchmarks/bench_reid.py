@@ -95,6 +95,8 @@ ARMS: dict[str, dict[str, Any]] = {
         "refinement": False,
         "backbone": ReIDNetConfig(pooling="gem"),
     },
+    # Our extension: pseudo-labels from M and M̃ together (mean of the two cosines).
+    "CACL, clusters both memories": {"method": "cacl", "focal_gamma": 2.0, "cluster_on": "both"},
 }
 CC_ARMS: dict[str, dict[str, Any]] = {
     "SpCL-style (RGB)": {"method": "spcl"},

@@ -39,7 +39,8 @@ by camera while M̃ does not see the cast; clustering on M̃ raised the evaluate
 0.427 to 0.527 (hue-only cast 0.5) and 0.220 to 0.328 (cast 1; paired +0.10 ± 0.08 / +0.11 ± 0.04, seeds
 100–102, 12 epochs, shortcut 0.7, every seed positive). It is no free gain: without a cast it costs
 0.13 mAP (0.899 → 0.769, every seed), where colour is a useful cue that M̃ lacks
-(benchmarks/results/reid/reid_cast.md, the full sweep). ``"both"`` is not benchmarked.
+(benchmarks/results/reid/reid_cast.md, the full sweep). ``"both"`` on the default data: 0.641 against
+0.585 (paired +0.057 ± 0.039, every seed; benchmarks/results/reid/reid.md), not run on the cast sweeps.
 For SiCL (also ours; the official code clusters M_rgb only): ``"mask"`` — M_mask, the silhouette
 branch's memory; ``"fused"`` — M_fus; ``"rgb+mask"`` — M_rgb and M_mask as ``"both"`` does. Why: the
 issue-15 probe found M_mask's clusters joining a person's outfits at 13× chance, M_rgb's at 2×
