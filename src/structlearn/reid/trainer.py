@@ -274,6 +274,17 @@ def _cluster(
 EpochHook = Callable[[int, dict[str, torch.Tensor]], None]
 
 
+def _fresh_features(
+    net: ReIDNet, net2: ReIDNet | None, images: torch.Tensor, gray_branch: bool
+) -> dict[str, torch.Tensor]:
+    """Features re-extracted by the current networks, what a centroid memory clusters: ``rgb``, and for
+    CACL ``gray`` (F′ on the grayscale view, or on RGB without the gray branch)."""
+    out = {"rgb": net.embed(images)}
+    if net2 is not None:
+        out["gray"] = net2.embed(to_gray(images) if gray_branch else images)
+    return out
+
+
 def _memory_views(
     mem1: InstanceMemory, mem2: InstanceMemory | None, mem3: InstanceMemory | None, method: str
 ) -> dict[str, torch.Tensor]:
@@ -352,24 +363,19 @@ def train_reid(
     hook_s = 0.0  # diagnostics: not part of the method's wall time
     bar = tqdm(range(cfg.epochs), desc=f"reid {cfg.method}", disable=not cfg.progress)
     for epoch in bar:
-        feats2 = None
-        if centroid:
-            feats = net.embed(images)
-            if net2 is not None:
-                feats2 = net2.embed(to_gray(images) if cfg.gray_branch else images)
+        fresh = _fresh_features(net, net2, images, cfg.gray_branch) if centroid else None
+        if fresh is not None:
+            feats, feats2 = fresh["rgb"], fresh.get("gray")
             cluster_in = _cluster_features(feats, feats2, cfg.cluster_on)
-            if on_epoch is not None:
-                th = time.perf_counter()
-                on_epoch(epoch, {"rgb": feats.clone()} | ({} if feats2 is None else {"gray": feats2.clone()}))
-                hook_s += time.perf_counter() - th
         else:
             f2 = None if mem2 is None else mem2.features
             f3 = None if mem3 is None else mem3.features
             cluster_in = _cluster_features(mem1.features, f2, cfg.cluster_on, f3)
-            if on_epoch is not None:
-                th = time.perf_counter()
-                on_epoch(epoch, _memory_views(mem1, mem2, mem3, cfg.method))
-                hook_s += time.perf_counter() - th
+        if on_epoch is not None:
+            th = time.perf_counter()
+            views = {k: v.clone() for k, v in fresh.items()} if fresh is not None else None
+            on_epoch(epoch, views or _memory_views(mem1, mem2, mem3, cfg.method))
+            hook_s += time.perf_counter() - th
         if cfg.eps is None and cfg.reselect_eps:
             eps = None
         labels, eps, stats, multi = _cluster(cluster_in, cfg, eps, drop_outliers=centroid)
@@ -461,11 +467,7 @@ def train_reid(
     final = {k: v for k, v in history[-1].items() if k not in ("epoch", "loss")}
     seconds = time.perf_counter() - t0 - hook_s
     if on_epoch is not None:  # the state the next clustering would see; after timing
-        last = None
-        if centroid:  # the fresh features a centroid memory clusters
-            last = {"rgb": net.embed(images)}
-            if net2 is not None:
-                last["gray"] = net2.embed(to_gray(images) if cfg.gray_branch else images)
+        last = _fresh_features(net, net2, images, cfg.gray_branch) if centroid else None
         on_epoch(cfg.epochs, last or _memory_views(mem1, mem2, mem3, cfg.method))
     final_gray = None
     if cfg.method == "cacl" and cfg.gray_branch and net2 is not None:  # after timing: a diagnostic
