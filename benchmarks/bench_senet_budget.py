@@ -92,9 +92,8 @@ def fit_row(tag: str, name: str, est: Any, Xs: np.ndarray, ys: np.ndarray, seed:
     """Fit one estimator of the plan on the subset; its row of the report."""
     log(tag)
     with Measure() as m:
-        t = time.perf_counter()
         est.fit(Xs)
-        sec = time.perf_counter() - t
+    sec = m.seconds
     row = dict(method=name, seed=seed, n=len(Xs), seconds=sec, peak_mb=m.peak_mb, commit=git_commit())
     row.update(evaluate(ys, est.labels_))
     if isinstance(est, EnSC):
