@@ -185,3 +185,15 @@ def test_enet_active_set_reaches_the_full_problem_minimum_and_respects_the_exclu
     T1, c1 = enet_active_set(x, X, alpha, tau, T0, exclude=7, max_outer_iter=1)
     np.testing.assert_array_equal(T1, T0)
     assert objective(c1, X[T1]) > objective(c, X[T])
+
+
+def test_enet_active_set_rejects_bad_input_in_one_line() -> None:
+    from structlearn.cluster.methods.ensc import enet_active_set
+
+    X = np.random.default_rng(0).normal(size=(20, 5))
+    with pytest.raises(ValueError, match="shape"):
+        enet_active_set(np.ones(4), X, 10.0, 0.9, np.arange(3))
+    with pytest.raises(ValueError, match="support"):
+        enet_active_set(X[0], X, 10.0, 0.9, np.arange(0))
+    with pytest.raises(ValueError, match="max_outer_iter"):
+        enet_active_set(X[0], X, 10.0, 0.9, np.arange(3), max_outer_iter=0)

@@ -51,6 +51,11 @@ def enet_active_set(
     oracle point δ = α(x − X_Tᵀc_T), add every j ∉ T with |⟨X_j, δ⟩| > τ (at most |T₀| of them, the
     most violated), repeat until none fails or ``max_outer_iter`` rounds. Returns (support, c) of the
     last solve, zeros included; its objective bounds the minimum from above when the loop was cut."""
+    check_int("max_outer_iter", max_outer_iter, minimum=1)
+    if X.ndim != 2 or x.shape != (X.shape[1],):
+        raise ValueError(f"x must have shape ({X.shape[-1]},) to match X {X.shape}, got {x.shape}")
+    if len(support) == 0:
+        raise ValueError("support must name at least one row of X")
     s = len(support)
     T = np.asarray(support)
     for _ in range(max_outer_iter):
