@@ -65,6 +65,18 @@ def test_deterministic_and_block_size_invariant(uos) -> None:
     assert abs(a.representation_matrix_ - b.representation_matrix_).max() < 1e-5
 
 
+def test_default_trains_every_key_each_step() -> None:
+    # Issue 10: the former default re-embedded only 2,000 random keys per step (a no-grad cache for the
+    # rest), which optimised far worse than the paper's algorithm; the default now re-embeds all N.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2100, 8)).astype(np.float32)
+    kw = {"hidden_dims": (8,), "out_dim": 8, "n_iter": 5, "random_state": 0, "top_k": 5, "n_neighbors": 3}
+    a = SENet(2, **kw).fit(X)
+    b = SENet(2, n_fresh_keys=len(X), **kw).fit(X)
+    np.testing.assert_array_equal(a.loss_curve_, b.loss_curve_)
+    assert a.threshold_ == b.threshold_
+
+
 def test_key_cache_path_trains(uos) -> None:
     # Fewer fresh keys than training points: cached keys + a fresh random subset per step.
     X, y = uos
