@@ -742,6 +742,8 @@ def table_worker(spec: dict[str, Any]) -> None:
             if m.cuda_peak_bytes:
                 rec["gpu_peak_mb"] = m.cuda_peak_bytes / 2**20
             rec["n_clusters_found"] = len(np.unique(labels))
+            if cfg["impl"] == "senet":  # SENet's training keys per step (None = all; docs/clustering.md)
+                rec["train_keys"] = est.get_params()["n_fresh_keys"] or "all"
             # Label-free diagnostics of the labelling graph, where the estimator has them.
             for attr in ("n_components_", "n_edges_added_", "selected_step_", "diffusion_steps_"):
                 val = getattr(est, attr, None)
@@ -778,6 +780,17 @@ def run_table(args: argparse.Namespace) -> None:
                         _run_key(dataset, method, s),
                         {"dataset": dataset, "method": method, "seed": s, "error": err},
                     )
+
+
+def cfg_impl(method: str) -> str:
+    return str(TABLE_METHODS[method]["impl"])
+
+
+def former_key_cache(rec: dict[str, Any]) -> bool:
+    """A SENet run fitted before every training key was re-embedded each step (commit 9a765d9): its
+    record has no ``train_keys`` and it trained on more than the former cache's 2,000 keys."""
+    n_train = min(int(rec.get("n", 0)), 20_000)  # SENet's max_train_samples
+    return "train_keys" not in rec and n_train > 2000
 
 
 def table_report(args: argparse.Namespace, wall_s: float | None) -> Path:
@@ -843,6 +856,8 @@ def table_report(args: argparse.Namespace, wall_s: float | None) -> Path:
                     "seeds " + ",".join(str(r["seed"]) for r in ok if r.get("provenance")) + " ran "
                     "before the option existed (same code path)"
                 )
+            if cfg_impl(meth) == "senet" and any(former_key_cache(r) for r in ok):
+                note.append("former default: 2,000-key cache in training, not re-run")
             if ok[0].get("subset"):
                 note.append(f"subset {ok[0]['subset']} of {ok[0]['n_total']}")
             if errs:

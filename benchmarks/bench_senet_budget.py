@@ -213,7 +213,8 @@ def main() -> None:
     rows = run(args.dataset, args.n, args.iters, args.seeds, args.floor, Path(args.out))
     body = (
         f"`{args.dataset}`, a random subset of {args.n:,} points per seed (the seed draws it and is every "
-        "method's random_state), in sample. SENet: defaults (every key re-embedded each step) except n_iter (256-wide nets, batch 100, "
+        "method's random_state), in sample. SENet: defaults (every key re-embedded each step) except n_iter "
+        "(256-wide nets, batch 100, "
         "γ = 200, the paper's 3-NN graph over C's rows as at 70k); objective: mean over points of "
         "(γ/2)‖x_i − Σ c_ij x_j‖² + λ‖c_i‖₁ + (1 − λ)/2‖c_i‖² on the full learned rows (lower is "
         "better, label-free); "
@@ -228,8 +229,7 @@ def main() -> None:
         "(rows without one came from the stop-15 run at 5440aa9, before the cache existed). Rows named "
         "'former 2,000-key cache' were fitted with SENet's former default (`n_fresh_keys=2000`: 2,000 "
         "keys re-embedded per step, the rest from a no-grad cache); they are read from the cache, not "
-        "refitted.\n\n"
-        + report(rows)
+        "refitted.\n\n" + report(rows)
     )
     title = "SENet accuracy against its training budget (issue 10)"
     name = "senet_budget_quick" if args.quick else "senet_budget"

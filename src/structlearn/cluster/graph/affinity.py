@@ -24,6 +24,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.neighbors import NearestNeighbors
 
+from structlearn.utils.malloc import trim_heap
 from structlearn.utils.validation import check_choice, check_int
 
 # Rows per block when dense coefficient rows are sparsified: block × N fp32 values (290 MB at N = 70k).
@@ -109,6 +110,10 @@ def topk_blockwise(
             kept = value_fn(kept)
         vals.append(kept.cpu().numpy())
         cols.append(idx.cpu().numpy())
+        del B
+        # Freed block memory can stay in glibc's heap (SENet on 70k points after 2,000 training steps:
+        # 1.7 → 9.5 GB resident over this loop, all of it released by one malloc_trim; utils.malloc).
+        trim_heap()
         if progress is not None:
             progress.update(stop - start)
     V = np.concatenate(vals).ravel()
