@@ -45,6 +45,7 @@ import torch  # noqa: E402
 
 from structlearn.cluster.graph.affinity import affinity_from_coefficients, knn_graph  # noqa: E402
 from structlearn.cluster.graph.spectral import spectral_clustering  # noqa: E402
+from structlearn.cluster.methods.senet import SENetConfig  # noqa: E402
 from structlearn.cluster.metrics import evaluate, subspace_preserving_error  # noqa: E402
 from structlearn.cluster.registry import make_estimator  # noqa: E402
 from structlearn.data.features import image_feature_pipeline  # noqa: E402
@@ -782,14 +783,10 @@ def run_table(args: argparse.Namespace) -> None:
                     )
 
 
-def cfg_impl(method: str) -> str:
-    return str(TABLE_METHODS[method]["impl"])
-
-
 def former_key_cache(rec: dict[str, Any]) -> bool:
     """A SENet run fitted before every training key was re-embedded each step (commit 9a765d9): its
     record has no ``train_keys`` and it trained on more than the former cache's 2,000 keys."""
-    n_train = min(int(rec.get("n", 0)), 20_000)  # SENet's max_train_samples
+    n_train = min(int(rec.get("n", 0)), SENetConfig.max_train_samples or 0)
     return "train_keys" not in rec and n_train > 2000
 
 
@@ -856,7 +853,7 @@ def table_report(args: argparse.Namespace, wall_s: float | None) -> Path:
                     "seeds " + ",".join(str(r["seed"]) for r in ok if r.get("provenance")) + " ran "
                     "before the option existed (same code path)"
                 )
-            if cfg_impl(meth) == "senet" and any(former_key_cache(r) for r in ok):
+            if TABLE_METHODS[meth]["impl"] == "senet" and any(former_key_cache(r) for r in ok):
                 note.append("former default: 2,000-key cache in training, not re-run")
             if ok[0].get("subset"):
                 note.append(f"subset {ok[0]['subset']} of {ok[0]['n_total']}")
