@@ -45,7 +45,7 @@ import torch  # noqa: E402
 
 from structlearn.cluster.graph.affinity import affinity_from_coefficients, knn_graph  # noqa: E402
 from structlearn.cluster.graph.spectral import spectral_clustering  # noqa: E402
-from structlearn.cluster.methods.senet import SENetConfig  # noqa: E402
+from structlearn.cluster.methods.senet import AUTO_NEIGHBORS_MAX_N, SENetConfig  # noqa: E402
 from structlearn.cluster.metrics import evaluate, subspace_preserving_error  # noqa: E402
 from structlearn.cluster.registry import make_estimator  # noqa: E402
 from structlearn.data.features import image_feature_pipeline  # noqa: E402
@@ -746,7 +746,13 @@ def table_worker(spec: dict[str, Any]) -> None:
             if cfg["impl"] == "senet":  # SENet's training keys per step (None = all; docs/clustering.md)
                 rec["train_keys"] = est.get_params()["n_fresh_keys"] or "all"
             # Label-free diagnostics of the labelling graph, where the estimator has them.
-            for attr in ("n_components_", "n_edges_added_", "selected_step_", "diffusion_steps_"):
+            for attr in (
+                "n_components_",
+                "n_fragments_",
+                "n_edges_added_",
+                "selected_step_",
+                "diffusion_steps_",
+            ):
                 val = getattr(est, attr, None)
                 if isinstance(val, int | np.integer):
                     rec[attr.rstrip("_")] = int(val)
@@ -788,6 +794,18 @@ def former_key_cache(rec: dict[str, Any]) -> bool:
     record has no ``train_keys`` and it trained on more than the former cache's 2,000 keys."""
     n_train = min(int(rec.get("n", 0)), SENetConfig.max_train_samples or 0)
     return "train_keys" not in rec and n_train > 2000
+
+
+def before_speck_repair(rec: dict[str, Any]) -> bool:
+    """A SENet run labelled before fragments were linked whenever present (stop 18; docs/clustering.md):
+    its 3-NN graph (N > 20,000) had several components, fewer than the eigenvectors, and none was
+    linked. Runs since record ``n_fragments``; at N ≤ 20,000 the components were whole clusters."""
+    return (
+        "n_fragments" not in rec
+        and int(rec.get("n_components", 1)) > 1
+        and int(rec.get("n_edges_added", 0)) == 0
+        and int(rec.get("n", 0)) > AUTO_NEIGHBORS_MAX_N
+    )
 
 
 def table_report(args: argparse.Namespace, wall_s: float | None) -> Path:
@@ -855,6 +873,8 @@ def table_report(args: argparse.Namespace, wall_s: float | None) -> Path:
                 )
             if TABLE_METHODS[meth]["impl"] == "senet" and any(former_key_cache(r) for r in ok):
                 note.append("former default: 2,000-key cache in training, not re-run")
+            if TABLE_METHODS[meth]["impl"] == "senet" and any(before_speck_repair(r) for r in ok):
+                note.append("labelled before the speck repair, not re-run")
             if ok[0].get("subset"):
                 note.append(f"subset {ok[0]['subset']} of {ok[0]['n_total']}")
             if errs:

@@ -184,9 +184,10 @@ class SENet(DeepClusterEstimator):
     Fitted: ``labels_``, ``representation_matrix_`` (N × N CSR, ``top_k`` per row, zero diagonal),
     ``affinity_matrix_`` (CSR), ``train_indices_``, ``loss_curve_`` (mean loss per logging window),
     ``n_iter_``, ``threshold_`` (the learned b), ``n_components_`` (connected components of the
-    affinity before repair; more than the eigenvectors → repaired from X with
+    affinity before repair) and ``n_fragments_`` (those under N/(4k) nodes); more components than
+    eigenvectors, or any fragment → repaired from X with
     :func:`~structlearn.cluster.graph.connectivity.connect_components`, ``n_edges_added_``, and a
-    warning; ``repair="fragments"`` links only components under N/(4k) nodes first, ``"all"`` every
+    warning; ``repair="fragments"`` links only the fragments first, ``"all"`` every
     node, the former rule — see the comment in ``fit`` for when each wins),
     ``n_empty_rows_`` (rows b zeroes entirely; see
     ``_fill_empty_rows``), ``timings_`` (seconds spent in train / coefficients /
@@ -373,29 +374,38 @@ class SENet(DeepClusterEstimator):
         # with 3 eigenvectors, seeds 0-2).
         nc = cfg.n_components if cfg.n_components is not None else (k if k == 2 else math.ceil(1.5 * k))
         n_eig = self.n_eigenvectors_ = min(nc, N)
-        # More components than eigenvectors: the embedding could only pick some components as clusters
-        # (Fashion-MNIST 10k, 3-NN graph: 57 components, ACC 0.19); repaired from X (|x_iᵀx_j|, the
-        # similarity self-expression builds on): ACC 0.50 with the same C. Fragments first (components
-        # under a quarter of an average cluster): a component that is already a whole cluster can only
-        # gain edges to other clusters (UoS 10 × 4-dim, N = 50k: 10 pure clusters + 13 specks; linking
-        # every node added 50,000 edges, 54 % across clusters, ACC 0.86); then, if still too many,
-        # every node as before. repair="all" (every node at once) scored higher on Fashion-MNIST (0.509
-        # vs 0.470, same C) by mixing 70,000 X-similarity edges into a coefficient graph on which the
-        # classes have Ncut 3.8 (the fragment-first labels: 0.05): it corrects a poor C, not the repair.
-        self.n_components_, _ = component_labels(A)
+        # The repair (from X: |x_iᵀx_j|, the similarity self-expression builds on) runs when the graph has
+        # more components than eigenvectors, or any fragment under a quarter of an average cluster
+        # (N/(4k) nodes). Every component takes one eigenvector of eigenvalue 1, ahead of every
+        # eigenvector that describes the rest of the graph: (a) with more components than eigenvectors
+        # the embedding can only pick some components as clusters (Fashion-MNIST 10k, 3-NN graph: 57
+        # components, ACC 0.19; repaired, same C: 0.50); (b) specks waste eigenvectors even when fewer
+        # (Fashion-MNIST 70k scattering, 3-NN graph: one 69,940-node component + 10 specks of 4-19
+        # nodes, so 4 of the 15 eigenvectors were left for the ten classes: ACC 0.420; specks linked:
+        # 0.577, same C; a 69,971-node component + 7 specks: 0.464 → 0.559). Fragments first: a
+        # component that is already a whole cluster can only gain edges to other clusters (UoS 10 ×
+        # 4-dim, N = 50k: 10 pure clusters + 13 specks; linking every node added 50,000 edges, 54 %
+        # across clusters, ACC 0.86); then, if still too many, every node as before. repair="all"
+        # (every node at once) scored higher on Fashion-MNIST (0.509 vs 0.470, same C) by mixing 70,000
+        # X-similarity edges into a coefficient graph on which the classes have Ncut 3.8 (the
+        # fragment-first labels: 0.05): it corrects a poor C, not the repair.
+        self.n_components_, comp = component_labels(A)
         self.n_edges_added_ = 0
-        if self.n_components_ > n_eig:
-            min_size = math.ceil(N / (4 * k)) if cfg.repair == "fragments" else None
+        min_frag = math.ceil(N / (4 * k))
+        n_fragments = int((np.bincount(comp) < min_frag).sum()) if self.n_components_ > 1 else 0
+        self.n_fragments_ = n_fragments
+        if self.n_components_ > n_eig or n_fragments:
+            min_size = min_frag if cfg.repair == "fragments" else None
             A, report = connect_components(A, Xt, metric="abs_dot", min_size=min_size)
             self.n_edges_added_ = report.n_edges_added
             if report.n_components_after > n_eig:
                 A, report = connect_components(A, Xt, metric="abs_dot")
                 self.n_edges_added_ += report.n_edges_added
             warnings.warn(
-                f"SENet: the affinity of {N} points has {self.n_components_} connected components, more than"
-                f" the {n_eig} eigenvectors; linked them with {self.n_edges_added_} edges of the"
-                f" strongest |x_i^T x_j| between components (repair={cfg.repair!r}); now"
-                f" {report.n_components_after} (connect_components)",
+                f"SENet: the affinity of {N} points has {self.n_components_} connected components"
+                f" ({n_fragments} under {min_frag} nodes) for {n_eig} eigenvectors; linked them with"
+                f" {self.n_edges_added_} edges of the strongest |x_i^T x_j| between components"
+                f" (repair={cfg.repair!r}); now {report.n_components_after} (connect_components)",
                 DisconnectedGraphWarning,
                 stacklevel=2,
             )
