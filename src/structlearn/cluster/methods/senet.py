@@ -380,12 +380,12 @@ class SENet(DeepClusterEstimator):
         # eigenvector that describes the rest of the graph: (a) with more components than eigenvectors
         # the embedding can only pick some components as clusters (Fashion-MNIST 10k, 3-NN graph: 57
         # components, ACC 0.19; repaired, same C: 0.50); (b) specks waste eigenvectors even when fewer
-        # (Fashion-MNIST 70k scattering, 3-NN graph: one 69,940-node component + 10 specks of 4-19
-        # nodes, so 4 of the 15 eigenvectors were left for the ten classes: ACC 0.420; specks linked:
-        # 0.577, same C; a 69,971-node component + 7 specks: 0.464 → 0.559). Fragments first: a
-        # component that is already a whole cluster can only gain edges to other clusters (UoS 10 ×
-        # 4-dim, N = 50k: 10 pure clusters + 13 specks; linking every node added 50,000 edges, 54 %
-        # across clusters, ACC 0.86); then, if still too many, every node as before. repair="all"
+        # (Fashion-MNIST 70k scattering, trained on 10k, 3-NN graph: one 69,940-node component + 10
+        # specks of 4-19 nodes, so 4 of the 15 eigenvectors were left for the ten classes: ACC 0.420;
+        # specks linked, same C: 0.577; a 69,971-node component + 7 specks: 0.464 → 0.559). Fragments
+        # first: a component that is already a whole cluster can only gain edges to other clusters
+        # (UoS 10 × 4-dim, N = 50k: 10 pure clusters + 13 specks; linking every node added 50,000
+        # edges, 54 % across clusters, ACC 0.86); then, if still too many, every node as before. repair="all"
         # (every node at once) scored higher on Fashion-MNIST (0.509 vs 0.470, same C) by mixing 70,000
         # X-similarity edges into a coefficient graph on which the classes have Ncut 3.8 (the
         # fragment-first labels: 0.05): it corrects a poor C, not the repair.
