@@ -553,6 +553,13 @@ TABLE_METHODS: dict[str, dict[str, Any]] = {
         "params": {"repair": "all"},
         "datasets": ("uos10-50k", "fmnist-pixel", "fmnist-scat"),
     },
+    # SENet's spectral step on its training subset only, the other points by the coefficient vote of
+    # predict (label_on="train"; differs from the default only where N > max_train_samples = 20,000).
+    "SENet label_on=train": {
+        "impl": "senet",
+        "params": {"label_on": "train"},
+        "datasets": ("fmnist-scat", "fmnist-scat-senet"),
+    },
     "PRO-DSC": {"impl": "prodsc"},
     # The library's CPU preset for Fashion-MNIST (spec §10.4: 64-d heads, 30 epochs), defined before these
     # features existed; run on the fmnist family only, beside the default row.
@@ -827,13 +834,15 @@ def table_report(args: argparse.Namespace, wall_s: float | None) -> Path:
         f"Seeds: {', '.join(map(str, args.seeds))} (synthetic data is drawn with the run's seed; the seed "
         f"is also the method's random_state). EnSC / SSC-OMP run on a random subset of {SUBSET_MAX} "
         "points (drawn with the seed) where N is larger. Methods run with their default parameters, "
-        "except four extra rows: on the Fashion-MNIST family 'PRO-DSC preset' = "
+        "except five extra rows: on the Fashion-MNIST family 'PRO-DSC preset' = "
         "PRODSC.from_preset('fashion_mnist') (64-d heads, 30 epochs), 'NeuNcut spectral-init' = "
         "NeuNcut(init='spectral'), warm-started from SpectralKNN's labels on the same graph, and "
         "'NeuNcut spectral-init + select' = the same with select_every=500 (the lowest-Ncut checkpoint); "
         "on the "
         "datasets where SENet's connectivity repair runs, 'SENet repair=all' = SENet(repair='all'), the "
-        "former repair (every node links out; the default links fragments first); "
+        "former repair (every node links out; the default links fragments first); on the two scattering "
+        "sets 'SENet label_on=train' = SENet(label_on='train'): the spectral step on the 20,000 training "
+        "points only, the other 50,000 labelled by the coefficient vote of predict; "
         "scikit-learn's SpectralClustering uses affinity='nearest_neighbors' with SpectralKNN's "
         "n_neighbors and eigen_solver='amg' (pyamg), KMeans n_init=10.",
         "",

@@ -105,6 +105,7 @@ def test_torch_global_rng_untouched(uos) -> None:
         ({"top_k": 0}, "top_k"),
         ({"alpha_scale": 0.0}, "alpha_scale"),
         ({"n_neighbors": 0}, "n_neighbors"),
+        ({"label_on": "test"}, "label_on"),
     ],
 )
 def test_bad_parameters(params: dict, match: str) -> None:
@@ -337,3 +338,26 @@ def test_automatic_neighbours_and_eigenvectors_follow_n_and_k(uos, monkeypatch) 
     est = SENet(10, **kw).fit(X)
     assert seen == [("nn", 20), ("nc", 5), ("nn", 20), ("nc", 2), ("nn", 7), ("nc", 4), ("nn", 3), ("nc", 15)]
     assert est.get_params()["n_neighbors"] is None and est.n_neighbors_ == 3 and est.n_eigenvectors_ == 15
+
+
+def test_label_on_train_clusters_the_subset_and_votes_the_rest(fitted: SENet, uos) -> None:
+    X, y = uos
+    est = SENet(3, n_iter=200, max_train_samples=120, label_on="train", random_state=0, **SMALL).fit(X)
+    tr = est.train_indices_
+    np.testing.assert_array_equal(tr, fitted.train_indices_)  # same subset and training as the default
+    assert est.affinity_matrix_.shape == (120, 120)  # the spectral step saw the training points only
+    C = est.representation_matrix_
+    assert C.shape == (180, 180) and C.diagonal().sum() == 0
+    outside = np.setdiff1d(np.arange(180), tr)
+    assert C[:, outside].nnz == 0  # every row is coded on the training points
+    assert est.timings_["vote"] >= 0
+    assert evaluate(y, est.labels_)["acc"] > 0.95
+    assert evaluate(y[outside], est.labels_[outside])["acc"] > 0.95  # the voted points
+
+
+def test_label_on_train_is_the_default_path_when_every_point_trains(uos) -> None:
+    X, _ = uos
+    a = SENet(3, n_iter=50, random_state=0, **SMALL).fit(X)
+    b = SENet(3, n_iter=50, label_on="train", random_state=0, **SMALL).fit(X)
+    np.testing.assert_array_equal(a.labels_, b.labels_)
+    assert b.affinity_matrix_.shape == (180, 180) and "vote" in b.timings_
