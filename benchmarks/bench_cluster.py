@@ -553,12 +553,12 @@ TABLE_METHODS: dict[str, dict[str, Any]] = {
         "params": {"repair": "all"},
         "datasets": ("uos10-50k", "fmnist-pixel", "fmnist-scat"),
     },
-    # SENet's spectral step on its training subset only, the other points by the coefficient vote of
-    # predict (label_on="train"; differs from the default only where N > max_train_samples = 20,000).
-    "SENet label_on=train": {
+    # The paper's labelling protocol (label_on="all": every point coded over all N keys, the N-point graph
+    # cut), the default until stop 19; differs from the default only where N > max_train_samples = 20,000.
+    "SENet label_on=all": {
         "impl": "senet",
-        "params": {"label_on": "train"},
-        "datasets": ("fmnist-scat", "fmnist-scat-senet"),
+        "params": {"label_on": "all"},
+        "datasets": ("uos10-50k", "fmnist-pixel", "fmnist-scat", "fmnist-scat-senet"),
     },
     "PRO-DSC": {"impl": "prodsc"},
     # The library's CPU preset for Fashion-MNIST (spec §10.4: 64-d heads, 30 epochs), defined before these
@@ -752,6 +752,7 @@ def table_worker(spec: dict[str, Any]) -> None:
             rec["n_clusters_found"] = len(np.unique(labels))
             if cfg["impl"] == "senet":  # SENet's training keys per step (None = all; docs/clustering.md)
                 rec["train_keys"] = est.get_params()["n_fresh_keys"] or "all"
+                rec["label_on"] = est.get_params()["label_on"]  # records without it: "all"
             # Label-free diagnostics of the labelling graph, where the estimator has them.
             for attr in (
                 "n_components_",
@@ -840,9 +841,10 @@ def table_report(args: argparse.Namespace, wall_s: float | None) -> Path:
         "'NeuNcut spectral-init + select' = the same with select_every=500 (the lowest-Ncut checkpoint); "
         "on the "
         "datasets where SENet's connectivity repair runs, 'SENet repair=all' = SENet(repair='all'), the "
-        "former repair (every node links out; the default links fragments first); on the two scattering "
-        "sets 'SENet label_on=train' = SENet(label_on='train'): the spectral step on the 20,000 training "
-        "points only, the other 50,000 labelled by the coefficient vote of predict; "
+        "former repair (every node links out; the default links fragments first); on the 50k and 70k sets "
+        "'SENet label_on=all' = SENet(label_on='all'), the paper's protocol and the default until stop 19 "
+        "(every point coded over all N keys and the N-point graph cut; the default cuts the 20,000 "
+        "training points' graph and labels the rest by the coefficient vote of predict); "
         "scikit-learn's SpectralClustering uses affinity='nearest_neighbors' with SpectralKNN's "
         "n_neighbors and eigen_solver='amg' (pyamg), KMeans n_init=10.",
         "",

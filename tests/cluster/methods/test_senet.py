@@ -135,11 +135,12 @@ def test_dead_threshold_rows_fall_back_to_unthresholded_products(uos, monkeypatc
         original(self, Xt, gen, cfg)
         self.net_.threshold.data.fill_(1e6)
 
-    ref = SENet(3, n_iter=200, max_train_samples=120, random_state=0, **SMALL).fit(X)
+    kw = {"n_iter": 200, "max_train_samples": 120, "label_on": "all", "random_state": 0, **SMALL}
+    ref = SENet(3, **kw).fit(X)
     assert ref.n_empty_rows_ == 0
     monkeypatch.setattr(SENet, "_train", train_then_kill)
     with pytest.warns(ConvergenceWarning, match="zeroes every coefficient of 180 of 180 rows"):
-        est = SENet(3, n_iter=200, max_train_samples=120, random_state=0, **SMALL).fit(X)
+        est = SENet(3, **kw).fit(X)
     C = est.representation_matrix_
     assert est.n_empty_rows_ == 180
     assert np.all(np.diff(C.indptr) == 20) and C.diagonal().sum() == 0
@@ -342,9 +343,11 @@ def test_automatic_neighbours_and_eigenvectors_follow_n_and_k(uos, monkeypatch) 
 
 def test_label_on_train_clusters_the_subset_and_votes_the_rest(fitted: SENet, uos) -> None:
     X, y = uos
-    est = SENet(3, n_iter=200, max_train_samples=120, label_on="train", random_state=0, **SMALL).fit(X)
+    est = fitted  # label_on="train" is the default
     tr = est.train_indices_
-    np.testing.assert_array_equal(tr, fitted.train_indices_)  # same subset and training as the default
+    every = SENet(3, n_iter=200, max_train_samples=120, label_on="all", random_state=0, **SMALL).fit(X)
+    np.testing.assert_array_equal(tr, every.train_indices_)  # same subset and training
+    assert every.affinity_matrix_.shape == (180, 180)  # the paper's protocol cuts every point's graph
     assert est.affinity_matrix_.shape == (120, 120)  # the spectral step saw the training points only
     C = est.representation_matrix_
     assert C.shape == (180, 180) and C.diagonal().sum() == 0
