@@ -16,7 +16,9 @@ averaged over a batch of B queries, with Adam, cosine learning-rate decay and gr
 every other point computed block by block, diagonal zeroed, only the ``top_k`` largest |c_ij| per
 row kept (sparse), rows L2-normalised, a symmetric kNN graph over the rows of C (k = 3 in the paper;
 here 20 up to 20,000 points, see ``fit``) or ½(|C| + |C|ᵀ), and the shared spectral step with more
-eigenvectors than clusters (except for two clusters).
+eigenvectors than clusters (except for two clusters). Above ``max_train_samples`` points, by default
+only the training subset is clustered this way and the rest take the coefficient vote of ``predict``
+(``label_on``, a measured deviation from the paper's protocol; see the class docstring).
 
 Keys during training: by default (``n_fresh_keys=None``) every step re-embeds all N training keys with
 gradient, the paper's algorithm (the official ``main.py`` does the same). ``n_fresh_keys=m`` is an
