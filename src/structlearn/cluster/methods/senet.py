@@ -500,23 +500,20 @@ class SENet(DeepClusterEstimator):
         return torch.cat(out).double().cpu().numpy()
 
     @torch.no_grad()
-    def coefficients(self, X: Any) -> sp.csr_matrix:
-        """Sparse top-k coefficients (m × N_fit) of new points against the fitted points."""
-        Xa = self._validate_X(X, reset=False)
-        Xt = torch.from_numpy(Xa).to(self._keys.device)
-        Qe = forward_chunks(self.net_.query, row_chunks(Xt))
-        return self._sparse_coefficients(
-            Qe, self._keys, min(self.top_k, self._keys.shape[0]), exclude_diagonal=False, desc="SENet predict"
-        )
-
-    @torch.no_grad()
-    def predict(self, X: Any) -> np.ndarray:
-        """Coefficient-weighted vote of the fitted labels (module docstring)."""
+    def _query_coefficients(self, X: Any) -> tuple[torch.Tensor, sp.csr_matrix]:
+        """Queries of new points and their sparse top-k coefficients against the fitted points."""
         Xa = self._validate_X(X, reset=False)
         Qe = forward_chunks(self.net_.query, row_chunks(torch.from_numpy(Xa).to(self._keys.device)))
-        C = self._sparse_coefficients(
-            Qe, self._keys, min(self.top_k, self._keys.shape[0]), exclude_diagonal=False, desc="SENet predict"
-        )
+        k = min(self.top_k, self._keys.shape[0])
+        return Qe, self._sparse_coefficients(Qe, self._keys, k, exclude_diagonal=False, desc="SENet predict")
+
+    def coefficients(self, X: Any) -> sp.csr_matrix:
+        """Sparse top-k coefficients (m × N_fit) of new points against the fitted points."""
+        return self._query_coefficients(X)[1]
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Coefficient-weighted vote of the fitted labels (module docstring)."""
+        Qe, C = self._query_coefficients(X)
         return self._vote(C, Qe, self._keys, self.labels_)
 
     @torch.no_grad()
