@@ -55,12 +55,20 @@ far above that of spectral clustering's labels on the same graph — UoS Ncut 2.
   ``init="spectral"`` it holds spectral clustering's partition (digits 0.739 → 0.749, SpectralKNN
   0.751); from the diffusion start it mostly keeps the start, which is not always the more accurate
   state (wine 0.923 → 0.906), so it is not the default.
+* Raw-scale features (issue 10, held-out check on the raw scikit-learn sets): the network's input is
+  x / s with s the training set's RMS row norm (``input_scale_``; exactly 1 when within 1 % of 1, so
+  unit-row features train as before), a fixed first layer of ``net_``. The graph is built on x
+  unchanged. Without it Wine (s ≈ 820) and breast_cancer (s ≈ 1,300) ended with one cluster on every
+  seed and Iris (s ≈ 8) with two on seed 0. A run whose trained labels leave more clusters empty than
+  its start did keeps the start (``selected_step_ = 0``, ConvergenceWarning): a cluster whose softmax
+  saturates at 0 gets no gradient and cannot return.
 """
 
 from __future__ import annotations
 
 import copy
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -68,6 +76,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
 from structlearn.cluster.graph.affinity import knn_graph
@@ -81,7 +90,7 @@ from structlearn.cluster.methods.deep_base import (
     run_steps,
     seeded_module,
 )
-from structlearn.cluster.methods.networks import relu_mlp
+from structlearn.cluster.methods.networks import InputScale, input_scale, relu_mlp
 from structlearn.cluster.methods.neuncut_init import pretrain, select_diffusion, torch_sparse
 from structlearn.cluster.objectives.ncut import gaussian_affinity, hard_ncut, ncut_loss
 from structlearn.utils.seed import rng_seed, torch_generator
@@ -153,9 +162,13 @@ class NeuNcutConfig:
         check_device("device", self.device)
 
 
-def membership_mlp(in_dim: int, hidden_dims: Sequence[int], n_clusters: int) -> nn.Sequential:
-    """D → hidden … (ReLU) → k logits (see :func:`structlearn.cluster.methods.networks.relu_mlp`)."""
-    return relu_mlp(in_dim, hidden_dims, n_clusters)
+def membership_mlp(
+    in_dim: int, hidden_dims: Sequence[int], n_clusters: int, scale: float = 1.0
+) -> nn.Sequential:
+    """[x / scale →] D → hidden … (ReLU) → k logits (:func:`~structlearn.cluster.methods.networks.relu_mlp`;
+    the input division is a fixed :class:`~structlearn.cluster.methods.networks.InputScale`)."""
+    net = relu_mlp(in_dim, hidden_dims, n_clusters)
+    return net if scale == 1.0 else nn.Sequential(InputScale(scale), *net)
 
 
 def edge_batch(A: sp.spmatrix, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, sp.csr_matrix]:
@@ -207,6 +220,8 @@ class NeuNcut(DeepClusterEstimator):
         device = torch.device(cfg.device)
         n = Xn.shape[0]
         Xt = torch.from_numpy(Xn).to(device)
+        # The network sees x / s (s = the RMS row norm; 1 for unit-scale rows), the graph the raw x.
+        self.input_scale_ = input_scale(Xt)
         # The training-set kNN graph: the loss's affinity (affinity="knn"), the diffusion initialisation
         # and the label-free selection among restarts all use it.
         G = None
@@ -255,11 +270,15 @@ class NeuNcut(DeepClusterEstimator):
         checkpoint (step, hard Ncut) rows, the step whose state was kept)."""
         n = Xt.shape[0]
         B = min(cfg.batch_size, n)
+        scale = self.input_scale_
         net = seeded_module(
-            seed, lambda: membership_mlp(Xt.shape[1], cfg.hidden_dims, cfg.n_clusters).to(device)
+            seed, lambda: membership_mlp(Xt.shape[1], cfg.hidden_dims, cfg.n_clusters, scale).to(device)
         )
         if init_labels is not None:
             pretrain(net, Xt, torch.from_numpy(init_labels).to(device), B, cfg.lr, seed)
+        self.net_ = net  # _argmax reads it
+        net.eval()
+        start = (copy.deepcopy(net.state_dict()), self._argmax(row_chunks(Xt)))
         opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         per_epoch = max(1, n // B)  # drop_last: every batch has the same size, hence comparable losses
         total = cfg.n_epochs * per_epoch
@@ -288,7 +307,6 @@ class NeuNcut(DeepClusterEstimator):
             out = ncut_loss(W, torch.softmax(net(xb), dim=1), cfg.gamma)
             return out.total, torch.stack([out.total, out.spectral, out.orthogonality]).detach()
 
-        self.net_ = net  # _argmax reads it
         every = cfg.select_every
         # Label-free checkpoint selection: (hard Ncut on the training graph, step, state, labels).
         best: tuple[float, int, dict[str, torch.Tensor], np.ndarray] | None = None
@@ -322,13 +340,28 @@ class NeuNcut(DeepClusterEstimator):
         if best is not None:
             score, step, state, labels = best
             net.load_state_dict(state)
+        else:
+            step, labels = total, self._argmax(row_chunks(Xt))
+        if np.unique(labels).size < np.unique(start[1]).size:
+            # A cluster whose softmax saturates at 0 gets no gradient and never returns (raw Iris,
+            # seed 0: the first Adam step emptied one, the loss then sat at the penalty γ/(2k) for
+            # 99 steps). Ending with fewer clusters than the start had is never kept.
+            warnings.warn(
+                f"NeuNcut: training left {np.unique(labels).size} of the start's"
+                f" {np.unique(start[1]).size} clusters non-empty; keeping the start"
+                " (scale the features, lower lr, or try another random_state)",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+            net.load_state_dict(start[0])
+            step, labels = 0, start[1]
+        if best is not None and step != 0:
             return score, net, history, labels, rows, step
-        labels = self._argmax(row_chunks(Xt))
         if G is not None:  # label-free: Ncut of the hard labels on the training graph
             score = hard_ncut(G, labels, cfg.n_clusters)
         else:
             score = float(torch.stack(history[-per_epoch:])[:, 0].mean())
-        return score, net, history, labels, rows, total
+        return score, net, history, labels, rows, step
 
     def _chunks(self, X: Any) -> Iterable[torch.Tensor]:
         return self._new_data_chunks(X)
