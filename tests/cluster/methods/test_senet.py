@@ -28,6 +28,18 @@ def fitted(uos) -> SENet:
     return SENet(3, n_iter=200, max_train_samples=120, random_state=0, **SMALL).fit(X)
 
 
+@pytest.mark.parametrize("scale", [60.0, 1000.0])
+def test_raw_scale_data_cluster_as_unit_rows_do(uos, fitted: SENet, scale: float) -> None:
+    # Issue 10, held-out check: raw digits (row norms ≈ 60) trained to chance (ACC 0.13-0.17); these
+    # subspaces × 60 scored 0.45 before SENet divided its data by their RMS row norm.
+    X, y = uos
+    assert fitted.input_scale_ == 1.0
+    est = SENet(3, n_iter=200, max_train_samples=120, random_state=0, **SMALL).fit(scale * X)
+    assert est.input_scale_ == pytest.approx(scale, rel=1e-3)
+    assert evaluate(y, est.labels_)["acc"] > 0.95
+    assert evaluate(y, est.predict(scale * X))["acc"] > 0.95
+
+
 def test_recovers_easy_subspaces_and_outputs_are_sparse(fitted: SENet, uos) -> None:
     y = uos[1]
     assert evaluate(y, fitted.labels_)["acc"] > 0.95

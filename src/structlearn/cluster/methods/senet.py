@@ -70,7 +70,7 @@ from structlearn.cluster.methods.deep_base import (
     run_steps,
     seeded_module,
 )
-from structlearn.cluster.methods.networks import SelfExpressiveNet
+from structlearn.cluster.methods.networks import SelfExpressiveNet, input_scale
 from structlearn.utils.seed import rng_seed
 from structlearn.utils.validation import check_choice, check_device, check_float, check_int
 
@@ -205,7 +205,8 @@ class SENet(DeepClusterEstimator):
     node, the former rule — see the comment in ``fit`` for when each wins),
     ``n_empty_rows_`` (rows b zeroes entirely; see
     ``_fill_empty_rows``), ``timings_`` (seconds spent in train / coefficients /
-    affinity / spectral).
+    affinity / spectral), ``input_scale_`` (the RMS row norm the data were divided by before training
+    and ``predict``; exactly 1 when it is within 1 % of 1, so unit-row data are used as given).
     """
 
     _config_class = SENetConfig
@@ -336,6 +337,13 @@ class SENet(DeepClusterEstimator):
     def fit(self, X: Any, y: Any = None) -> SENet:
         cfg: SENetConfig = self._validate_params()
         Xa = self._validate_X(X, reset=True)
+        # Units: the data are divided by their RMS row norm (1 for unit-scale rows, which pass
+        # unchanged): γ, λ, α and the learning rates are set for unit rows, and raw digits (pixel
+        # values 0-16, row norms ≈ 60) trained to chance, ACC 0.13-0.17 (issue 10, held-out check).
+        # x_i ≈ Σ c_ij x_j is unchanged by one common factor, so this only fixes the units.
+        self.input_scale_ = input_scale(torch.from_numpy(Xa))
+        if self.input_scale_ != 1.0:
+            Xa = (Xa / self.input_scale_).astype(np.float32)
         N = Xa.shape[0]
         seed = rng_seed(self.random_state)
         dev = torch.device(cfg.device)
@@ -482,8 +490,8 @@ class SENet(DeepClusterEstimator):
 
             (γ/2)‖x_i − Σ_{j≠i} c_ij x_j‖² + λ‖c_i‖₁ + (1 − λ)/2 ‖c_i‖²,
 
-        over all N fitted points as the dictionary, rows in blocks of ``block_size`` (memory
-        O(block_size·N)). Label-free: the value SENet approximates EnSC's minimum of, so it compares
+        over all N fitted points as the dictionary (x in the units of ``input_scale_``), rows in blocks
+        of ``block_size`` (memory O(block_size·N)). Label-free: the value SENet approximates EnSC's minimum of, so it compares
         training settings without ground truth (issue 10: the hard-UoS gap is an optimisation gap).
         """
         if not hasattr(self, "_X_fit"):
@@ -503,6 +511,8 @@ class SENet(DeepClusterEstimator):
     def _query_coefficients(self, X: Any) -> tuple[torch.Tensor, sp.csr_matrix]:
         """Queries of new points and their sparse top-k coefficients against the fitted points."""
         Xa = self._validate_X(X, reset=False)
+        if self.input_scale_ != 1.0:
+            Xa = (Xa / self.input_scale_).astype(np.float32)
         Qe = forward_chunks(self.net_.query, row_chunks(torch.from_numpy(Xa).to(self._keys.device)))
         k = min(self.top_k, self._keys.shape[0])
         return Qe, self._sparse_coefficients(Qe, self._keys, k, exclude_diagonal=False, desc="SENet predict")
