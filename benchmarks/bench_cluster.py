@@ -520,6 +520,14 @@ TABLE_DATASETS: dict[str, dict[str, Any]] = {
     "digits": {"family": "sklearn", "desc": "sklearn digits 1,797×64, standardised + L2 rows"},
     "wine": {"family": "sklearn", "desc": "sklearn wine 178×13, standardised + L2 rows"},
     "breast_cancer": {"family": "sklearn", "desc": "sklearn breast_cancer 569×30, standardised + L2 rows"},
+    # Held-out check (stop 20): the sets as scikit-learn loads them, no scaling — what a new user passes.
+    "iris-raw": {"family": "sklearn-raw", "desc": "sklearn iris 150×4, raw features (no scaling)"},
+    "wine-raw": {"family": "sklearn-raw", "desc": "sklearn wine 178×13, raw features (row norms up to 1,700)"},
+    "breast_cancer-raw": {
+        "family": "sklearn-raw",
+        "desc": "sklearn breast_cancer 569×30, raw features (row norms up to 5,000)",
+    },
+    "digits-raw": {"family": "sklearn-raw", "desc": "sklearn digits 1,797×64, raw pixel values 0-16"},
     "fmnist-pixel": {"family": "fmnist", "desc": "Fashion-MNIST 70k, pixels → uncentred PCA-500 → L2 rows"},
     "fmnist-scat": {
         "family": "fmnist",
@@ -605,6 +613,11 @@ def load_table_dataset(name: str, seed: int, device: str = "cpu") -> tuple[np.nd
 
         X, y = getattr(skd, f"load_{name}")(return_X_y=True)
         X = normalize(StandardScaler().fit_transform(X)).astype(np.float32)
+    elif name.endswith("-raw"):
+        import sklearn.datasets as skd
+
+        X, y = getattr(skd, f"load_{name[: -len('-raw')]}")(return_X_y=True)
+        X = np.asarray(X, np.float32)
     elif name in ("fmnist-pixel", "fmnist-scat", "fmnist-scat-senet"):
         from structlearn.data.cache import cache_dir
 
