@@ -522,7 +522,10 @@ TABLE_DATASETS: dict[str, dict[str, Any]] = {
     "breast_cancer": {"family": "sklearn", "desc": "sklearn breast_cancer 569×30, standardised + L2 rows"},
     # Held-out check (stop 20): the sets as scikit-learn loads them, no scaling — what a new user passes.
     "iris-raw": {"family": "sklearn-raw", "desc": "sklearn iris 150×4, raw features (no scaling)"},
-    "wine-raw": {"family": "sklearn-raw", "desc": "sklearn wine 178×13, raw features (row norms up to 1,700)"},
+    "wine-raw": {
+        "family": "sklearn-raw",
+        "desc": "sklearn wine 178×13, raw features (row norms up to 1,700)",
+    },
     "breast_cancer-raw": {
         "family": "sklearn-raw",
         "desc": "sklearn breast_cancer 569×30, raw features (row norms up to 5,000)",

@@ -491,8 +491,9 @@ class SENet(DeepClusterEstimator):
             (γ/2)‖x_i − Σ_{j≠i} c_ij x_j‖² + λ‖c_i‖₁ + (1 − λ)/2 ‖c_i‖²,
 
         over all N fitted points as the dictionary (x in the units of ``input_scale_``), rows in blocks
-        of ``block_size`` (memory O(block_size·N)). Label-free: the value SENet approximates EnSC's minimum of, so it compares
-        training settings without ground truth (issue 10: the hard-UoS gap is an optimisation gap).
+        of ``block_size`` (memory O(block_size·N)). Label-free: the value SENet approximates EnSC's
+        minimum of, so it compares training settings without ground truth (issue 10: the hard-UoS gap is
+        an optimisation gap).
         """
         if not hasattr(self, "_X_fit"):
             raise ValueError("SENet is not fitted; call fit first")
