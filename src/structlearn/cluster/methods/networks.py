@@ -1,7 +1,8 @@
 """The networks of the deep clustering estimators.
 
 :func:`relu_mlp` (NeuNcut's membership network, SENet's query/key networks), SENet's
-:class:`SelfExpressiveNet` (arXiv 2110.04318 eq. 5), and the two-head network of the rate-reduction
+:class:`SelfExpressiveNet` (arXiv 2110.04318 eq. 5), :func:`input_scale` / :class:`InputScale` (the one
+scale factor NeuNcut and SENet divide raw features by), and the two-head network of the rate-reduction
 clustering family (MLC, CPP, PRO-DSC, TR2C), :class:`TwoHeadNet`:
 
 A trunk f maps inputs to a hidden representation h; two linear heads give row-L2-normalised outputs
