@@ -514,6 +514,10 @@ def _fmt(d: dict[str, Any]) -> str:
 TABLE_DATASETS: dict[str, dict[str, Any]] = {
     "uos-easy": {"family": "uos", "desc": "UoS K=8, D=30, d=5, 200/subspace, noise 0.05 (N=1,600)"},
     "uos-hard": {"family": "uos", "desc": "UoS K=5, D=9, d=6, 200/subspace, noise-free (N=1,000)"},
+    "uos-imbalanced": {
+        "family": "uos",
+        "desc": "UoS K=6, D=40, d=5, 600/300/150/80/40/30 per subspace, noise 0.03 (N=1,200)",
+    },
     "uos10-2k": {"family": "uos", "desc": "UoS K=10, D=32, d=4, noise 0.05, N=2,000"},
     "uos10-10k": {"family": "uos", "desc": "UoS K=10, D=32, d=4, noise 0.05, N=10,000"},
     "uos10-50k": {"family": "uos", "desc": "UoS K=10, D=32, d=4, noise 0.05, N=50,000"},
@@ -608,6 +612,9 @@ def load_table_dataset(name: str, seed: int, device: str = "cpu") -> tuple[np.nd
         X, y = _uos(8, 30, 5, 1600, 0.05, seed)
     elif name == "uos-hard":
         X, y = _uos(5, 9, 6, 1000, 0.0, seed)
+    elif name == "uos-imbalanced":
+        X, y = make_union_of_subspaces(6, 40, 5, [600, 300, 150, 80, 40, 30], 0.03, random_state=seed)
+        X, y = np.asarray(X, np.float32), np.asarray(y)
     elif name.startswith("uos10-"):
         X, y = _uos(10, 32, 4, int(name.split("-")[1].rstrip("k")) * 1000, 0.05, seed)
     elif name in ("digits", "wine", "breast_cancer"):
