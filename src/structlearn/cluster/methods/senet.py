@@ -182,7 +182,8 @@ class SENet(DeepClusterEstimator):
     the N-point graph. Measured (Fashion-MNIST 70k, trained on 20k, seeds 0-2, the same fitted networks,
     ``"all"`` → ``"train"``): scattering features 0.566 / 0.559 / 0.553 → 0.587 / 0.528 / 0.638 ACC,
     SENet's own scattering pipeline 0.566 / 0.600 / 0.543 → 0.662 / 0.628 / 0.657 (above kNN spectral
-    clustering's 0.630); 15-38 % less CPU and a quarter less peak memory.
+    clustering's 0.630); 15-38 % less CPU and a quarter less peak memory. On PCA-500 pixels the paper's
+    protocol is better: 0.515 / 0.546 / 0.516 against 0.505 / 0.505 / 0.518 (NMI 0.570 against 0.519).
 
     Parameters beyond the paper: ``n_fresh_keys`` / ``key_refresh`` turn on a key cache (module docstring;
     off by default, it optimises far worse per step);
