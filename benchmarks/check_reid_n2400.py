@@ -10,8 +10,8 @@ evaluation. The table in ``results/reid/reid_n2400_check.md`` was assembled from
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import time
 
 import torch
@@ -34,17 +34,45 @@ ARMS = {
 }
 
 
+def _int_list(text: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _arm_list(text: str) -> list[str]:
+    arms = text.split(",")
+    unknown = [a for a in arms if a not in ARMS]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown arm(s) {', '.join(unknown)}; choose from {', '.join(ARMS)}"
+        )
+    return arms
+
+
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("ids", type=int, help="training identities (300 = 2,400 images)")
+    ap.add_argument("iters", type=int, help="iterations per epoch")
+    ap.add_argument("seeds", type=_int_list, help="comma-separated seeds, e.g. 100,101,102")
+    ap.add_argument("arms", type=_arm_list, nargs="?", default=list(ARMS), help=f"subset of {','.join(ARMS)}")
+    args = ap.parse_args()
+    if args.ids < 1 or args.iters < 1:
+        ap.error("ids and iters must be positive")
     torch.set_num_threads(1)
-    ids, iters = int(sys.argv[1]), int(sys.argv[2])
-    seeds = [int(s) for s in sys.argv[3].split(",")]
-    arms = sys.argv[4].split(",") if len(sys.argv) > 4 else list(ARMS)
-    for seed in seeds:
-        data = make_reid_dataset(n_train_ids=ids, seed=seed)
-        for arm in arms:
+    for seed in args.seeds:
+        data = make_reid_dataset(n_train_ids=args.ids, seed=seed)
+        for arm in args.arms:
             t = time.perf_counter()
-            r = train_reid(data, ReIDConfig(epochs=12, seed=seed, iters_per_epoch=iters, **ARMS[arm]))
-            row = {"ids": ids, "iters": iters, "seed": seed, "arm": arm, "mAP": round(r.final["mAP"], 4)}
+            r = train_reid(data, ReIDConfig(epochs=12, seed=seed, iters_per_epoch=args.iters, **ARMS[arm]))
+            row = {
+                "ids": args.ids,
+                "iters": args.iters,
+                "seed": seed,
+                "arm": arm,
+                "mAP": round(r.final["mAP"], 4),
+            }
             row |= {"R1": round(r.final["R1"], 4), "s": round(time.perf_counter() - t)}
             print(json.dumps(row), flush=True)
 

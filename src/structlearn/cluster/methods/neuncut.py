@@ -342,13 +342,14 @@ class NeuNcut(DeepClusterEstimator):
             net.load_state_dict(state)
         else:
             step, labels = total, self._argmax(row_chunks(Xt))
-        if np.unique(labels).size < np.unique(start[1]).size:
+        n_used, n_start = np.unique(labels).size, np.unique(start[1]).size
+        if n_used < n_start:
             # A cluster whose softmax saturates at 0 gets no gradient and never returns (raw Iris,
             # seed 0: the first Adam step emptied one, the loss then sat at the penalty γ/(2k) for
             # 99 steps). Ending with fewer clusters than the start had is never kept.
             warnings.warn(
-                f"NeuNcut: training left {np.unique(labels).size} of the start's"
-                f" {np.unique(start[1]).size} clusters non-empty; keeping the start"
+                f"NeuNcut: training left {n_used} of the start's {n_start} clusters non-empty;"
+                " keeping the start"
                 " (scale the features, lower lr, or try another random_state)",
                 ConvergenceWarning,
                 stacklevel=3,

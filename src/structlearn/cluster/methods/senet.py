@@ -343,8 +343,7 @@ class SENet(DeepClusterEstimator):
         # values 0-16, row norms ≈ 60) trained to chance, ACC 0.13-0.17 (issue 10, held-out check).
         # x_i ≈ Σ c_ij x_j is unchanged by one common factor, so this only fixes the units.
         self.input_scale_ = input_scale(torch.from_numpy(Xa))
-        if self.input_scale_ != 1.0:
-            Xa = (Xa / self.input_scale_).astype(np.float32)
+        Xa = self._in_units(Xa)
         N = Xa.shape[0]
         seed = rng_seed(self.random_state)
         dev = torch.device(cfg.device)
@@ -509,12 +508,14 @@ class SENet(DeepClusterEstimator):
             out.append(0.5 * gamma * (R * R).sum(dim=1) + _elastic_net(C, lmbda))
         return torch.cat(out).double().cpu().numpy()
 
+    def _in_units(self, Xa: np.ndarray) -> np.ndarray:
+        """Validated features divided by the fitted ``input_scale_`` (unchanged when it is 1)."""
+        return Xa if self.input_scale_ == 1.0 else (Xa / self.input_scale_).astype(np.float32)
+
     @torch.no_grad()
     def _query_coefficients(self, X: Any) -> tuple[torch.Tensor, sp.csr_matrix]:
         """Queries of new points and their sparse top-k coefficients against the fitted points."""
-        Xa = self._validate_X(X, reset=False)
-        if self.input_scale_ != 1.0:
-            Xa = (Xa / self.input_scale_).astype(np.float32)
+        Xa = self._in_units(self._validate_X(X, reset=False))
         Qe = forward_chunks(self.net_.query, row_chunks(torch.from_numpy(Xa).to(self._keys.device)))
         k = min(self.top_k, self._keys.shape[0])
         return Qe, self._sparse_coefficients(Qe, self._keys, k, exclude_diagonal=False, desc="SENet predict")
