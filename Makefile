@@ -58,6 +58,7 @@ bench-reid: $(STAMP)
 
 bench-reid-cc: $(STAMP)
 	$(PY) benchmarks/bench_reid.py --parts cc --name reid_cc
+	$(PY) benchmarks/bench_reid.py --parts cc_pose --name reid_cc_pose
 
 bench-reid-cast: $(STAMP)
 	$(PY) benchmarks/bench_reid.py --parts cast cast_luma --name reid_cast

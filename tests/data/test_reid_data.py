@@ -37,6 +37,22 @@ def test_clothes_change_variant_records_outfits() -> None:
     assert max(per_id.values()) > 1
 
 
+def test_pose_jitter_controls_how_much_the_silhouette_says_about_identity() -> None:
+    """At 0 every image of an identity has one silhouette, whatever its outfit; at the default the
+    silhouettes of one identity differ; the knob scales the draws, so 1 is the default data exactly."""
+    kw = {"n_train_ids": 8, "n_test_ids": 2, "images_per_id": 6, "outfits_per_id": 3, "seed": 2}
+    fixed = make_reid_dataset(pose_jitter=0.0, **kw).train
+    default = make_reid_dataset(**kw).train
+    assert np.array_equal(make_reid_dataset(pose_jitter=1.0, **kw).train.images, default.images)
+    for data, one_shape in ((fixed, True), (default, False)):
+        sil = data.silhouettes.reshape(len(data.pids), -1)
+        same = [np.all(sil[data.pids == p] == sil[data.pids == p][0]) for p in np.unique(data.pids)]
+        assert all(same) is one_shape
+    assert len(np.unique(fixed.clothes)) > len(np.unique(fixed.pids))  # outfits still change
+    with pytest.raises(ValueError, match="pose_jitter"):
+        make_reid_dataset(pose_jitter=-0.5)
+
+
 def test_bad_parameters() -> None:
     with pytest.raises(ValueError, match="shortcut"):
         make_reid_dataset(shortcut=1.5)

@@ -99,24 +99,29 @@ def render_pedestrians(
     size: tuple[int, int] = (32, 16),
     noise: float = 0.05,
     preserve_luma: bool = False,
+    pose_jitter: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Render one image per entry of ``who`` (identity index) with its ``outfit`` and camera cast (N, 3);
     returns the images (N, 3, H, W) and the exact silhouettes (N, 1, H, W). ``preserve_luma``: each
-    pixel keeps its luma under the cast (only its hue changes)."""
+    pixel keeps its luma under the cast (only its hue changes). ``pose_jitter`` scales the per-image
+    placement, scale and pose draws (1: the default spread; 0: one fixed silhouette per identity)."""
     H, W = size
     n = who.size
     y = (np.arange(H)[None, :, None] + 0.5) / H  # (1, H, 1)
     x = (np.arange(W)[None, None, :] + 0.5) / W  # (1, 1, W)
-    dy = rng.normal(0, 0.03, n)[:, None, None]
-    dx = rng.normal(0, 0.05, n)[:, None, None]
-    s = rng.uniform(0.92, 1.08, n)[:, None, None]
+    # The same draws at every pose_jitter (scaled, not re-drawn): a sweep changes only the spread.
+    dy = pose_jitter * rng.normal(0, 0.03, n)[:, None, None]
+    dx = pose_jitter * rng.normal(0, 0.05, n)[:, None, None]
+    s = 1.0 + pose_jitter * (rng.uniform(0.92, 1.08, n)[:, None, None] - 1.0)
     yy, xx = (y - 0.5 - dy) / s + 0.5, (x - 0.5 - dx) / s + 0.5
 
     def p(name: str) -> np.ndarray:
         v = ids[name][who]
         return (v[np.arange(n), outfit] if v.ndim == 2 else v)[:, None, None]
 
-    pose = rng.normal(0, 0.03, (2, n))[:, :, None, None]  # per-image pose: shoulder and stride jitter
+    pose = (
+        pose_jitter * rng.normal(0, 0.03, (2, n))[:, :, None, None]
+    )  # per-image pose: shoulder and stride jitter
 
     head_r = p("head")
     head_cy = 0.05 + head_r
@@ -160,6 +165,7 @@ def make_reid_dataset(
     seed: int = 0,
     palette_size: int | None = None,
     cast_preserves_luma: bool = False,
+    pose_jitter: float = 1.0,
 ) -> ReIDDataset:
     """Procedural pedestrians with train identities and disjoint query/gallery identities.
 
@@ -170,7 +176,12 @@ def make_reid_dataset(
 
     ``camera_cast`` ∈ [0, 1]: strength of the per-camera channel factors 1 + camera_cast · U(−1, 1) (the
     same draw for every strength at a given seed, so a sweep only scales it). ``cast_preserves_luma``:
-    keep every pixel's luma (hue-only casts, invisible to the grayscale view)."""
+    keep every pixel's luma (hue-only casts, invisible to the grayscale view).
+
+    ``pose_jitter`` ≥ 0 scales each image's placement, scale, shoulder and stride jitter (1: default).
+    Body shape is the only identity cue that survives an outfit change, and this jitter is what hides it:
+    at 0 every image of an identity has the same silhouette (a perfect body-shape cue, the limit that
+    noise-free parser masks approach), so a sweep measures how a method's gain depends on that cue."""
     n_train_ids = check_int("n_train_ids", n_train_ids, minimum=2)
     n_test_ids = check_int("n_test_ids", n_test_ids, minimum=1)
     images_per_id = check_int("images_per_id", images_per_id, minimum=3)
@@ -178,6 +189,7 @@ def make_reid_dataset(
     shortcut = check_float("shortcut", shortcut, nonnegative=True, maximum=1.0)
     outfits_per_id = check_int("outfits_per_id", outfits_per_id, minimum=1)
     camera_cast = check_float("camera_cast", camera_cast, nonnegative=True, maximum=1.0)
+    pose_jitter = check_float("pose_jitter", pose_jitter, nonnegative=True, maximum=2.0)
     if not isinstance(cast_preserves_luma, (bool, np.bool_)):
         raise ValueError(f"cast_preserves_luma must be a bool, got {cast_preserves_luma!r}")
     H, W = (check_int("height", size[0], minimum=8), check_int("width", size[1], minimum=4))
@@ -194,7 +206,14 @@ def make_reid_dataset(
     ) % n_cameras
     outfit = rng.integers(0, outfits_per_id, who.size)
     images, sil = render_pedestrians(
-        ids, who, outfit, casts[cam], rng, (H, W), preserve_luma=bool(cast_preserves_luma)
+        ids,
+        who,
+        outfit,
+        casts[cam],
+        rng,
+        (H, W),
+        preserve_luma=bool(cast_preserves_luma),
+        pose_jitter=pose_jitter,
     )
     clothes = who * outfits_per_id + outfit
 
@@ -217,6 +236,7 @@ def make_reid_dataset(
         "outfits_per_id": outfits_per_id,
         "camera_cast": camera_cast,
         "cast_preserves_luma": bool(cast_preserves_luma),
+        "pose_jitter": pose_jitter,
         "size": [H, W],
         "seed": seed,
     }
