@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 # Tests use one intra-op thread per worker and two workers: the CI machine has 2 cores.
 PYTEST_ARGS ?= -n 2 --dist loadgroup
 
-.PHONY: venv demo test lint format bench-dnt bench-lm bench-warmup bench-cluster bench-deep-cluster bench-tr2c bench-reid bench-reid-cc bench-reid-cast bench-depict bench clean
+.PHONY: venv demo test lint format bench-dnt bench-lm bench-warmup bench-cluster bench-deep-cluster bench-tr2c bench-reid bench-reid-hcl bench-reid-cc bench-reid-cast bench-depict bench clean
 
 venv: $(STAMP)
 
@@ -55,6 +55,9 @@ bench-tr2c: $(STAMP)
 
 bench-reid: $(STAMP)
 	$(PY) benchmarks/bench_reid.py
+
+bench-reid-hcl: $(STAMP)
+	$(PY) benchmarks/bench_reid.py --parts hcl --name reid_hcl
 
 bench-reid-cc: $(STAMP)
 	$(PY) benchmarks/bench_reid.py --parts cc --name reid_cc

@@ -67,6 +67,7 @@ SEEDS = (100, 101, 102)
 DEFAULT_SHORTCUT = 0.7
 DEFAULT_CAST = 0.25  # make_reid_dataset's camera_cast, used by every part except `cast`
 GRAY_ARM = "CACL, clusters gray memory"
+SHARP_POWER = 16.0
 ARMS: dict[str, dict[str, Any]] = {
     "SpCL-style (1 branch)": {"method": "spcl"},
     "Cluster-Contrast": {"method": "cluster-contrast"},
@@ -99,6 +100,20 @@ ARMS: dict[str, dict[str, Any]] = {
     },
     # Our extension: pseudo-labels from M and M̃ together (mean of the two cosines).
     "CACL, clusters both memories": {"method": "cacl", "focal_gamma": 2.0, "cluster_on": "both"},
+    # HCL vs MGCE-HCL between the base and the +0.1 eps: how fast the labels degrade.
+    "HCL, eps +0.025": {"method": "hcl", "eps_shift": 0.025},
+    "MGCE-HCL, eps +0.025": {"method": "mgce-hcl", "eps_shift": 0.025},
+    "HCL, eps +0.05": {"method": "hcl", "eps_shift": 0.05},
+    "MGCE-HCL, eps +0.05": {"method": "mgce-hcl", "eps_shift": 0.05},
+    # Sharper agreement weights w^16 (ReIDConfig.agreement_power; chosen on data seeds 0-2, not 100-102).
+    **{
+        f"MGCE-HCL w^16{'' if d == 0 else f', eps +{d}'} (ours)": {
+            "method": "mgce-hcl",
+            "eps_shift": d,
+            "agreement_power": SHARP_POWER,
+        }
+        for d in (0.0, 0.025, 0.05, 0.1)
+    },
 }
 CC_ARMS: dict[str, dict[str, Any]] = {
     "SpCL-style (RGB)": {"method": "spcl"},
@@ -124,8 +139,15 @@ CC_EXT_ARMS: dict[str, dict[str, Any]] = {
 }
 CC_EXT_ARMS_MASK = "SiCL, clusters M_mask (ours)"
 # New arms go to the end of ARMS / CC_ARMS: the cached runs' file names are their positions.
-MAIN_ARMS = (*list(ARMS)[:7], GRAY_ARM, *list(ARMS)[12:])
-HCL_ARMS = tuple(list(ARMS)[7:11])
+HCL_ARMS = tuple(a for a in ARMS if "HCL" in a)
+MAIN_ARMS = (*list(ARMS)[:7], GRAY_ARM, *(a for a in list(ARMS)[12:] if a not in HCL_ARMS))
+# (HCL arm, MGCE-HCL arm) per eps shift, for the label-noise table.
+HCL_SHIFTS = {
+    0.0: ("HCL", "MGCE-HCL", "MGCE-HCL w^16 (ours)"),
+    0.025: ("HCL, eps +0.025", "MGCE-HCL, eps +0.025", "MGCE-HCL w^16, eps +0.025 (ours)"),
+    0.05: ("HCL, eps +0.05", "MGCE-HCL, eps +0.05", "MGCE-HCL w^16, eps +0.05 (ours)"),
+    0.1: ("HCL, loose eps (+0.1)", "MGCE-HCL, loose eps (+0.1)", "MGCE-HCL w^16, eps +0.1 (ours)"),
+}
 CC_OUTFITS = 3
 ARMS_KEYS = {arm: f"arm{i}" for i, arm in enumerate(ARMS)}  # file names of the cached runs
 METRICS = ("mAP", "R1", "R5", "mINP", "pseudo_nmi", "pseudo_ari")
@@ -169,9 +191,15 @@ def pair_stats(labels: np.ndarray, pids: np.ndarray, cams: np.ndarray) -> dict[s
         return float((cnt * (cnt - 1) / 2).sum())
 
     n = n_pairs(labels)
+    n_same = _pairs(pids)  # of all same-identity pairs, the share labelled together (recall)
+    recall = n_pairs(labels, pids) / n_same if n_same else float("nan")
     if n == 0:
-        return {"pair_same_cam": float("nan"), "pair_precision": float("nan")}
-    return {"pair_same_cam": n_pairs(labels, cams) / n, "pair_precision": n_pairs(labels, pids) / n}
+        return {"pair_same_cam": float("nan"), "pair_precision": float("nan"), "pair_recall": 0.0}
+    return {
+        "pair_same_cam": n_pairs(labels, cams) / n,
+        "pair_precision": n_pairs(labels, pids) / n,
+        "pair_recall": recall,
+    }
 
 
 def _pairs(*keys: np.ndarray) -> float:
@@ -240,6 +268,49 @@ class MemoryProbe:
             self.records.append(rec)
 
 
+class AgreementProbe:
+    """``train_reid``'s ``on_epoch`` hook for MGCE-HCL's premise on the real training features: clusters
+    the memory at the run's five granularities (eps selected at epoch 0 as the trainer does, plus the
+    arm's shift) and records, per number of agreeing granularities, the pairs' identity precision, and
+    the share of L_ins's positive weight (base-label positives) on true pairs under w = 1 (HCL),
+    g/G (MGCE-HCL) and (g/G)^16. Epochs 0, mid and last."""
+
+    def __init__(self, cfg: ReIDConfig, pids: np.ndarray) -> None:
+        self.cfg, self.pids = cfg, pids
+        self.i, self.j = np.triu_indices(len(pids), 1)
+        self.same = pids[self.i] == pids[self.j]
+        self.eps: float | None = None
+        self.records: list[dict[str, Any]] = []
+
+    def __call__(self, epoch: int, mems: dict[str, torch.Tensor]) -> None:
+        from structlearn.reid.hcl import granularity_labels
+        from structlearn.reid.trainer import GRANULARITY_OFFSETS
+
+        if epoch not in (0, self.cfg.epochs // 2, self.cfg.epochs):
+            return
+        cfg, i, j, same = self.cfg, self.i, self.j, self.same
+        D = jaccard_distance(mems["rgb"].numpy(), cfg.k1, cfg.k2)
+        if self.eps is None:
+            self.eps = float(np.clip(select_eps(D, cfg.min_samples) + cfg.eps_shift, 0.01, 0.99))
+        grid = tuple(float(np.clip(self.eps + o, 0.01, 0.99)) for o in GRANULARITY_OFFSETS)
+        multi = granularity_labels(D, grid, cfg.min_samples)
+        agree = ((multi[:, i] == multi[:, j]) & (multi[:, i] >= 0)).sum(0)
+        mid = len(grid) // 2
+        base = (multi[mid, i] == multi[mid, j]) & (multi[mid, i] >= 0)
+        rec: dict[str, Any] = {"epoch": epoch, "eps": self.eps}
+        for g in range(1, len(grid) + 1):
+            m = agree == g
+            rec[f"prec{g}"] = float(same[m].mean()) if m.any() else float("nan")
+            rec[f"pairs{g}"] = int(m.sum())
+        for name, p in (("w1", 0.0), ("linear", 1.0), (f"p{SHARP_POWER:g}", SHARP_POWER)):
+            w = (agree[base] / len(grid)) ** p
+            rec[f"true_share_{name}"] = float((w * same[base]).sum() / max(w.sum(), 1e-12))
+        self.records.append(rec)
+
+
+PROBE_ARMS = ("HCL", "HCL, loose eps (+0.1)")  # the arms whose runs carry an AgreementProbe
+
+
 def run_one(
     arm: str,
     shortcut: float,
@@ -259,6 +330,8 @@ def run_one(
     cached = None if fresh else cache.load(name)
     if cached is not None and outfits > 1 and cached.get("revision", 1) < CC_REVISION.get(arm, 1):
         cached = None  # SiCL run from before the fidelity fixes: stale
+    if cached is not None and outfits == 1 and arm in PROBE_ARMS and "agreement_probe" not in cached:
+        cached = None  # cached before the agreement probe existed
     if cached is not None:
         return cached
     if CACHED_ONLY:
@@ -274,7 +347,11 @@ def run_one(
     )
     cfg = ReIDConfig(epochs=epochs, seed=seed, **arms[arm])
     tr = data.train
-    probe = MemoryProbe(cfg, tr.pids, tr.clothes) if outfits > 1 and arm == CC_MEMORY_ARM else None
+    probe: Any = None
+    if outfits > 1 and arm == CC_MEMORY_ARM:
+        probe = MemoryProbe(cfg, tr.pids, tr.clothes)
+    elif outfits == 1 and arm in PROBE_ARMS:
+        probe = AgreementProbe(cfg, tr.pids)
     with Measure() as mem:
         res = train_reid(data, cfg) if probe is None else train_reid(data, cfg, on_epoch=probe)
     # Every epoch's pseudo-labels: do they group images by camera tint?
@@ -312,7 +389,7 @@ def run_one(
         "peak_rss_mb": mem.peak_bytes / 2**20,
     }
     if probe is not None:
-        out["memory_probe"] = probe.records
+        out["memory_probe" if outfits > 1 else "agreement_probe"] = probe.records
     if outfits > 1 and arm in CC_REVISION:
         out["revision"] = CC_REVISION[arm]
     return cache.save(name, out)
@@ -698,14 +775,87 @@ def main() -> None:
             rows.append([arm] + [mean_std([r["final"][m] for r in rs]) for m in METRICS])
             log(str(rows[-1]))
         prem = premise(args.seeds)
+        label_cols = ("n_clusters", "pair_precision", "pair_recall")
+        rows_n = []
+        names = ("HCL", "MGCE-HCL", f"MGCE-HCL w^{SHARP_POWER:g} (ours)")
+        for shift, trio in HCL_SHIFTS.items():
+            for name, arm in zip(names, trio, strict=True):
+                rs = runs_h[arm]
+                rows_n.append(
+                    [f"+{shift}", name]
+                    + [mean_std([r["final"][k] for r in rs]) for k in ("mAP", "R1")]
+                    + [mean_std([r["final"].get(k, np.nan) for r in rs]) for k in label_cols]
+                )
+            for name, arm in zip(names[1:], trio[1:], strict=True):
+                d = [
+                    y["final"]["mAP"] - x["final"]["mAP"]
+                    for x, y in zip(runs_h[trio[0]], runs_h[arm], strict=True)
+                ]
+                rows_n.append(
+                    [f"+{shift}", f"{name} − HCL", f"{mean_std(d)} ({sum(v > 0 for v in d)}/{len(d)} > 0)"]
+                    + [""] * (1 + len(label_cols))
+                )
+        drops = {}
+        for k, name in enumerate(names):
+            base = [r["final"]["mAP"] for r in runs_h[HCL_SHIFTS[0.0][k]]]
+            drops[name] = {
+                shift: [r["final"]["mAP"] - b for r, b in zip(runs_h[arms[k]], base, strict=True)]
+                for shift, arms in HCL_SHIFTS.items()
+                if shift > 0
+            }
         sections.append(
             "## HCL vs MGCE-HCL, with the base eps and with a deliberately loose eps (+0.1)\n\n"
             + markdown_table(["method", *METRICS], rows)
+            + "\n\nLabel noise along the eps shift (added to the selected eps; MGCE-HCL's five granularities"
+            f" move with it). w^{SHARP_POWER:g}: MGCE-HCL with agreement_power={SHARP_POWER:g} (our option,"
+            " chosen on data seeds 0–2). Pseudo-labels of the last epoch: `pair_precision`, pseudo-positive"
+            " pairs of one identity; `pair_recall`, same-identity pairs that share a pseudo-label. Paired"
+            " rows: each MGCE-HCL arm minus HCL, mAP, by seed.\n\n"
+            + markdown_table(["eps shift", "method", "mAP", "R1", *label_cols], rows_n)
+            + "\n\nmAP lost against each method's own base-eps run (paired by seed): "
+            + "; ".join(
+                f"{name} " + ", ".join(f"+{shift}: {mean_std(v)}" for shift, v in per.items())
+                for name, per in drops.items()
+            )
             + "\n\nPremise: precision of pseudo-positive pairs against the number of DBSCAN granularities"
             " (of 5, eps ∈ {0.5, …, 0.7}) that put the pair together (100 Gaussian identities × 10 samples,"
             " 64-d, camera offsets; mean ± std over seeds):\n\n"
             + markdown_table(["agreeing granularities", "pair precision", "pairs"], prem)
         )
+        probe_rows = []
+        for arm in PROBE_ARMS:
+            recs = [r["agreement_probe"] for r in runs_h[arm] if "agreement_probe" in r]
+            if len(recs) != len(runs_h[arm]):
+                continue
+            for k, rec0 in enumerate(recs[0]):
+                per = [rs[k] for rs in recs]
+                probe_rows.append(
+                    [arm, rec0["epoch"]]
+                    + [mean_std([x[f"prec{g}"] for x in per]) for g in range(1, 6)]
+                    + [
+                        mean_std([x[f"true_share_{w}"] for x in per])
+                        for w in ("w1", "linear", f"p{SHARP_POWER:g}")
+                    ]
+                )
+        if probe_rows:
+            sections.append(
+                "The same premise on the real training features (the HCL runs' memory, clustered at the"
+                " run's five granularities, epochs 0 / mid / last; mean ± std over seeds): pair precision"
+                " by the number of agreeing granularities, and the share of L_ins's positive weight"
+                " (positives of the base labels) that falls on true pairs under HCL's w = 1, MGCE-HCL's"
+                f" g/5 and (g/5)^{SHARP_POWER:g}.\n\n"
+                + markdown_table(
+                    [
+                        "run",
+                        "epoch",
+                        *(f"precision, {g}/5 agree" for g in range(1, 6)),
+                        "true share, w = 1",
+                        "g/5",
+                        f"(g/5)^{SHARP_POWER:g}",
+                    ],
+                    probe_rows,
+                )
+            )
         data["hcl"] = {a: [r["final"] for r in rs] for a, rs in runs_h.items()}
 
     if "hcl" in args.parts:

@@ -58,9 +58,12 @@ def test_new_arm_appends_and_leaves_cached_names_and_parts_alone() -> None:
         "arm11_s0.7_o1_c0.5L_seed100_e12"
     )
     assert bench.run_name("MGCE-HCL, loose eps (+0.1)", 0.7, 100, 12) == "arm10_s0.7_o1_seed100_e12"
-    assert bench.GRAY_ARM not in bench.HCL_ARMS and len(bench.HCL_ARMS) == 4
+    assert bench.GRAY_ARM not in bench.HCL_ARMS and len(bench.HCL_ARMS) == 12
+    assert bench.HCL_ARMS[:4] == tuple(list(bench.ARMS)[7:11])  # the first four keep their cached names
+    assert all(a in bench.HCL_ARMS for trio in bench.HCL_SHIFTS.values() for a in trio)
     assert bench.MAIN_ARMS[:7] == tuple(list(bench.ARMS)[:7]) and bench.MAIN_ARMS[7] == bench.GRAY_ARM
-    assert bench.MAIN_ARMS[8:] == tuple(list(bench.ARMS)[12:])
+    assert bench.MAIN_ARMS[8:] == tuple(list(bench.ARMS)[12:17])  # the HCL arms after them stay out
+    assert not set(bench.MAIN_ARMS) & set(bench.HCL_ARMS)
     assert bench.run_name("CACL, clusters gray memory", 0.7, 100, 12, outfits=3) == "cc6_s0.7_o3_seed100_e12"
 
 
@@ -95,3 +98,22 @@ def test_run_one_takes_pair_statistics_from_the_returned_pseudo_labels(tmp_path:
     assert bench.gray_branch_col([out, out]) == "0.300 ± 0.000"
     assert bench.gray_branch_col([out, {"final": {"mAP": 0.5}}]) == "–"  # cached before final_gray existed
     assert np.isnan(bench.pair_stats(np.arange(4), np.arange(4), np.zeros(4, int))["pair_same_cam"])
+    assert out["final"]["pair_recall"] == 1.0 and out["history"][0]["pair_recall"] < 1.0  # by camera
+    assert np.isnan(bench.pair_stats(np.zeros(4, int), np.arange(4), np.zeros(4, int))["pair_recall"])
+
+
+def test_agreement_probe_on_separated_identities_finds_only_true_pairs() -> None:
+    import numpy as np
+    import torch
+
+    from structlearn.reid.trainer import ReIDConfig
+
+    rng = np.random.default_rng(0)
+    pids = np.repeat(np.arange(12), 8)
+    feats = np.eye(16)[pids] + 0.01 * rng.normal(size=(pids.size, 16))
+    probe = bench.AgreementProbe(ReIDConfig(method="hcl", epochs=2, k1=10, k2=3), pids)
+    probe(0, {"rgb": torch.from_numpy(feats).float()})
+    probe(3, {"rgb": torch.from_numpy(feats).float()})  # not epoch 0, mid or last: skipped
+    (rec,) = probe.records
+    assert rec["prec5"] == 1.0 and rec["pairs5"] == 12 * 28
+    assert rec["true_share_w1"] == rec["true_share_linear"] == rec["true_share_p16"] == 1.0

@@ -90,6 +90,8 @@ def test_hcl_instance_loss_and_agreement_weights() -> None:
     torch.testing.assert_close(w[0], torch.tensor([1.0, 1.0, 0.5, 0.0, 0.0, 0.0]))
     weighted = instance_loss(x, mem, rows, labels, 0.1, w)
     torch.testing.assert_close(weighted, -(logp[0, 1] * 1.0 + logp[0, 2] * 0.5) / 1.5)
+    sharp = agreement_weights(multi, rows, power=4.0)  # the half-agreed positive drops to 1/16
+    torch.testing.assert_close(sharp[0], torch.tensor([1.0, 1.0, 0.0625, 0.0, 0.0, 0.0]))
 
 
 def test_mgce_hcl_trains() -> None:

@@ -10,6 +10,7 @@ and base pseudo-labels y (the middle granularity):
   w̄ = w normalised to sum 1 over P(i); queries with P(i) = ∅ (singletons) contribute no L_ins;
 - HCL: w_ij = 1. MGCE-HCL: w_ij = (1/G) Σ_g 1[y_i^g = y_j^g ≠ −1] over G DBSCAN clusterings of one
   Jaccard matrix at different eps — a pseudo-positive that more granularities agree on weighs more;
+  optionally w_ij^p (our option, ``power``: p ≫ 1 approaches "the most-agreed positives first");
 - L = L_clu + λ·L_ins (λ = 1).
 """
 
@@ -39,11 +40,14 @@ def granularity_labels(D: sp.csr_matrix, eps_list: tuple[float, ...], min_sample
     )
 
 
-def agreement_weights(multi: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-    """w_ij = fraction of granularities in which i (a row of the batch) and j share a cluster (B, N)."""
+def agreement_weights(multi: torch.Tensor, rows: torch.Tensor, power: float = 1.0) -> torch.Tensor:
+    """w_ij = (fraction of granularities in which i (a row of the batch) and j share a cluster) ** power
+    (B, N). ``power`` 1 is the spec's weight; a large power lets the positives that the most granularities
+    agree on carry almost all of a row's weight after L_ins normalises it (its priority order)."""
     a = multi[:, rows]  # (G, B)
     same = (a[:, :, None] == multi[:, None, :]) & (multi[:, None, :] >= 0)
-    return same.float().mean(dim=0)
+    w = same.float().mean(dim=0)
+    return w if power == 1.0 else w.pow(power)
 
 
 def instance_loss(

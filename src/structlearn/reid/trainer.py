@@ -15,7 +15,8 @@ Methods (``method``):
 - ``hcl`` / ``mgce-hcl`` — one branch; hybrid loss L_clu + L_ins on the instance memory; MGCE-HCL weighs
   instance positives by the agreement of DBSCAN at five eps around the base one
   (:mod:`structlearn.reid.hcl`, arXiv 2201.11995, reconstruction). ``eps_shift`` makes eps deliberately
-  loose (label noise) for the robustness test.
+  loose (label noise) for the robustness test; ``agreement_power`` p sharpens the weights to
+  (agreement)^p (1: the spec's linear weights).
 - ``sicl`` — SiCL (arXiv 2305.13600, clothes-change ReID; as the official code ``MingkunLishigure/SiCL``
   runs it): an RGB branch, a silhouette branch (the silhouette with its own flip/shift draw, as the
   official loader's separate transform), a fusion head on detached features, three memories (RGB, mask,
@@ -112,6 +113,7 @@ class ReIDConfig:
     focal_gamma: float | None = None  # None: 2 for CACL (paper), 0 (cross-entropy) otherwise
     eps: float | None = None  # None: select_eps (most clusters) on the training distances
     eps_shift: float = 0.0  # added to the (selected) eps: a deliberately loose eps injects label noise
+    agreement_power: float = 1.0  # MGCE-HCL: weights (agreeing granularities / G) ** p; 1 = the spec's
     reselect_eps: bool = False  # with eps=None: True re-selects every epoch; False: once, at epoch 1
     eps_gap: float = 0.02
     min_samples: int = 4
@@ -142,6 +144,7 @@ class ReIDConfig:
         if self.eps is not None:
             check_float("eps", self.eps, positive=True, maximum=1.0)
         check_float("eps_gap", self.eps_gap, nonnegative=True)
+        check_float("agreement_power", self.agreement_power, positive=True)
         if abs(check_float("eps_shift", self.eps_shift)) > 0.5:
             raise ValueError(f"eps_shift must lie in [-0.5, 0.5], got {self.eps_shift}")
         check_int("augment_shift", self.augment_shift, minimum=0)
@@ -410,7 +413,7 @@ def train_reid(
             else:
                 loss = mem1(feat, idx)
             if cfg.method in ("hcl", "mgce-hcl"):
-                w = None if multi_t is None else agreement_weights(multi_t, idx)
+                w = None if multi_t is None else agreement_weights(multi_t, idx, cfg.agreement_power)
                 loss = loss + instance_loss(feat, mem1.features, idx, lab_t, cfg.temperature, w)
             if fusion is not None and net2 is not None and mem2 is not None and mem3 is not None:
                 _, feat2 = net2(view_sil)
