@@ -370,6 +370,21 @@ def test_label_on_train_clusters_the_subset_and_votes_the_rest(fitted: SENet, uo
     assert evaluate(y[outside], est.labels_[outside])["acc"] > 0.95  # the voted points
 
 
+def test_predict_after_label_on_train_votes_over_the_training_points_as_the_fit_did(
+    fitted: SENet, uos, monkeypatch
+) -> None:
+    X, _ = uos
+    outside = np.setdiff1d(np.arange(len(X)), fitted.train_indices_)
+    seen = []
+    vote = fitted._vote
+    monkeypatch.setattr(
+        fitted, "_vote", lambda C, Q, K, labels: seen.append(K.shape[0]) or vote(C, Q, K, labels)
+    )
+    np.testing.assert_array_equal(fitted.predict(X[outside]), fitted.labels_[outside])
+    assert seen == [len(fitted.train_indices_)]  # the fit's dictionary, not every fitted point
+    assert fitted.coefficients(X[:5]).shape == (5, len(X))  # coefficients still span every fitted point
+
+
 def test_label_on_train_is_the_default_path_when_every_point_trains(uos) -> None:
     X, _ = uos
     a = SENet(3, n_iter=50, random_state=0, **SMALL).fit(X)

@@ -371,6 +371,9 @@ class SENet(DeepClusterEstimator):
         self._X_fit = Xt
         Qe = forward_chunks(self.net_.query, row_chunks(Xt))
         on_train = cfg.label_on == "train" and len(train_idx) < N
+        # predict votes over the points the spectral step labelled (all, or the training subset), so on
+        # a fitted point outside the subset it repeats the fit's own vote.
+        self._vote_idx = train_idx.to(self._keys.device) if on_train else None
         # The spectral step runs on the graph of the dictionary points g: every point, or with
         # label_on="train" the training subset only, whose other points are then labelled by the
         # coefficient vote of predict (see the class docstring for the measured trade-off).
@@ -513,21 +516,26 @@ class SENet(DeepClusterEstimator):
         return Xa if self.input_scale_ == 1.0 else (Xa / self.input_scale_).astype(np.float32)
 
     @torch.no_grad()
-    def _query_coefficients(self, X: Any) -> tuple[torch.Tensor, sp.csr_matrix]:
-        """Queries of new points and their sparse top-k coefficients against the fitted points."""
+    def _query_coefficients(self, X: Any, keys: torch.Tensor) -> tuple[torch.Tensor, sp.csr_matrix]:
+        """Queries of new points and their sparse top-k coefficients against the dictionary ``keys``."""
         Xa = self._in_units(self._validate_X(X, reset=False))
-        Qe = forward_chunks(self.net_.query, row_chunks(torch.from_numpy(Xa).to(self._keys.device)))
-        k = min(self.top_k, self._keys.shape[0])
-        return Qe, self._sparse_coefficients(Qe, self._keys, k, exclude_diagonal=False, desc="SENet predict")
+        Qe = forward_chunks(self.net_.query, row_chunks(torch.from_numpy(Xa).to(keys.device)))
+        k = min(self.top_k, keys.shape[0])
+        return Qe, self._sparse_coefficients(Qe, keys, k, exclude_diagonal=False, desc="SENet predict")
 
     def coefficients(self, X: Any) -> sp.csr_matrix:
         """Sparse top-k coefficients (m × N_fit) of new points against the fitted points."""
-        return self._query_coefficients(X)[1]
+        return self._query_coefficients(X, self._keys)[1]
 
     def predict(self, X: Any) -> np.ndarray:
-        """Coefficient-weighted vote of the fitted labels (module docstring)."""
-        Qe, C = self._query_coefficients(X)
-        return self._vote(C, Qe, self._keys, self.labels_)
+        """Coefficient-weighted vote of the fitted labels (module docstring) over the points the fit's
+        spectral step labelled: every fitted point, or the training subset under ``label_on="train"``
+        (the vote the fit gave the other points, so ``predict`` repeats ``labels_`` on them)."""
+        keys, labels = self._keys, self.labels_
+        if getattr(self, "_vote_idx", None) is not None:
+            keys, labels = keys[self._vote_idx], labels[self.train_indices_]
+        Qe, C = self._query_coefficients(X, keys)
+        return self._vote(C, Qe, keys, labels)
 
     @torch.no_grad()
     def _vote(self, C: sp.csr_matrix, Q: torch.Tensor, K: torch.Tensor, labels: np.ndarray) -> np.ndarray:
