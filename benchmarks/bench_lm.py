@@ -13,7 +13,8 @@ Parts (``--part``, default ``grid``):
   the 2-D hidden matrices + AdamW (lr 1e-3, betas 0.9/0.99) on embeddings, gains (its authors' split).
 - ``throughput``: our GPT (preln and dnt, LayerNorm) against nanoGPT's own ``model.py`` at an identical
   config (vocab 65, bias-free, dropout 0), the same AdamW (foreach) for both, interleaved in one
-  process (rounds of ``--tp-steps`` steps in rotating order; median tokens/s), fp32 and bf16 autocast.
+  process (rounds of ``--tp-steps`` steps in rotating order; median tokens/s), fp32 and bf16 autocast;
+  ``--tp-compile``: every model under ``torch.compile`` (does fusion hide DNT's extra norms?).
   Needs ``--nanogpt-dir`` holding nanoGPT's ``model.py`` (not part of the project); skipped without it.
 - ``gpu-config``: nanoGPT's GPU config (preset ``nanogpt-shakespeare-char``: 6L × 6H × 384, context 256,
   batch 64, dropout 0.2) for ``--iters`` steps in bf16: preln+AdamW (lr 1e-3) vs dnt+SGDW
@@ -488,6 +489,8 @@ def part_throughput(args: argparse.Namespace) -> Path | None:
         for dt in dtypes:
             models = {k: _build(k, c, nano, device) for k in kinds}
             opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-4, foreach=True) for k, m in models.items()}
+            if args.tp_compile:  # every model compiled the same way; the warm-up below compiles
+                models = {k: torch.compile(m) for k, m in models.items()}
 
             def step(k: str, m: Any = models, o: Any = opts, bf16: bool = dt == "bf16") -> None:
                 with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
@@ -532,13 +535,18 @@ def part_throughput(args: argparse.Namespace) -> Path | None:
         f"Training-step throughput (forward + backward + AdamW foreach step), {args.tp_rounds} interleaved "
         f"rounds of {args.tp_steps} steps, median tokens/s; our GPT with LayerNorm (bias-free) against "
         f"nanoGPT's `model.py` ({args.nanogpt_dir}) at the same vocab (65), width, depth, context and batch, "
-        "dropout 0, no torch.compile. Goal (issue 12): ≥ 1.0 for preln and ≥ 0.97 for dnt, fp32 and bf16.",
+        f"dropout 0, {'every model under torch.compile (default mode)' if args.tp_compile else 'eager'}. "
+        "Goal (issue 12): ≥ 1.0 for preln and ≥ 0.97 for dnt, fp32 and bf16.",
         "",
         markdown_table(["config", "dtype", "ours", "ours tokens/s", "nanoGPT tokens/s", "ratio"], rows),
     ]
     if nano is None:
         lines += ["", "nanoGPT's model.py was not available: ratios not measured."]
-    name = "throughput" + ("" if args.device == "cpu" else f"_{args.device}")
+    name = (
+        "throughput"
+        + ("_compiled" if args.tp_compile else "")
+        + ("" if args.device == "cpu" else f"_{args.device}")
+    )
     return write_report(Path(args.out), name, "Throughput against nanoGPT (issue 12)", "\n".join(lines), data)
 
 
@@ -770,6 +778,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--nanogpt-dir", default=None, help="folder with nanoGPT's model.py (throughput part)")
     p.add_argument("--tp-rounds", type=int, default=5)
     p.add_argument("--tp-steps", type=int, default=10)
+    p.add_argument(
+        "--tp-compile",
+        action="store_true",
+        help="throughput: compile every model (ours and nanoGPT's) with torch.compile before timing",
+    )
     p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--report-only", action="store_true", help="report from the run cache, train nothing")
     p.add_argument(
