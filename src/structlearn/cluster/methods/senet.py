@@ -515,26 +515,34 @@ class SENet(DeepClusterEstimator):
         """Validated features divided by the fitted ``input_scale_`` (unchanged when it is 1)."""
         return Xa if self.input_scale_ == 1.0 else (Xa / self.input_scale_).astype(np.float32)
 
+    def _dictionary(self, for_vote: bool) -> tuple[torch.Tensor, np.ndarray]:
+        """Keys and labels of the fitted points a query is coded over. ``predict`` (``for_vote``) votes
+        over the points the spectral step labelled: every fitted point, or the training subset under
+        ``label_on="train"`` (the vote the fit gave the other points, so it repeats ``labels_`` there)."""
+        if for_vote and getattr(self, "_vote_idx", None) is not None:
+            return self._keys[self._vote_idx], self.labels_[self.train_indices_]
+        return self._keys, self.labels_
+
     @torch.no_grad()
-    def _query_coefficients(self, X: Any, keys: torch.Tensor) -> tuple[torch.Tensor, sp.csr_matrix]:
-        """Queries of new points and their sparse top-k coefficients against the dictionary ``keys``."""
-        Xa = self._in_units(self._validate_X(X, reset=False))
+    def _query_coefficients(
+        self, X: Any, for_vote: bool = False
+    ) -> tuple[torch.Tensor, sp.csr_matrix, torch.Tensor, np.ndarray]:
+        """Queries of new points, their sparse top-k coefficients against the dictionary, its keys and
+        labels (:meth:`_dictionary`)."""
+        Xa = self._in_units(self._validate_X(X, reset=False))  # NotFittedError before any fitted attribute
+        keys, labels = self._dictionary(for_vote)
         Qe = forward_chunks(self.net_.query, row_chunks(torch.from_numpy(Xa).to(keys.device)))
         k = min(self.top_k, keys.shape[0])
-        return Qe, self._sparse_coefficients(Qe, keys, k, exclude_diagonal=False, desc="SENet predict")
+        C = self._sparse_coefficients(Qe, keys, k, exclude_diagonal=False, desc="SENet predict")
+        return Qe, C, keys, labels
 
     def coefficients(self, X: Any) -> sp.csr_matrix:
         """Sparse top-k coefficients (m × N_fit) of new points against the fitted points."""
-        return self._query_coefficients(X, self._keys)[1]
+        return self._query_coefficients(X)[1]
 
     def predict(self, X: Any) -> np.ndarray:
-        """Coefficient-weighted vote of the fitted labels (module docstring) over the points the fit's
-        spectral step labelled: every fitted point, or the training subset under ``label_on="train"``
-        (the vote the fit gave the other points, so ``predict`` repeats ``labels_`` on them)."""
-        keys, labels = self._keys, self.labels_
-        if getattr(self, "_vote_idx", None) is not None:
-            keys, labels = keys[self._vote_idx], labels[self.train_indices_]
-        Qe, C = self._query_coefficients(X, keys)
+        """Coefficient-weighted vote of the fitted labels (module docstring) over :meth:`_dictionary`."""
+        Qe, C, keys, labels = self._query_coefficients(X, for_vote=True)
         return self._vote(C, Qe, keys, labels)
 
     @torch.no_grad()
