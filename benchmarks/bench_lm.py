@@ -22,6 +22,8 @@ Parts (``--part``, default ``grid``):
 - ``wd-sweep``: SGDW weight decay × LR (``--sweep-lrs``, ``--sweep-wds``) at the grid's CPU setting, seed 0,
   then ``--seeds`` at each norm's best pair, against the grid cache's best AdamW cell (spec dnt.md §7.1:
   decay and LR are coupled for weights that feed a norm).
+- ``budget``: dnt+SGDW against dnt+AdamW at several run lengths (``--budget-iters``), their 2,000-step
+  optimal LRs fixed: does SGD's gap shrink with the budget?
 - ``bound-overhead``: step time of AdamW² (certified spectral bound, τ = 0.02) against AdamW on the
   CPU-config GPT, interleaved, at batch 12 and 64.
 
@@ -675,6 +677,66 @@ def part_wd_sweep(args: argparse.Namespace) -> Path:
     return write_report(Path(args.out), name, "SGDW weight decay × LR (issue 12)", "\n".join(lines), data)
 
 
+# --------------------------------------------------------------------------------------------- budget
+# Fixed cells of the budget part: the grid's best dnt+AdamW LR and the wd sweep's best dnt+SGDW pair at
+# 2,000 iterations (grid_cuda.md, wd_sweep.md), not re-tuned at the longer budgets.
+BUDGET_CELLS = (("adamw", 3e-3, None), ("sgdw", 0.1, 1e-3))
+
+
+def part_budget(args: argparse.Namespace) -> Path:
+    """Does dnt+SGDW's gap to dnt+AdamW shrink with the training budget? Both cells at each of
+    ``--budget-iters`` (the cosine schedule and warmup scale with the run), ``--seeds``, whole-split val."""
+    preset = "nanogpt-shakespeare-char-cpu"
+    t0 = time.perf_counter()
+    specs = []
+    for iters in args.budget_iters:
+        a = argparse.Namespace(**{**vars(args), "iters": iters})
+        for opt, lr, wd in BUDGET_CELLS:
+            for seed in args.seeds:
+                sp = _spec(a, "budget", preset, "dnt", opt, lr, seed)
+                specs.append(sp if wd is None else {**sp, "weight_decay": wd})
+    recs = run_many(args, specs)
+    rows, data = [], {}
+    for iters in args.budget_iters:
+        vals = {
+            opt: {r["seed"]: _val(r) for r in recs if r["iters"] == iters and r["optimizer"] == opt}
+            for opt, _, _ in BUDGET_CELLS
+        }
+        gaps = [vals["sgdw"][k] - vals["adamw"][k] for k in sorted(set(vals["sgdw"]) & set(vals["adamw"]))]
+        tps = [r["tokens_per_s"] for r in recs if r["iters"] == iters and r.get("tokens_per_s")]
+        rows.append(
+            [
+                iters,
+                f"{iters * 12 * 64 / 1_003_854:.1f}",
+                mean_std(list(vals["adamw"].values()), ".4f"),
+                mean_std(list(vals["sgdw"].values()), ".4f"),
+                f"+{mean_std(gaps, '.4f')} ({len(gaps)} seeds)"
+                if min(gaps, default=-1) >= 0
+                else f"{mean_std(gaps, '.4f')} ({len(gaps)} seeds)",
+                f"{np.median(tps):,.0f}" if tps else "–",
+            ]
+        )
+        data[str(iters)] = {"adamw": vals["adamw"], "sgdw": vals["sgdw"], "gaps": gaps}
+    lines = [
+        f"Tiny Shakespeare, preset `{preset}` (4L × 4H × 128, context 64, batch 12), dnt (LayerNorm),"
+        f" device {args.device}, {args.dtype}, seeds {', '.join(map(str, args.seeds))}; warmup 5 % of the run"
+        " (≤ 100 steps), cosine to 10 % over the run; whole-split val loss at the end. Fixed cells (the"
+        " 2,000-iteration optima, not re-tuned): dnt+AdamW lr 3e-3, wd 0.1; dnt+SGDW lr 0.1, μ 0.9, wd"
+        f" 1e-3. Goal (issue 12): gap ≤ {GOAL_SGDW_GAP} nats.",
+        "",
+        markdown_table(
+            ["iterations", "epochs", "dnt+AdamW val", "dnt+SGDW val", "SGDW − AdamW (paired)", "tokens/s"],
+            rows,
+        ),
+    ]
+    data["wall_s"] = time.perf_counter() - t0
+    data["runs"] = recs
+    name = "budget" + ("" if args.device == "cpu" else f"_{args.device}")
+    return write_report(
+        Path(args.out), name, "dnt+SGDW vs dnt+AdamW along the budget (issue 12)", "\n".join(lines), data
+    )
+
+
 # ------------------------------------------------------------------------------------- bound overhead
 def part_bound_overhead(args: argparse.Namespace) -> Path:
     from structlearn.optim.factory import make_optimizer
@@ -755,6 +817,7 @@ PARTS = {
     "gpu-config": part_gpu_config,
     "bound-overhead": part_bound_overhead,
     "wd-sweep": part_wd_sweep,
+    "budget": part_budget,
 }
 
 
@@ -775,6 +838,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--sweep-wds", type=float, nargs="+", default=[0.0, 5e-4, 2e-3, 5e-3, 2e-2], help="wd-sweep: decays"
     )
+    p.add_argument(
+        "--budget-iters", type=int, nargs="+", default=[2000, 6000], help="budget: iterations per run"
+    )
     p.add_argument("--nanogpt-dir", default=None, help="folder with nanoGPT's model.py (throughput part)")
     p.add_argument("--tp-rounds", type=int, default=5)
     p.add_argument("--tp-steps", type=int, default=10)
@@ -793,6 +859,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--device cuda but CUDA is not available")
     if args.workers < 1:
         p.error("--workers must be >= 1")
+    if min(args.budget_iters) < 2:
+        p.error("--budget-iters must be >= 2")
     if not all(math.isfinite(v) and v > 0 for v in args.sweep_lrs):
         p.error("--sweep-lrs must be finite and > 0")
     if not all(math.isfinite(v) and v >= 0 for v in args.sweep_wds):
@@ -806,7 +874,7 @@ def main(argv: list[str] | None = None) -> int:
                 (2 if part == "gpu-config" else 20) if a.quick else (5000 if part == "gpu-config" else 2000)
             )
         if a.quick:
-            a.tp_rounds, a.tp_steps = 2, 3
+            a.tp_rounds, a.tp_steps, a.budget_iters = 2, 3, [20, 40]
             if a.out == str(RESULTS):
                 a.out = str(RESULTS / "quick")  # never mixed with the real results
         path = PARTS[part](a)
