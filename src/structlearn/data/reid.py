@@ -119,9 +119,8 @@ def render_pedestrians(
         v = ids[name][who]
         return (v[np.arange(n), outfit] if v.ndim == 2 else v)[:, None, None]
 
-    pose = (
-        pose_jitter * rng.normal(0, 0.03, (2, n))[:, :, None, None]
-    )  # per-image pose: shoulder and stride jitter
+    # Per-image pose: shoulder and stride jitter.
+    pose = pose_jitter * rng.normal(0, 0.03, (2, n))[:, :, None, None]
 
     head_r = p("head")
     head_cy = 0.05 + head_r
@@ -178,7 +177,7 @@ def make_reid_dataset(
     same draw for every strength at a given seed, so a sweep only scales it). ``cast_preserves_luma``:
     keep every pixel's luma (hue-only casts, invisible to the grayscale view).
 
-    ``pose_jitter`` ≥ 0 scales each image's placement, scale, shoulder and stride jitter (1: default).
+    ``pose_jitter`` ∈ [0, 2] scales each image's placement, scale, shoulder and stride jitter (1: default).
     Body shape is the only identity cue that survives an outfit change, and this jitter is what hides it:
     at 0 every image of an identity has the same silhouette (a perfect body-shape cue, the limit that
     noise-free parser masks approach), so a sweep measures how a method's gain depends on that cue."""
