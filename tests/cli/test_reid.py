@@ -74,3 +74,21 @@ def test_reid_masks_flag_loads_silhouettes_for_folder_data(tmp_path: Path) -> No
         load_data(argparse.Namespace(**{**vars(ns), "masks": str(tmp_path)}))
     with pytest.raises(ValueError, match="--masks goes with --data"):
         load_data(argparse.Namespace(**{**vars(ns), "data": None}))
+
+
+def test_reid_procedural_clothes_change_from_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    base = ["reid", "train", "--epochs", "1", "--iters", "2", "--method", "sicl", "--quiet"]
+    out = tmp_path / "cc"
+    assert main([*base, "--outfits", "3", "--pose-jitter", "0", "--out", str(out)]) == 0
+    final = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {"mAP", "cc_mAP", "cc_R1"} <= set(final)  # the clothes-change protocol beside the standard one
+    assert main(["reid", "eval", str(out / "model.safetensors"), "--outfits", "3", "--pose-jitter", "0"]) == 0
+    assert "cc_mAP" in capsys.readouterr().out
+    assert main([*base, "--outfits", "0", "--out", str(tmp_path / "bad")]) == 2
+    assert "outfits_per_id" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main([*base, "--pose-jitter", "-1", "--out", str(tmp_path / "bad2")]) == 2
+    assert "pose_jitter" in capsys.readouterr().err

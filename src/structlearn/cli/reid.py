@@ -47,6 +47,19 @@ def _data_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--shortcut", type=float, default=0.7, help="procedural data: colour-shortcut strength")
     p.add_argument("--data-seed", type=int, default=0, help="procedural data: seed of the draw")
+    p.add_argument(
+        "--outfits",
+        type=int,
+        default=1,
+        help="procedural data: outfits per identity (> 1: clothes change; cc_* metrics are reported too)",
+    )
+    p.add_argument(
+        "--pose-jitter",
+        type=float,
+        default=1.0,
+        help="procedural data: pose jitter in [0, 2] (0: one silhouette per identity, the strongest "
+        "body-shape cue)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -112,7 +125,12 @@ def load_data(args: argparse.Namespace) -> ReIDDataset:
         return ReIDDataset(train, query, gallery, {"folder": str(root)})
     if args.masks:
         raise ValueError("--masks goes with --data (the procedural data has exact silhouettes already)")
-    return make_reid_dataset(shortcut=args.shortcut, seed=args.data_seed)
+    return make_reid_dataset(
+        shortcut=args.shortcut,
+        seed=args.data_seed,
+        outfits_per_id=getattr(args, "outfits", 1),
+        pose_jitter=getattr(args, "pose_jitter", 1.0),
+    )
 
 
 def _check_out(out: Path) -> None:
@@ -146,8 +164,8 @@ def run_train(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     out = Path(args.out)
+    data = load_data(args)  # bad data options fail before the run folder is created
     _check_out(out)
-    data = load_data(args)
     res = train_reid(data, cfg)
     torch_state = {k: v.detach().clone() for k, v in res.model.state_dict().items()}
     save_checkpoint(
