@@ -241,6 +241,12 @@ def knn_identity(feats: torch.Tensor, pids: np.ndarray, clothes: np.ndarray, k: 
     return {"knn_id": float(same.mean()), "knn_id_xoutfit": float((same & other).mean())}
 
 
+def paired(xs: list[dict[str, Any]], ys: list[dict[str, Any]], metric: str) -> str:
+    """``xs`` minus ``ys`` run by run (same seeds): mean ± std of the differences and how many are > 0."""
+    d = [x["final"].get(metric, np.nan) - y["final"].get(metric, np.nan) for x, y in zip(xs, ys, strict=True)]
+    return f"{mean_std(d)} ({sum(v > 0 for v in d)}/{len(d)} > 0)"
+
+
 class MemoryProbe:
     """``train_reid``'s ``on_epoch`` hook: clusters every memory (Jaccard + DBSCAN, the trainer's k1/k2,
     eps selected per memory at epoch 0 and kept, outliers left out) and records NMI against identity and
@@ -787,12 +793,8 @@ def main() -> None:
                     + [mean_std([r["final"].get(k, np.nan) for r in rs]) for k in label_cols]
                 )
             for name, arm in zip(names[1:], trio[1:], strict=True):
-                d = [
-                    y["final"]["mAP"] - x["final"]["mAP"]
-                    for x, y in zip(runs_h[trio[0]], runs_h[arm], strict=True)
-                ]
                 rows_n.append(
-                    [f"+{shift}", f"{name} − HCL", f"{mean_std(d)} ({sum(v > 0 for v in d)}/{len(d)} > 0)"]
+                    [f"+{shift}", f"{name} − HCL", paired(runs_h[arm], runs_h[trio[0]], "mAP")]
                     + [""] * (1 + len(label_cols))
                 )
         drops = {}
@@ -910,14 +912,10 @@ def main() -> None:
         for arm in CC_ARMS:
             if arm == CC_MEMORY_ARM:
                 continue
-            row = [arm]
-            for m in ("mAP", "cc_mAP", "xoutfit_recall"):
-                d = [
-                    x["final"].get(m, np.nan) - y["final"].get(m, np.nan)
-                    for x, y in zip(runs_c[CC_MEMORY_ARM], runs_c[arm], strict=True)
-                ]
-                row.append(f"{mean_std(d)} ({sum(v > 0 for v in d)}/{len(d)} > 0)")
-            rows_d.append(row)
+            rows_d.append(
+                [arm]
+                + [paired(runs_c[CC_MEMORY_ARM], runs_c[arm], m) for m in ("mAP", "cc_mAP", "xoutfit_recall")]
+            )
         sections.append(
             f"Paired by seed: {CC_MEMORY_ARM} minus each arm (mean ± std of the differences; seeds with a"
             " positive difference).\n\n"
@@ -985,11 +983,9 @@ def main() -> None:
         ]
         rows_d = []
         for a in CC_EXT_ARMS:
-            row = [a]
-            for m in ("mAP", "cc_mAP", "xoutfit_recall"):
-                d = [x["final"][m] - y["final"][m] for x, y in zip(runs[a], runs[CC_MEMORY_ARM], strict=True)]
-                row.append(f"{mean_std(d)} ({sum(v > 0 for v in d)}/{len(d)} > 0)")
-            rows_d.append(row)
+            rows_d.append(
+                [a] + [paired(runs[a], runs[CC_MEMORY_ARM], m) for m in ("mAP", "cc_mAP", "xoutfit_recall")]
+            )
         seeds = ", ".join(str(s) for s in args.seeds)
         sections.append(
             "## Clothes change: SiCL with its pseudo-labels from another memory (our extension)\n\n"
@@ -1042,11 +1038,9 @@ def main() -> None:
                 (CC_MEMORY_ARM, "Cluster-Contrast (RGB)"),
                 (CC_EXT_ARMS_MASK, CC_MEMORY_ARM),
             ):
-                row = [j, f"{a} − {b}"]
-                for m in ("cc_mAP", "xoutfit_recall"):
-                    d = [x["final"][m] - y["final"][m] for x, y in zip(runs[a], runs[b], strict=True)]
-                    row.append(f"{mean_std(d)} ({sum(v > 0 for v in d)}/{len(d)} > 0)")
-                rows_d.append(row)
+                rows_d.append(
+                    [j, f"{a} − {b}"] + [paired(runs[a], runs[b], m) for m in ("cc_mAP", "xoutfit_recall")]
+                )
         seeds = ", ".join(str(s) for s in args.seeds)
         sections.append(
             "## Clothes change vs the strength of the body-shape cue (pose jitter)\n\n"
