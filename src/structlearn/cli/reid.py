@@ -128,8 +128,8 @@ def load_data(args: argparse.Namespace) -> ReIDDataset:
     return make_reid_dataset(
         shortcut=args.shortcut,
         seed=args.data_seed,
-        outfits_per_id=getattr(args, "outfits", 1),
-        pose_jitter=getattr(args, "pose_jitter", 1.0),
+        outfits_per_id=args.outfits,
+        pose_jitter=args.pose_jitter,
     )
 
 
