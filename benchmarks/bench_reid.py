@@ -241,6 +241,11 @@ def knn_identity(feats: torch.Tensor, pids: np.ndarray, clothes: np.ndarray, k: 
     return {"knn_id": float(same.mean()), "knn_id_xoutfit": float((same & other).mean())}
 
 
+def agreements(multi: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Per pair (i, j): in how many of the granularities (rows of ``multi``) they share a cluster."""
+    return ((multi[:, i] == multi[:, j]) & (multi[:, i] >= 0)).sum(0)
+
+
 def paired(xs: list[dict[str, Any]], ys: list[dict[str, Any]], metric: str) -> str:
     """``xs`` minus ``ys`` run by run (same seeds): mean ± std of the differences and how many are > 0."""
     d = [x["final"].get(metric, np.nan) - y["final"].get(metric, np.nan) for x, y in zip(xs, ys, strict=True)]
@@ -300,7 +305,7 @@ class AgreementProbe:
             self.eps = float(np.clip(select_eps(D, cfg.min_samples) + cfg.eps_shift, 0.01, 0.99))
         grid = tuple(float(np.clip(self.eps + o, 0.01, 0.99)) for o in GRANULARITY_OFFSETS)
         multi = granularity_labels(D, grid, cfg.min_samples)
-        agree = ((multi[:, i] == multi[:, j]) & (multi[:, i] >= 0)).sum(0)
+        agree = agreements(multi, i, j)
         mid = len(grid) // 2
         base = (multi[mid, i] == multi[mid, j]) & (multi[mid, i] >= 0)
         rec: dict[str, Any] = {"epoch": epoch, "eps": self.eps}
@@ -465,7 +470,7 @@ def premise(seeds: list[int]) -> list[list[Any]]:
         X = centres[y] + offsets[cam] + 1.1 * rng.normal(size=(y.size, 64))
         multi = granularity_labels(jaccard_distance(X, 20, 6), eps_list, 4)
         i, j = np.triu_indices(y.size, 1)
-        agree = ((multi[:, i] == multi[:, j]) & (multi[:, i] >= 0)).sum(0)
+        agree = agreements(multi, i, j)
         same = y[i] == y[j]
         for g in range(1, 6):
             m = agree == g
