@@ -222,7 +222,7 @@ def test_eigen_solver_is_passed_to_the_spectral_step(monkeypatch) -> None:
 
     monkeypatch.setattr(gram_affinity_module, "spectral_clustering", spy)
     kw = {**SMALL, "n_epochs": 15, "warmup_steps": 5}
-    est = PRODSC(3, eigen_solver="lobpcg", random_state=0, **kw).fit(X)
+    est = PRODSC(3, affinity="gram", eigen_solver="lobpcg", random_state=0, **kw).fit(X)
     assert seen == ["lobpcg"] and est.affinity_kind_ == "gram" and est.n_components_ == 1
 
 

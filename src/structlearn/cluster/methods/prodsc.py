@@ -19,8 +19,10 @@ be switched off with ``tcr_weight=0`` for the ablation.
 
 Labels of the training set come from the shared spectral step on an evaluation affinity of the cluster
 features (``affinity``: ``"gram"``, ``"gram_sq"``, ``"topk"`` or ``"auto"``; see
-:mod:`structlearn.cluster.graph.gram_affinity`, no Sinkhorn, diagonal kept, as in the official CLIP-regime
-evaluation).
+:mod:`structlearn.cluster.graph.gram_affinity`), no Sinkhorn, diagonal kept, as in the official CLIP-regime
+evaluation. The paper clusters |YYᵀ| (``"gram"``); ``"auto"`` (default) uses its entrywise square
+|YYᵀ|∘|YYᵀ| (``"gram_sq"``) at every N when d ≤ 64, which labels imbalanced clusters better (module
+docstring of :mod:`~structlearn.cluster.graph.gram_affinity`; issue 10).
 ``predict`` (out-of-sample, no N×N object; our design — the paper re-clusters each new set):
 
 - ``"subspace"`` (default): during ``fit`` each training cluster j gets an orthonormal basis U_j of its
@@ -30,8 +32,8 @@ evaluation).
   affinity to the training set), O(N·N_train·d) time, O(chunk·N_train) memory.
 
 :meth:`PRODSC.cluster_new` is the paper's own protocol (heads + a fresh spectral clustering of the new
-set); it is quadratic for N ≤ ``DENSE_MAX_N`` and uses the top-k graph above, and serves as the
-reference against which ``predict``'s accuracy cost is measured.
+set) with the same evaluation affinity as ``fit``, and serves as the reference against which
+``predict``'s accuracy cost is measured.
 
 Optimiser: SGD with momentum 0.9 (official) with two parameter groups — trunk + feature head (``lr``,
 ``weight_decay``) and cluster head (``lr_c``, ``weight_decay_c``) — or Adam with the same groups.
@@ -83,8 +85,8 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
 
     Fitted attributes: ``labels_`` (labels of every point of X), ``embedding_`` (Z of X, N×d),
     ``affinity_matrix_`` (sparse CSR evaluation affinity as clustered, i.e. after any connectivity
-    repair; ``None`` for the implicit ``"gram_sq"`` affinity), ``affinity_kind_`` (the affinity
-    ``"auto"`` resolved to), ``n_components_`` (connected components of the labelling graph *before*
+    repair; ``None`` for the implicit ``"gram_sq"`` affinity above 2,000 points), ``affinity_kind_`` (the
+    affinity ``"auto"`` resolved to), ``n_components_`` (connected components of the labelling graph *before*
     repair; 1 for the complete dense and ``"gram_sq"`` affinities), ``subspace_bases_`` (per-cluster bases of
     the cluster-head features), ``history_`` (per-step losses), ``net_`` (the trained network),
     ``n_features_in_``, ``n_iter_`` (optimisation steps), ``train_seconds_`` (wall time of the
@@ -341,7 +343,7 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
     def cluster_new(self, X: Any) -> np.ndarray:
         """The paper's out-of-sample protocol: heads, then a fresh spectral clustering of the new set.
 
-        Same evaluation affinity as ``fit`` (``affinity``; dense |YYᵀ| only up to ``DENSE_MAX_N``
-        points). Labels are a new clustering (their numbering is unrelated to ``labels_``).
+        Same evaluation affinity as ``fit`` (``affinity``; ``"auto"`` resolved for the new set's size).
+        Labels are a new clustering (their numbering is unrelated to ``labels_``).
         """
         return self._label(self._heads(X)[1], self._config(), self._seed).labels
