@@ -15,7 +15,7 @@ three affinities (``affinity``):
   ``GRAM_SQ_MAX_DIM`` (our choice, issue 10; the paper evaluates on |YYᵀ|). Why: squaring keeps the
   within-subspace entries (|cos| near 1) and shrinks the many small cross-subspace ones, whose sum
   otherwise outweighs a small cluster's own degree. On a trained PRO-DSC, labelling the same cluster
-  features (3 seeds): imbalanced union of subspaces (600/300/150/80/40/30 points) ACC 0.545 → 0.677,
+  features (3 seeds): imbalanced union of subspaces (600/300/150/80/40/30 points) ACC 0.546 → 0.677,
   raw breast_cancer 0.761 → 0.833, a held-out imbalanced set (400/200/100/50/25) 0.600 → 0.765; digits,
   wine, breast_cancer, raw Iris/digits and the balanced subspace sets within ±0.01; Fashion-MNIST
   scattering (2,000-point subsets) 0.662 → 0.651. One affinity at every N also means no change of
