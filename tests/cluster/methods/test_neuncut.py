@@ -299,20 +299,22 @@ def test_sklearn_check_estimator(estimator, check) -> None:
 def test_auto_diffusion_reaches_large_clusters() -> None:
     # Issue 10, defect 3 at N = 10,000: the former fixed ladder (25 … 200 steps) left ten clean 1,000-point
     # subspace components half-mixed (init ACC 0.71); the auto ladder keeps doubling while the Ncut falls.
+    # (Diffused features needed t > 200 here; the random columns added since reach Ncut 0 at t = 100.)
     X, y = make_union_of_subspaces(10, 32, 4, 1000, 0.05, random_state=0)
     X = np.asarray(X, np.float32)
     A = knn_graph(X, 10)
-    t, labels, scores = select_diffusion(A, X, 10, "auto", seed=0)
-    assert t > 200 and clustering_accuracy(y, labels) > 0.99
+    t, labels, scores, _ = select_diffusion(A, X, 10, "auto", seed=0)
+    assert t >= 100 and clustering_accuracy(y, labels) > 0.99
     assert scores[t] == min(scores.values())
-    _, old, _ = select_diffusion(A, X, 10, (25, 50, 100, 200), seed=0)
+    _, old, _, _ = select_diffusion(A, X, 10, (25, 50), seed=0)
     assert clustering_accuracy(y, old) < 0.9
 
 
 def test_auto_diffusion_patience_starts_at_the_size_floor(monkeypatch: pytest.MonkeyPatch) -> None:
     # At N = 50,000 (ten 5,000-point subspaces) the Ncut of the diffusion labels *rises* from t = 25 to
     # 100 before it falls to 0 at t = 1,600; patience counted from t = 25 stopped at t = 100 (init ACC
-    # 0.24, NeuNcut ACC 0.32). Patience now counts from t ≥ 2√N. The Ncut sequence is scripted here.
+    # 0.24, NeuNcut ACC 0.32). Patience now counts from t ≥ 2√N. The Ncut sequence is scripted here:
+    # (features, random columns) per t; the random signal never improves, the features reach 0.
     import structlearn.cluster.methods.neuncut_init as nc
 
     rng = np.random.default_rng(0)
@@ -320,11 +322,39 @@ def test_auto_diffusion_patience_starts_at_the_size_floor(monkeypatch: pytest.Mo
     A = sp.random(n, n, density=5 / n, random_state=0, format="csr")
     A = ((A + A.T) > 0).astype(np.float64).tocsr()
     X = rng.normal(size=(n, 4))
-    script = iter([0.90, 0.92, 0.93, 0.50, 0.0, 0.0, 0.0])
+    script = iter([0.90, 0.95, 0.92, 0.95, 0.93, 0.95, 0.50, 0.95, 0.0, 0.95, 0.0, 0.95])
     monkeypatch.setattr(nc, "hard_ncut", lambda *a, **k: next(script))
     monkeypatch.setattr(nc, "_kmeans_rows", lambda Z, k, seed: np.zeros(len(Z), dtype=np.int64))
-    t, _, scores = select_diffusion(A, X, 3, "auto", seed=0)
+    t, _, scores, source = select_diffusion(A, X, 3, "auto", seed=0)
     assert t == 400 and list(scores) == [25, 50, 100, 200, 400]  # a zero Ncut ends the ladder
+    assert source == "features" and scores[200] == 0.50
+
+
+def test_random_columns_separate_rings_whose_feature_means_coincide() -> None:
+    # Two concentric rings: diffusing the coordinates drives both rings to the same mean (the origin),
+    # so the former feature-only start gave ACC 0.50 (Ncut 0.02-0.03) and NeuNcut kept it. Diffused
+    # random columns become constant per ring (power-iteration clustering): Ncut 0, ACC 1.
+    from sklearn.datasets import make_circles
+
+    X, y = make_circles(600, noise=0.04, factor=0.5, random_state=200)
+    X = X.astype(np.float32)
+    t, labels, scores, source = select_diffusion(knn_graph(X, 10), X, 2, "auto", seed=0)
+    assert source == "random" and scores[t] == 0.0 and clustering_accuracy(y, labels) == 1.0
+    est = NeuNcut(2, random_state=0).fit(X)
+    assert est.diffusion_source_ == "random" and clustering_accuracy(y, est.labels_) == 1.0
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_training_does_not_end_above_its_start_in_ncut(seed: int) -> None:
+    # Two moons: the start already cuts the kNN graph into its two components (Ncut 0, ACC 1). The
+    # relaxed-Ncut training moved boundary points across (hard Ncut 0.007 / 0.041, ACC 0.94 / 0.69); the
+    # start and the end now compete by hard Ncut on the training graph, label-free.
+    from sklearn.datasets import make_moons
+
+    X, y = make_moons(600, noise=0.06, random_state=200 + seed)
+    est = NeuNcut(2, random_state=seed).fit(X.astype(np.float32))
+    assert est.init_ncut_ == 0.0 and est.selection_scores_.shape == (2, 2)
+    assert est.selected_step_ == 0 and clustering_accuracy(y, est.labels_) == 1.0
 
 
 def test_spectral_init_starts_from_spectral_clustering_and_keeps_its_ncut() -> None:
@@ -363,5 +393,7 @@ def test_select_every_keeps_the_lowest_ncut_checkpoint() -> None:
     assert est.selected_step_ == int(steps[scores.argmin()])
     np.testing.assert_array_equal(est.predict(X), est.labels_)  # the restored network, not the last one
     plain = NeuNcut(10, init="spectral", random_state=0, **params).fit(X)
-    assert plain.selected_step_ == 20 and plain.selection_scores_.shape == (0, 2)
+    # Without select_every the start and the end compete (two checkpoints).
+    assert list(plain.selection_scores_[:, 0]) == [0, 20]
+    assert plain.selected_step_ == int(plain.selection_scores_[plain.selection_scores_[:, 1].argmin(), 0])
     assert final <= hard_ncut(plain.affinity_matrix_, plain.labels_, 10) + 1e-12

@@ -27,13 +27,18 @@ far above that of spectral clustering's labels on the same graph — UoS Ncut 2.
   points of ten subspaces, where edge batches stay at 1.00.) ``affinity="batch"`` is the former per-batch
   Gaussian kernel (``sigma``, in-batch kNN ``n_neighbors``; ``sigma=3.0, n_neighbors=None`` = official).
 * ``init="diffusion"`` (default): the network is first fitted (100 cross-entropy steps) to k-means
-  labels of the features diffused over the graph, Z ← ½(Z + D⁻¹AZ) t times — no eigendecomposition,
-  O(t·nnz·D). The number of steps is chosen label-free, *before* training, as the t whose k-means
-  labels have the lowest hard Ncut on the training graph (an empty cluster counts 1, so labellings
-  that drop a cluster are not preferred). ``diffusion_steps="auto"`` (default) doubles t from 25 up to
-  at least 2√N, then while that Ncut keeps falling (two doublings of patience; a zero Ncut ends it; at
-  most 12,800 steps): the steps a random walk needs to average over a cluster grow with the cluster's
-  size (ten 4-dim subspaces: t = 200 suffices at N = 2,000, t = 400 at 10,000, t = 1,600 at 50,000,
+  labels of a signal diffused over the graph, Z ← ½(Z + D⁻¹AZ) t times — no eigendecomposition,
+  O(t·nnz·D). Two signals are diffused: the features (their top 64 principal axes) and max(16, 2k)
+  seeded random columns (as power-iteration clustering does; since stop 22 — feature diffusion
+  cannot separate clusters whose feature means coincide: two concentric rings, ACC 0.50, and it
+  reached ten 1,000-point subspaces only at t > 200, random columns at t = 100). The number of steps
+  and the signal (``diffusion_source_``) are chosen label-free, *before* training, as those whose
+  k-means labels have the lowest hard Ncut on the training graph (an empty cluster counts 1, so
+  labellings that drop a cluster are not preferred). ``diffusion_steps="auto"`` (default) doubles t
+  from 25 up to at least 2√N, then while the Ncut of either signal keeps falling (three doublings of
+  patience per signal; a zero Ncut ends it; at most 12,800 steps): the steps a random walk needs to
+  average over a cluster grow with the cluster's size (ten 4-dim subspaces, diffused features: t = 200
+  suffices at N = 2,000, t = 400 at 10,000, t = 1,600 at 50,000,
   where t ≤ 100 gives ACC 0.24 and an Ncut that *rises* from t = 25 to 100 — hence the floor before
   patience counts), while on data whose clusters touch, too many steps merge them (digits: Ncut and
   ACC best at t = 25, kept by the lowest-Ncut choice). A tuple of
@@ -48,10 +53,15 @@ far above that of spectral clustering's labels on the same graph — UoS Ncut 2.
   0–2) — the relaxed-Ncut SGD does not find the spectral partition by itself, nor always hold it.
   On digits the spectral labels have the lower Ncut (0.534 vs 0.593) but the lower accuracy (0.75 vs
   0.84), so neither start is better everywhere and ``"diffusion"`` stays the default.
-* ``select_every`` (opt-in, label-free): the hard Ncut of the training labels on the training graph is
-  scored at the start and every this many steps, and the lowest-Ncut state is restored
-  (``selected_step_``, ``selection_scores_``) — training can then never end above its start in the
-  objective it relaxes. Measured (3 seeds, 5-step checkpoints; docs/deep_clustering.md): with
+* Start against end (default, label-free; since stop 22): the hard Ncut of the training labels on the
+  training graph is scored at the start and after the last step, and the lower-Ncut state is kept
+  (``selected_step_`` 0 or the last step, ``selection_scores_``) — training never ends above its start
+  in the objective it relaxes. Two moons (600 points, k = 2): the start cuts the kNN graph into its two
+  components (Ncut 0, ACC 1) and the relaxed-Ncut training moved boundary points across (Ncut 0.007 /
+  0.041, ACC 0.94 / 0.69; seeds 0 and 2); the non-squared orthogonality penalty keeps a gradient of
+  constant size near the optimum.
+* ``select_every`` (opt-in, label-free): the same score also every this many steps, and the lowest-Ncut
+  state is restored. Measured (3 seeds, 5-step checkpoints; docs/deep_clustering.md): with
   ``init="spectral"`` it holds spectral clustering's partition (digits 0.739 → 0.749, SpectralKNN
   0.751); from the diffusion start it mostly keeps the start, which is not always the more accurate
   state (wine 0.923 → 0.906), so it is not the default.
@@ -205,8 +215,10 @@ class NeuNcut(DeepClusterEstimator):
     None), ``restart_scores_`` (hard Ncut of each run's labels on that graph; the lowest is kept),
     ``diffusion_steps_`` (the chosen t, None unless ``init="diffusion"``), ``diffusion_scores_`` ({t:
     hard Ncut of its k-means labels}) and ``init_ncut_`` (hard Ncut of the warm-start labels; None for
-    ``init="random"``), ``selected_step_`` and ``selection_scores_`` ((step, hard Ncut) rows of the
-    ``select_every`` checkpoints; empty without it), so a run can be checked against its start without labels.
+    ``init="random"``), ``diffusion_source_`` ("features" or "random": the diffused signal the start came
+    from; None unless ``init="diffusion"``), ``selected_step_`` and ``selection_scores_`` ((step, hard
+    Ncut) rows of the checkpoints: start and end, plus every ``select_every`` steps; empty without a
+    graph), so a run can be checked against its start without labels.
     """
 
     _config_class = NeuNcutConfig
@@ -233,11 +245,12 @@ class NeuNcut(DeepClusterEstimator):
         scores = []
         t0 = time.perf_counter()
         init_labels = None
-        self.diffusion_steps_, self.diffusion_scores_ = None, {}
+        self.diffusion_steps_, self.diffusion_scores_, self.diffusion_source_ = None, {}, None
         if cfg.init == "diffusion":
-            self.diffusion_steps_, init_labels, self.diffusion_scores_ = select_diffusion(
+            t, init_labels, ladder, source = select_diffusion(
                 G, Xn, cfg.n_clusters, cfg.diffusion_steps, seed, device
             )
+            self.diffusion_steps_, self.diffusion_scores_, self.diffusion_source_ = t, ladder, source
         elif cfg.init == "spectral":  # SpectralKNN's labels: the shared spectral step, same graph
             init_labels = spectral_labels(G, cfg.n_clusters, None, 10, "auto", seed, norm="degree")
         self.init_ncut_ = None if init_labels is None else hard_ncut(G, init_labels, cfg.n_clusters)
@@ -307,8 +320,9 @@ class NeuNcut(DeepClusterEstimator):
             out = ncut_loss(W, torch.softmax(net(xb), dim=1), cfg.gamma)
             return out.total, torch.stack([out.total, out.spectral, out.orthogonality]).detach()
 
-        every = cfg.select_every
-        # Label-free checkpoint selection: (hard Ncut on the training graph, step, state, labels).
+        # Label-free checkpoint selection: (hard Ncut on the training graph, step, state, labels). Without
+        # select_every the start and the end still compete (the graph is there whenever it is needed).
+        every = cfg.select_every if cfg.select_every is not None or G is None else total
         best: tuple[float, int, dict[str, torch.Tensor], np.ndarray] | None = None
         selection: list[tuple[int, float]] = []
 
@@ -321,9 +335,11 @@ class NeuNcut(DeepClusterEstimator):
             net.train()
             score = hard_ncut(G, labels, cfg.n_clusters)
             selection.append((step, score))
+            end_used[0] = np.unique(labels).size  # clusters used by the latest checkpoint
             if best is None or score < best[0]:
                 best = (score, step, copy.deepcopy(net.state_dict()), labels)
 
+        end_used = [0]
         after_step(0)  # the start (warm or random) competes too
         net.train()
         history = run_steps(
@@ -342,7 +358,9 @@ class NeuNcut(DeepClusterEstimator):
             net.load_state_dict(state)
         else:
             step, labels = total, self._argmax(row_chunks(Xt))
-        n_used, n_start = np.unique(labels).size, np.unique(start[1]).size
+        n_start = np.unique(start[1]).size
+        # The selection would keep the start anyway (an empty cluster scores 1), but say why.
+        n_used = end_used[0] if every is not None else np.unique(labels).size
         if n_used < n_start:
             # A cluster whose softmax saturates at 0 gets no gradient and never returns (raw Iris,
             # seed 0: the first Adam step emptied one, the loss then sat at the penalty γ/(2k) for
