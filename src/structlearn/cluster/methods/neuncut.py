@@ -213,12 +213,13 @@ class NeuNcut(DeepClusterEstimator):
     ``history_`` (per-step total / spectral / orthogonality losses), ``n_features_in_``, ``n_iter_``,
     ``train_seconds_`` (wall time of all runs), ``affinity_matrix_`` (the training kNN graph, CSR, or
     None), ``restart_scores_`` (hard Ncut of each run's labels on that graph; the lowest is kept),
-    ``diffusion_steps_`` (the chosen t, None unless ``init="diffusion"``), ``diffusion_scores_`` ({t:
-    hard Ncut of its k-means labels}) and ``init_ncut_`` (hard Ncut of the warm-start labels; None for
-    ``init="random"``), ``diffusion_source_`` ("features" or "random": the diffused signal the start came
-    from; None unless ``init="diffusion"``), ``selected_step_`` and ``selection_scores_`` ((step, hard
-    Ncut) rows of the checkpoints: start and end, plus every ``select_every`` steps; empty without a
-    graph), so a run can be checked against its start without labels.
+    ``diffusion_steps_`` (the chosen t, None unless ``init="diffusion"``), ``diffusion_scores_`` ({t: the
+    lower hard Ncut of its two signals' k-means labels}) and ``init_ncut_`` (hard Ncut of the warm-start
+    labels; None for ``init="random"``), ``diffusion_source_`` ("features" or "random": the diffused
+    signal the start came from; None unless ``init="diffusion"``), ``selected_step_`` and
+    ``selection_scores_`` ((step, hard Ncut) rows of the checkpoints: start and end, plus every
+    ``select_every`` steps; empty without a graph), so a run can be checked against its start without
+    labels.
     """
 
     _config_class = NeuNcutConfig
