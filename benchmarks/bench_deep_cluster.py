@@ -240,9 +240,7 @@ def run_one(
         row.update({f"fresh_{m}": v for m, v in evaluate(yte, fresh).items()})
         row["fresh_s"], row["fresh_mb"] = mc.seconds, mc.peak_mb
         row["fresh_dense"] = len(yte) <= 2000  # kept for reports assembled from older records
-        row["fresh_affinity"] = resolve_affinity(
-            est.affinity, len(yte), est.cluster_features(Xte[:1]).shape[1], est.affinity_top_k
-        )
+        row["fresh_affinity"] = resolve_affinity(est.affinity, len(yte), est.out_dim, est.affinity_top_k)
         est.set_params(predict_method="knn")
         with Measure() as mk:
             pk = est.predict(Xte)

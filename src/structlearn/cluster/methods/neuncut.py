@@ -331,14 +331,18 @@ class NeuNcut(DeepClusterEstimator):
             nonlocal best
             if every is None or (step % every and step != total):
                 return
-            net.eval()
-            labels = self._argmax(row_chunks(Xt))
-            net.train()
+            if step == 0:  # the start: its state and labels were taken above
+                state, labels = start
+            else:
+                net.eval()
+                labels = self._argmax(row_chunks(Xt))
+                net.train()
+                state = None
             score = hard_ncut(G, labels, cfg.n_clusters)
             selection.append((step, score))
             end_used[0] = np.unique(labels).size  # clusters used by the latest checkpoint
             if best is None or score < best[0]:
-                best = (score, step, copy.deepcopy(net.state_dict()), labels)
+                best = (score, step, state if state is not None else copy.deepcopy(net.state_dict()), labels)
 
         end_used = [0]
         after_step(0)  # the start (warm or random) competes too
