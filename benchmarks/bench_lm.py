@@ -22,8 +22,9 @@ Parts (``--part``, default ``grid``):
 - ``wd-sweep``: SGDW weight decay × LR (``--sweep-lrs``, ``--sweep-wds``) at the grid's CPU setting, seed 0,
   then ``--seeds`` at each norm's best pair, against the grid cache's best AdamW cell (spec dnt.md §7.1:
   decay and LR are coupled for weights that feed a norm).
-- ``budget``: dnt+SGDW against dnt+AdamW at several run lengths (``--budget-iters``), their 2,000-step
-  optimal LRs fixed: does SGD's gap shrink with the budget?
+- ``budget``: the cells of ``--budget-cells`` (dnt+SGDW, dnt/preln+AdamW, dnt/preln+Muon) at several run
+  lengths (``--budget-iters``), their 2,000-step optimal LRs fixed: does SGD's gap to the best AdamW cell
+  shrink with the budget, and does DNT still help AdamW and Muon?
 - ``bound-overhead``: step time of AdamW² (certified spectral bound, τ = 0.02) against AdamW on the
   CPU-config GPT, interleaved, at batch 12 and 64.
 
@@ -680,60 +681,128 @@ def part_wd_sweep(args: argparse.Namespace) -> Path:
 # --------------------------------------------------------------------------------------------- budget
 # Fixed cells of the budget part: the grid's best dnt+AdamW LR and the wd sweep's best dnt+SGDW pair at
 # 2,000 iterations (grid_cuda.md, wd_sweep.md), not re-tuned at the longer budgets.
-BUDGET_CELLS = (("adamw", 3e-3, None), ("sgdw", 0.1, 1e-3))
+# (norm, optimizer, LR, weight decay or None = WEIGHT_DECAY's): each cell's 2,000-iteration optimum, not
+# re-tuned for longer runs (the grid's LRs; dnt+SGDW's wd from the wd sweep). Cells named by "norm+opt".
+BUDGET_CELLS = {
+    "dnt+adamw": ("dnt", "adamw", 3e-3, None),
+    "dnt+sgdw": ("dnt", "sgdw", 0.1, 1e-3),
+    "preln+adamw": ("preln", "adamw", 3e-3, None),
+    "dnt+muon": ("dnt", "muon", 1e-2, None),
+    "preln+muon": ("preln", "muon", 1e-2, None),
+}
 
 
 def part_budget(args: argparse.Namespace) -> Path:
-    """Does dnt+SGDW's gap to dnt+AdamW shrink with the training budget? Both cells at each of
-    ``--budget-iters`` (the cosine schedule and warmup scale with the run), ``--seeds``, whole-split val."""
+    """Do the cells' gaps change with the training budget? Every cell of ``--budget-cells`` at each of
+    ``--budget-iters`` (the cosine schedule and warmup scale with the run), ``--seeds``, whole-split val:
+    dnt+SGDW against the best AdamW cell, and DNT's effect on AdamW and on Muon, paired by seed."""
     preset = "nanogpt-shakespeare-char-cpu"
     t0 = time.perf_counter()
+    cells = [c for c in BUDGET_CELLS if c in args.budget_cells]
     specs = []
     for iters in args.budget_iters:
         a = argparse.Namespace(**{**vars(args), "iters": iters})
-        for opt, lr, wd in BUDGET_CELLS:
+        for c in cells:
+            norm, opt, lr, wd = BUDGET_CELLS[c]
             for seed in args.seeds:
-                sp = _spec(a, "budget", preset, "dnt", opt, lr, seed)
+                sp = _spec(a, "budget", preset, norm, opt, lr, seed)
                 specs.append(sp if wd is None else {**sp, "weight_decay": wd})
     recs = run_many(args, specs)
-    rows, data = [], {}
+
+    def paired(vals: dict[str, dict[int, float]], a: str, b: str) -> tuple[str, list[float]]:
+        if a not in vals or b not in vals:
+            return "–", []
+        d = [vals[a][k] - vals[b][k] for k in sorted(set(vals[a]) & set(vals[b]))]
+        sign = "+" if d and float(np.mean(d)) >= 0 else ""  # the sign on the mean only
+        return (f"{sign}{mean_std(d, '.4f')} ({len(d)})" if d else "–"), d
+
+    rows, gap_rows, data = [], [], {}
     for iters in args.budget_iters:
         vals = {
-            opt: {r["seed"]: _val(r) for r in recs if r["iters"] == iters and r["optimizer"] == opt}
-            for opt, _, _ in BUDGET_CELLS
+            c: {
+                r["seed"]: _val(r)
+                for r in recs
+                if r["iters"] == iters and (r["norm"], r["optimizer"], r["lr"]) == BUDGET_CELLS[c][:3]
+            }
+            for c in cells
         }
-        gaps = [vals["sgdw"][k] - vals["adamw"][k] for k in sorted(set(vals["sgdw"]) & set(vals["adamw"]))]
-        tps = [r["tokens_per_s"] for r in recs if r["iters"] == iters and r.get("tokens_per_s")]
-        rows.append(
-            [
-                iters,
-                f"{iters * 12 * 64 / 1_003_854:.1f}",
-                mean_std(list(vals["adamw"].values()), ".4f"),
-                mean_std(list(vals["sgdw"].values()), ".4f"),
-                f"+{mean_std(gaps, '.4f')} ({len(gaps)} seeds)"
-                if min(gaps, default=-1) >= 0
-                else f"{mean_std(gaps, '.4f')} ({len(gaps)} seeds)",
-                f"{np.median(tps):,.0f}" if tps else "–",
+        vals = {c: v for c, v in vals.items() if v}
+        adamw = [c for c in vals if c.endswith("+adamw")]
+        best = min(adamw, key=lambda c: float(np.mean(list(vals[c].values()))), default=None)
+        row = [iters, f"{iters * 12 * 64 / 1_003_854:.1f}"]
+        row += [mean_std(list(vals[c].values()), ".4f") if c in vals else "–" for c in cells]
+        tps = {
+            c: [
+                r["tokens_per_s"]
+                for r in recs
+                if r["iters"] == iters
+                and r.get("tokens_per_s")
+                and (r["norm"], r["optimizer"], r["lr"]) == BUDGET_CELLS[c][:3]
             ]
-        )
-        data[str(iters)] = {"adamw": vals["adamw"], "sgdw": vals["sgdw"], "gaps": gaps}
+            for c in cells
+        }
+        rows.append(row)
+        g_best, d_best = paired(vals, "dnt+sgdw", best) if best else ("–", [])
+        g_sgdw, _ = paired(vals, "dnt+sgdw", "dnt+adamw")
+        g_adamw, d_adamw = paired(vals, "dnt+adamw", "preln+adamw")
+        g_muon, d_muon = paired(vals, "dnt+muon", "preln+muon")
+        gap_rows.append([iters, g_sgdw, f"{best or '–'}: {g_best}", g_adamw, g_muon])
+        data[str(iters)] = {
+            "vals": vals,
+            "best_adamw": best,
+            "sgdw_minus_best_adamw": d_best,
+            "dnt_minus_preln_adamw": d_adamw,
+            "dnt_minus_preln_muon": d_muon,
+            "tokens_per_s": {c: float(np.median(v)) for c, v in tps.items() if v},
+        }
+    tp_rows = [
+        [c]
+        + [
+            f"{data[str(i)]['tokens_per_s'][c]:,.0f}" if c in data[str(i)]["tokens_per_s"] else "–"
+            for i in args.budget_iters
+        ]
+        for c in cells
+    ]
+    cell_desc = "; ".join(
+        f"{c} lr {_fmt_lr(lr)}, wd {WEIGHT_DECAY[opt] if wd is None else wd:g}"
+        for c, (_, opt, lr, wd) in BUDGET_CELLS.items()
+        if c in cells
+    )
     lines = [
-        f"Tiny Shakespeare, preset `{preset}` (4L × 4H × 128, context 64, batch 12), dnt (LayerNorm),"
+        f"Tiny Shakespeare, preset `{preset}` (4L × 4H × 128, context 64, batch 12), LayerNorm,"
         f" device {args.device}, {args.dtype}, seeds {', '.join(map(str, args.seeds))}; warmup 5 % of the run"
-        " (≤ 100 steps), cosine to 10 % over the run; whole-split val loss at the end. Fixed cells (the"
-        " 2,000-iteration optima, not re-tuned): dnt+AdamW lr 3e-3, wd 0.1; dnt+SGDW lr 0.1, μ 0.9, wd"
-        f" 1e-3. Goal (issue 12): gap ≤ {GOAL_SGDW_GAP} nats.",
+        " (≤ 100 steps), cosine to 10 % over the run; whole-split val loss at the end. Fixed cells, each at"
+        " its 2,000-iteration optimum (grid LRs; dnt+SGDW's wd from the wd sweep), not re-tuned:"
+        f" {cell_desc}."
+        " Muon's embeddings, gains and head use its AdamW part (lr 1e-3).",
+        "",
+        "### Val loss (mean ± std over seeds)",
+        "",
+        markdown_table(["iterations", "epochs", *cells], rows),
+        "",
+        f"### Differences, paired by seed (mean ± std (seeds)); goal (issue 12): dnt+SGDW within "
+        f"{GOAL_SGDW_GAP} nats of the best AdamW cell",
         "",
         markdown_table(
-            ["iterations", "epochs", "dnt+AdamW val", "dnt+SGDW val", "SGDW − AdamW (paired)", "tokens/s"],
-            rows,
+            [
+                "iterations",
+                "dnt+SGDW − dnt+AdamW",
+                "dnt+SGDW − best AdamW cell",
+                "DNT on AdamW (dnt − preln)",
+                "DNT on Muon (dnt − preln)",
+            ],
+            gap_rows,
         ),
+        "",
+        "### Tokens/s (median over seeds; runs shared two cores: compare within a column only)",
+        "",
+        markdown_table(["cell"] + [f"{i} it" for i in args.budget_iters], tp_rows),
     ]
     data["wall_s"] = time.perf_counter() - t0
     data["runs"] = recs
     name = "budget" + ("" if args.device == "cpu" else f"_{args.device}")
     return write_report(
-        Path(args.out), name, "dnt+SGDW vs dnt+AdamW along the budget (issue 12)", "\n".join(lines), data
+        Path(args.out), name, "The cells along the training budget (issue 12)", "\n".join(lines), data
     )
 
 
@@ -840,6 +909,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument(
         "--budget-iters", type=int, nargs="+", default=[2000, 6000], help="budget: iterations per run"
+    )
+    p.add_argument(
+        "--budget-cells",
+        nargs="+",
+        default=list(BUDGET_CELLS),
+        choices=list(BUDGET_CELLS),
+        help="budget: which cells (norm+optimizer at their 2,000-iteration LR) to run",
     )
     p.add_argument("--nanogpt-dir", default=None, help="folder with nanoGPT's model.py (throughput part)")
     p.add_argument("--tp-rounds", type=int, default=5)
