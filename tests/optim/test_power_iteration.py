@@ -106,3 +106,30 @@ def test_gram_variants_match_the_matrix_versions() -> None:
     assert sigma_upper_bound(zero, 4).item() == 0
     with pytest.raises(ValueError, match="power_iteration_gram expects"):
         power_iteration_gram(torch.zeros(2, 3, 4), torch.zeros(2, 4))
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(
+    batch=st.integers(1, 9),
+    squarings=st.integers(0, 5),
+    seed=st.integers(0, 2**16),
+)
+def test_early_stopping_certificate_is_certified_at_every_level(batch, squarings, seed) -> None:
+    """The CPU certificate (stop once the bound ≤ good_enough): every value is still ≥ σ₁, a matrix that
+    stops does so at or below its target, one that never stops gets the fixed-level bound exactly, and
+    zero matrices give 0."""
+    from structlearn.optim.power_iteration import gram, sigma_upper_bound_gram
+
+    g = torch.Generator().manual_seed(seed)
+    A = torch.randn(batch, 40, 16, generator=g) * torch.rand(batch, 1, 1, generator=g) ** 3
+    A[0] = 0.0
+    G = gram(A)
+    exact = torch.linalg.matrix_norm(A.double(), ord=2)
+    fixed = sigma_upper_bound_gram(G, squarings, 40)
+    assert torch.equal(sigma_upper_bound_gram(G, squarings, 40, torch.zeros(batch)), fixed)
+    target = exact.float() * (0.9 + 0.3 * torch.rand(batch, generator=g))
+    early = sigma_upper_bound_gram(G, squarings, 40, target)
+    assert bool((early.double() >= exact * (1 - 1e-6)).all()) and float(early[0]) == 0.0
+    stopped = early > fixed
+    assert bool((early[stopped] <= target[stopped]).all())
+    assert torch.equal(early[~stopped], fixed[~stopped])

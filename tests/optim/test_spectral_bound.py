@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from structlearn.optim import AdamW2, SpectralBound
+from structlearn.optim.bound_core import CERT_RTOL
 from structlearn.optim.spectral_bound import matrix_shape
 from structlearn.train.checkpoint import load_checkpoint, save_checkpoint
 
@@ -75,7 +76,10 @@ def test_ratio_after_bounded_step_never_exceeds_tau(m, n, w_scale, g_scale, lr, 
         sw_exact = float(torch.linalg.matrix_norm(prev, ord=2))
         sd_up, sd_low, sw_est = float(t["sigma_d"][0]), float(t["sigma_d_lower"][0]), float(t["sigma"][0])
         assert sd_low <= sd_exact * (1 + 1e-5) <= sd_up * (1 + 2e-5) and sw_est <= sw_exact * (1 + 1e-5)
-        assert sd_up <= sd_exact * min(m, n) ** (1 / 64) * (1 + 1e-5)  # the certificate's looseness
+        if bool(t["active"][0]):  # the certificate's looseness: all 4 squarings, or stopped within CERT_RTOL
+            assert sd_up <= sd_exact * max(min(m, n) ** (1 / 64), 1 + CERT_RTOL) * (1 + 1e-5)
+        else:  # it may stop at any level that already decides the step is inside the bound
+            assert sd_up <= tau * sw_est * (1 + 1e-5)
         assert ratio <= tau * (1 + 1e-5)
         if bool(t["active"][0]):  # shrunk exactly onto the certified bound
             assert ratio == pytest.approx(tau * (sd_exact / sd_up) * (sw_est / sw_exact), rel=1e-5)
@@ -173,7 +177,10 @@ def test_groups_frozen_and_zero_matrices() -> None:
     assert b.wo.weight.abs().max() > 0
     assert torch.equal(b.wv.weight, frozen) and t["ratio"][i_wv] == 0
     # wo = 0 blocks the gradient of wq, wk: their step is decay only (ratio lr·wd), below τ.
-    assert torch.all(t["ratio"][[0, 1]] <= 3e-3 * 1e-2 * 1.001)
+    # (The logged ratio may be a looser certified bound: the CPU certificate stops once the step is
+    # decided; the power-iteration ratio is the tight one.)
+    assert torch.all(t["sigma_d_lower"][[0, 1]] / t["sigma"][[0, 1]] <= 3e-3 * 1e-2 * 1.001)
+    assert torch.all(t["ratio"][[0, 1]] <= 1e-3)
     assert t["active"][[4, 5]].all() and not t["active"][[0, 1]].any()
     stats = wrapped.bound_stats(per_param=True)
     assert stats["bound/n_undefined"] == 1.0
@@ -362,7 +369,8 @@ def test_padded_transposed_buckets_bound_every_matrix_exactly() -> None:
         opt.step()
         assert bool(opt.bound_tensors()["active"].all())
         for w0, p in zip(prev, ps, strict=True):
-            assert _exact_ratio(w0, p.detach()) == pytest.approx(tau, rel=1e-5)
+            # onto the bound, up to the certificate's stopping tolerance (CPU)
+            assert tau / (1 + CERT_RTOL) * (1 - 1e-5) <= _exact_ratio(w0, p.detach()) <= tau * (1 + 1e-5)
 
 
 def test_train_cli_flags_and_resume_reproduce_the_uninterrupted_run(tmp_path: Path) -> None:
@@ -464,11 +472,12 @@ def test_cli_certificate_flags_reach_the_optimizer() -> None:
 
 # Recorded with the pre-split module (commit 15dc6e5, one file of 662 lines) on this test's float64 model:
 # [Σ params, Σ params², bound/scale_mean, bound/ratio_median] after 8 steps. Guards the behaviour of
-# the split into bound_core / bound_selection / spectral_bound (bit-identity was checked separately on
-# GPT runs in float32, float64 and bf16); the tolerance only absorbs BLAS summation order across CPUs.
+# the split into bound_core / bound_selection / spectral_bound (re-recorded in stop 23 for the CPU
+# certificate's early stop, CERT_RTOL: params moved by < 1e-4 relative; bit-identity was checked
+# separately on GPT runs in float32, float64 and bf16); the tolerance only absorbs BLAS summation order.
 RECORDED = {
-    "adamw2": [6.25670025620289, 27.46766513500657, 0.21618090569972992, 0.08565245568752289],
-    "sgdw2": [7.374923395357572, 28.566258796826425, 0.08212695270776749, 0.15878766775131226],
+    "adamw2": [6.256385202873133, 27.46725201716622, 0.216053768992424, 0.08565393835306168],
+    "sgdw2": [7.3747875238698475, 28.566142495903424, 0.08211558312177658, 0.15879294276237488],
     "estimate_all": [6.952362258563309, 27.517457698048347, 0.5792982578277588, 0.03310535475611687],
 }
 

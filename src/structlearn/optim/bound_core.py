@@ -23,7 +23,10 @@ pieces that act on tensors only; :mod:`structlearn.optim.spectral_bound` wires t
 
 Cost (issue 12, measured on the CPU GPT of bench_lm): the certificate's Gram product and 4 squarings
 are about two thirds of the bound's time; the rest is memory passes (snapshot, D, the shrink, one pass
-each per matrix on the CPU) and W's power iteration.
+each per matrix on the CPU) and W's power iteration. On the CPU a matrix stops squaring once its step is
+decided (:data:`CERT_RTOL`) and the shrink pass is skipped where c = 1: a step where the bound is
+inactive everywhere costs about 30 % less (stop 23: 5.9 → 4.1 ms on that GPT, batch 12), one where it
+is active about 3 % more (the extra host reads; the squarings all run).
 
 Memory: two float32 copies of the bounded parameters (W_{t−1} and D) plus two vectors per matrix; the
 certificate needs temporaries of min(m, n)² per matrix.
@@ -54,6 +57,12 @@ PAD_SMALL = 4096
 # Devices where D and the shrunk weights are formed one matrix at a time in one memory pass (CPU: foreach
 # ops are a per-tensor loop anyway); elsewhere whole-bucket/foreach ops keep the kernel launches few.
 ONE_PASS_DEVICES = ("cpu",)
+# Devices where host synchronisation is free (the CPU): there the certificate stops squaring a matrix once
+# its bound decides the step, at or below τ·σ̂₁(W_{t−1}) (inactive whatever the tighter bound) or within
+# CERT_RTOL of D's power-iteration estimate (a lower bound: further squarings could only shrink the step
+# less, by at most that factor). Elsewhere every matrix takes every squaring (no host sync in the step).
+EARLY_STOP_DEVICES = ("cpu",)
+CERT_RTOL = 0.01
 
 
 def matrix_shape(p: torch.Tensor, *, strict: bool = True) -> tuple[int, int] | None:
@@ -166,7 +175,7 @@ def snapshot(buckets: list[Bucket]) -> None:
 
 @torch.no_grad()
 def measure(
-    buckets: list[Bucket], iters: int, certified: bool, squarings: int
+    buckets: list[Bucket], iters: int, certified: bool, squarings: int, tau: float | None = None
 ) -> tuple[list[list[torch.Tensor]], torch.Tensor, torch.Tensor, torch.Tensor]:
     """Form D = W_{t−1} − W_t and estimate the singular values of every bounded matrix.
 
@@ -176,7 +185,9 @@ def measure(
 
     Certified: the certificate forms G = DᵀD (N×N, the bucket has M ≥ N) anyway, so D's power iteration
     runs on G (N² per mat-vec instead of M·N) and only W_{t−1}'s on the matrices. Estimate-only: both
-    power iterations are one bmm over the stacked [W_{t−1}; D].
+    power iterations are one bmm over the stacked [W_{t−1}; D]. With ``tau`` on :data:`EARLY_STOP_DEVICES`
+    the certificate stops early per matrix (:data:`CERT_RTOL`), so the σ₁(D) returned for a matrix whose
+    step is decided early is a looser (still certified) upper bound.
     """
     views, s_w, s_d, s_up = [], [], [], []
     for b in buckets:
@@ -195,7 +206,10 @@ def measure(
             b.v = torch.cat([v_w, v_d])
             s_w.append(sigma_w)
             s_d.append(sigma_d)
-            s_up.append(sigma_upper_bound_gram(G, squarings, b.shape[0]))
+            good = None
+            if tau is not None and b.buf.device.type in EARLY_STOP_DEVICES:
+                good = torch.maximum(tau * sigma_w, (1.0 + CERT_RTOL) * sigma_d)
+            s_up.append(sigma_upper_bound_gram(G, squarings, b.shape[0], good))
         else:
             sigma, b.v = power_iteration_trusted(b.buf.view(2 * B, *b.shape), b.v, iters)
             s_w.append(sigma[:B])
@@ -234,12 +248,14 @@ def apply_shrink(buckets: list[Bucket], views: list[list[torch.Tensor]], scale: 
     """
     for b, cur in zip(buckets, views, strict=True):
         c = scale[b.offset : b.offset + b.size].to(b.buf.dtype)
-        weights = list(c.unbind())
         if b.buf.device.type in ONE_PASS_DEVICES and all(x.dtype == b.buf.dtype for x in cur):
-            # One pass straight into the weights (the same lerp; the snapshot is refreshed next step).
-            for w0, w1, cj in zip(b.rows_w, cur, weights, strict=True):
-                torch.lerp(w0, w1, cj, out=w1)
+            # One pass straight into the weights (the same lerp; the snapshot is refreshed next step),
+            # none where c = 1: W_t stays as the inner optimizer left it (host reads are free here).
+            for w0, w1, cj in zip(b.rows_w, cur, c.tolist(), strict=True):
+                if cj != 1.0:
+                    torch.lerp(w0, w1, cj, out=w1)
             continue
+        weights = list(c.unbind())
         ends = [x if x.dtype == b.buf.dtype else x.to(b.buf.dtype) for x in cur]
         torch._foreach_lerp_(b.rows_w, ends, weights)
         torch._foreach_copy_(cur, b.rows_w)

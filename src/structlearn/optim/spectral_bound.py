@@ -86,7 +86,8 @@ class SpectralBound(torch.optim.Optimizer):
         seed: seed of the random start vectors of the power iteration.
         certified: bound σ₁(D) from above (:func:`sigma_upper_bound`) so that τ is a true bound on the
             realised σ₁(ΔW)/σ₁(W_{t−1}); ``False`` = the power-iteration estimate only (can exceed τ).
-        squarings: Gram squarings of the certificate (overestimate ≤ rank^{1/2^{s+2}}; default 4).
+        squarings: Gram squarings of the certificate (overestimate ≤ rank^{1/2^{s+2}}; default 4). On the
+            CPU a matrix stops earlier once its step is decided (``bound_core.CERT_RTOL``).
     """
 
     def __init__(
@@ -200,7 +201,7 @@ class SpectralBound(torch.optim.Optimizer):
         if not self._buckets:
             return
         iters = max(self.power_iters, COLD_ITERS) if self._cold else self.power_iters
-        measured = core.measure(self._buckets, iters, self.certified, self.squarings)
+        measured = core.measure(self._buckets, iters, self.certified, self.squarings, self.tau)
         views, sigma_w, sigma_d_lower, sigma_d = measured
         self._cold = False
         ratio, active, scale = core.shrink_rule(sigma_w, sigma_d, self.tau)
