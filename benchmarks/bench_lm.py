@@ -727,8 +727,12 @@ def part_budget(args: argparse.Namespace) -> Path:
             for c in cells
         }
         vals = {c: v for c, v in vals.items() if v}
-        adamw = [c for c in vals if c.endswith("+adamw")]
-        best = min(adamw, key=lambda c: float(np.mean(list(vals[c].values()))), default=None)
+
+        def mean_of(c: str, vals: dict[str, dict[int, float]] = vals) -> float:
+            return float(np.mean(list(vals[c].values())))
+
+        best = min((c for c in vals if c.endswith("+adamw")), key=mean_of, default=None)
+        best_any = min(vals, key=mean_of, default=None)
         row = [iters, f"{iters * 12 * 64 / 1_003_854:.1f}"]
         row += [mean_std(list(vals[c].values()), ".4f") if c in vals else "–" for c in cells]
         tps = {
@@ -746,11 +750,15 @@ def part_budget(args: argparse.Namespace) -> Path:
         g_sgdw, _ = paired(vals, "dnt+sgdw", "dnt+adamw")
         g_adamw, d_adamw = paired(vals, "dnt+adamw", "preln+adamw")
         g_muon, d_muon = paired(vals, "dnt+muon", "preln+muon")
-        gap_rows.append([iters, g_sgdw, f"{best or '–'}: {g_best}", g_adamw, g_muon])
+        g_any, d_any = paired(vals, "dnt+sgdw", best_any) if best_any else ("–", [])
+        named = [f"{best or '–'}: {g_best}", f"{best_any or '–'}: {g_any}"]
+        gap_rows.append([iters, g_sgdw, *named, g_adamw, g_muon])
         data[str(iters)] = {
             "vals": vals,
             "best_adamw": best,
             "sgdw_minus_best_adamw": d_best,
+            "best_cell": best_any,
+            "sgdw_minus_best_cell": d_any,
             "dnt_minus_preln_adamw": d_adamw,
             "dnt_minus_preln_muon": d_muon,
             "tokens_per_s": {c: float(np.median(v)) for c, v in tps.items() if v},
@@ -788,6 +796,7 @@ def part_budget(args: argparse.Namespace) -> Path:
                 "iterations",
                 "dnt+SGDW − dnt+AdamW",
                 "dnt+SGDW − best AdamW cell",
+                "dnt+SGDW − best cell",
                 "DNT on AdamW (dnt − preln)",
                 "DNT on Muon (dnt − preln)",
             ],
