@@ -689,6 +689,7 @@ BUDGET_CELLS = {
     "preln+adamw": ("preln", "adamw", 3e-3, None),
     "dnt+muon": ("dnt", "muon", 1e-2, None),
     "preln+muon": ("preln", "muon", 1e-2, None),
+    "preln+sgdw": ("preln", "sgdw", 0.3, None),  # the grid's optimum (wd 5e-3); no decay sweep for preln
 }
 
 
@@ -750,9 +751,10 @@ def part_budget(args: argparse.Namespace) -> Path:
         g_sgdw, _ = paired(vals, "dnt+sgdw", "dnt+adamw")
         g_adamw, d_adamw = paired(vals, "dnt+adamw", "preln+adamw")
         g_muon, d_muon = paired(vals, "dnt+muon", "preln+muon")
+        g_sgd, d_sgd = paired(vals, "dnt+sgdw", "preln+sgdw")
         g_any, d_any = paired(vals, "dnt+sgdw", best_any) if best_any else ("–", [])
         named = [f"{best or '–'}: {g_best}", f"{best_any or '–'}: {g_any}"]
-        gap_rows.append([iters, g_sgdw, *named, g_adamw, g_muon])
+        gap_rows.append([iters, g_sgdw, *named, g_adamw, g_muon, g_sgd])
         data[str(iters)] = {
             "vals": vals,
             "best_adamw": best,
@@ -761,6 +763,7 @@ def part_budget(args: argparse.Namespace) -> Path:
             "sgdw_minus_best_cell": d_any,
             "dnt_minus_preln_adamw": d_adamw,
             "dnt_minus_preln_muon": d_muon,
+            "dnt_minus_preln_sgdw": d_sgd,
             "tokens_per_s": {c: float(np.median(v)) for c, v in tps.items() if v},
         }
     tp_rows = [
@@ -799,6 +802,7 @@ def part_budget(args: argparse.Namespace) -> Path:
                 "dnt+SGDW − best cell",
                 "DNT on AdamW (dnt − preln)",
                 "DNT on Muon (dnt − preln)",
+                "DNT on SGDW (dnt − preln)",
             ],
             gap_rows,
         ),
