@@ -146,28 +146,41 @@ def test_wd_sweep_picks_the_best_pair_runs_its_seeds_and_reads_the_adamw_referen
     assert len(calls) == 8 and len(list((tmp_path / "runs").glob("wd-sweep_*/*.json"))) == 8
 
 
-def test_budget_runs_both_fixed_cells_at_every_length_and_pairs_them_by_seed(
+def test_budget_runs_the_chosen_cells_at_every_length_and_pairs_them_by_seed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list = []
 
     def run_one(spec: dict[str, Any]) -> dict[str, Any]:
-        calls.append((spec["optimizer"], spec["lr"], spec.get("weight_decay"), spec["iters"], spec["seed"]))
-        # SGDW's gap halves as the budget doubles: 0.08 at 20 iterations, 0.04 at 40
+        calls.append((spec["norm"], spec["optimizer"], spec["lr"], spec.get("weight_decay"), spec["iters"]))
+        # SGDW's gap halves as the budget doubles (0.08 at 20 iterations, 0.04 at 40); preln is 0.01 worse
+        # than dnt with every optimizer; Muon is 0.1 better than AdamW
         val = 2.0 - spec["iters"] / 100 + (0.08 * 20 / spec["iters"] if spec["optimizer"] == "sgdw" else 0.0)
+        val += 0.01 * (spec["norm"] == "preln") - 0.1 * (spec["optimizer"] == "muon")
         keys = ("part", "norm", "optimizer", "lr", "seed", "iters", "device", "dtype")
         rec = {k: spec[k] for k in keys}
         return {**rec, "status": "completed", "val_loss": val + 0.001 * spec["seed"], "wall_s": 0.0}
 
     monkeypatch.setattr(bench, "run_one", run_one)
-    report = bench.part_budget(_args(tmp_path, budget_iters=[20, 40], seeds=[0, 1]))
+    two = ["dnt+adamw", "dnt+sgdw"]
+    report = bench.part_budget(_args(tmp_path, budget_iters=[20, 40], seeds=[0, 1], budget_cells=two))
     assert sorted(set(calls)) == sorted(
-        (opt, lr, wd, it, s)
+        ("dnt", opt, lr, wd, it)
         for opt, lr, wd in (("adamw", 3e-3, None), ("sgdw", 0.1, 1e-3))
         for it in (20, 40)
-        for s in (0, 1)
     )
+    assert len(calls) == 8
     text = report.read_text()
-    assert "+0.0800 ± 0.0000 (2 seeds)" in text and "+0.0400 ± 0.0000 (2 seeds)" in text
-    bench.part_budget(_args(tmp_path, budget_iters=[20, 40], seeds=[0, 1]))
+    assert "+0.0800 ± 0.0000 (2)" in text and "+0.0400 ± 0.0000 (2)" in text
+    bench.part_budget(_args(tmp_path, budget_iters=[20, 40], seeds=[0, 1], budget_cells=two))
     assert len(calls) == 8  # cached: nothing trains twice
+    # every cell: the best AdamW cell is dnt+adamw, the best cell dnt+muon; DNT's effect paired by seed
+    report = bench.part_budget(
+        _args(tmp_path, budget_iters=[20, 40], seeds=[0, 1], budget_cells=list(bench.BUDGET_CELLS))
+    )
+    assert len(calls) == 4 * len(bench.BUDGET_CELLS)  # the two cached cells were not run again
+    data = json.loads((tmp_path / "budget.json").read_text())["data"]
+    assert data["20"]["best_adamw"] == "dnt+adamw" and data["20"]["best_cell"] == "dnt+muon"
+    assert data["20"]["sgdw_minus_best_cell"] == pytest.approx([0.18, 0.18])
+    for key in ("dnt_minus_preln_adamw", "dnt_minus_preln_muon", "dnt_minus_preln_sgdw"):
+        assert data["40"][key] == pytest.approx([-0.01, -0.01])
