@@ -11,7 +11,8 @@ One iteration is two batched mat-vecs (``torch.bmm``) over every matrix of the s
 σ̂ = ‖Aᵀû‖ (û = u/‖u‖) ≥ ûᵀAv = ‖Av‖ is the better of the two free estimates; both are lower bounds
 on σ₁. Intermediate vectors are not normalised between the two products (fewer kernels); AᵀA v
 stays finite for σ₁ up to ~1e19 in float32.
-Everything stays on the device: no host synchronisation.
+Everything stays on the device, with no host synchronisation, except in the certificate's early-stopping
+form (:func:`sigma_upper_bound_gram_adaptive`), which is meant for the CPU.
 """
 
 from __future__ import annotations
