@@ -26,7 +26,7 @@ are about two thirds of the bound's time; the rest is memory passes (snapshot, D
 each per matrix on the CPU) and W's power iteration. On the CPU a matrix stops squaring once its step is
 decided (:data:`CERT_RTOL`) and the shrink pass is skipped where c = 1: a step where the bound is
 inactive everywhere costs about 30 % less (stop 23: 5.9 → 4.1 ms on that GPT, batch 12), one where it
-is active about 3 % more (the extra host reads; the squarings all run).
+is active about 3 % more (the extra host reads; few matrices stop early there).
 
 Memory: two float32 copies of the bounded parameters (W_{t−1} and D) plus two vectors per matrix; the
 certificate needs temporaries of min(m, n)² per matrix.
