@@ -693,6 +693,11 @@ BUDGET_CELLS = {
 }
 
 
+def _cell_of(rec: dict[str, Any]) -> tuple[str, str, float]:
+    """(norm, optimizer, LR) of a run record, the key of :data:`BUDGET_CELLS` values."""
+    return rec["norm"], rec["optimizer"], rec["lr"]
+
+
 def part_budget(args: argparse.Namespace) -> Path:
     """Do the cells' gaps change with the training budget? Every cell of ``--budget-cells`` at each of
     ``--budget-iters`` (the cosine schedule and warmup scale with the run), ``--seeds``, whole-split val:
@@ -719,14 +724,9 @@ def part_budget(args: argparse.Namespace) -> Path:
 
     rows, gap_rows, data = [], [], {}
     for iters in args.budget_iters:
-        vals = {
-            c: {
-                r["seed"]: _val(r)
-                for r in recs
-                if r["iters"] == iters and (r["norm"], r["optimizer"], r["lr"]) == BUDGET_CELLS[c][:3]
-            }
-            for c in cells
-        }
+        at = [r for r in recs if r["iters"] == iters]
+        runs = {c: [r for r in at if _cell_of(r) == BUDGET_CELLS[c][:3]] for c in cells}
+        vals = {c: {r["seed"]: _val(r) for r in runs[c]} for c in cells}
         vals = {c: v for c, v in vals.items() if v}
 
         def mean_of(c: str, vals: dict[str, dict[int, float]] = vals) -> float:
@@ -736,16 +736,7 @@ def part_budget(args: argparse.Namespace) -> Path:
         best_any = min(vals, key=mean_of, default=None)
         row = [iters, f"{iters * 12 * 64 / 1_003_854:.1f}"]
         row += [mean_std(list(vals[c].values()), ".4f") if c in vals else "–" for c in cells]
-        tps = {
-            c: [
-                r["tokens_per_s"]
-                for r in recs
-                if r["iters"] == iters
-                and r.get("tokens_per_s")
-                and (r["norm"], r["optimizer"], r["lr"]) == BUDGET_CELLS[c][:3]
-            ]
-            for c in cells
-        }
+        tps = {c: [r["tokens_per_s"] for r in runs[c] if r.get("tokens_per_s")] for c in cells}
         rows.append(row)
         g_best, d_best = paired(vals, "dnt+sgdw", best) if best else ("–", [])
         g_sgdw, _ = paired(vals, "dnt+sgdw", "dnt+adamw")

@@ -12,7 +12,7 @@ One iteration is two batched mat-vecs (``torch.bmm``) over every matrix of the s
 on σ₁. Intermediate vectors are not normalised between the two products (fewer kernels); AᵀA v
 stays finite for σ₁ up to ~1e19 in float32.
 Everything stays on the device, with no host synchronisation, except in the certificate's early-stopping
-form (:func:`sigma_upper_bound_gram_adaptive`), which is meant for the CPU.
+form (:func:`sigma_upper_bound_gram` with ``good_enough``), which is meant for the CPU.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def sigma_upper_bound_gram(
     ``long_side`` = max(m, n) of A, for the rounding margin of G. ``good_enough`` (batch,): stop squaring a
     matrix once its bound is at or below this value (every level's bound is certified, only looser); the
     decided matrices leave the batch, so later squarings cost less. That needs one host synchronisation
-    per level: for the CPU, where it is free (:func:`sigma_upper_bound_gram_adaptive`).
+    per level: for the CPU, where it is free.
 
     With G = AᵀA (or AAᵀ, the smaller side) and k = 2^s:
         σ₁ = λ_max(G)^{1/2} ≤ (Σ_i λ_i^{2k})^{1/(4k)} = ‖G^k‖_F^{1/(2k)} ≤ r^{1/(4k)}·σ₁   (r = rank A),
@@ -154,60 +154,36 @@ def sigma_upper_bound_gram(
     each normalised by its Frobenius norm c_i to stay in range:
         λ_max(G) ≤ Π_{i=0..s} c_i^{2^{−i}},  c_0 = ‖G‖_F, H_0 = G/c_0, c_i = ‖H_{i−1}²‖_F, H_i = H_{i−1}²/c_i
     (c_i = 1, no normalisation, at odd i < s).
-    Cost: one Gram product (m·n·min(m, n)) and s products of min(m, n)² matrices; no host sync.
+    Cost: one Gram product (m·n·min(m, n)) and s products of min(m, n)² matrices; no host sync without
+    ``good_enough``.
     The result is multiplied by 1 + 16·eps·max(m, n) to cover the rounding of G in A's dtype.
     """
-    if good_enough is not None:
-        return sigma_upper_bound_gram_adaptive(G, squarings, long_side, good_enough)
     tiny = torch.finfo(G.dtype).tiny
+    margin = 1.0 + 16.0 * torch.finfo(G.dtype).eps * max(long_side, 1)
     c0 = torch.linalg.matrix_norm(G)
     log_bound = torch.log(c0.clamp_min(tiny))
     H = G / c0.clamp_min(tiny).view(-1, 1, 1)
-    for i in range(1, squarings + 1):
-        H = torch.bmm(H, H)
-        # Normalised every second squaring and at the last (fewer elementwise passes): from ‖H‖_F = 1 an
-        # unnormalised square keeps ‖H²‖_F ≥ n^{-1/2} and the next one ≥ n^{-3/2}, far from underflow;
-        # the skipped factor is carried by the next c_i (the product formula holds for any c_i > 0).
-        if i % 2 == 0 or i == squarings:
-            c = torch.linalg.matrix_norm(H).clamp_min(tiny)
-            H.div_(c.view(-1, 1, 1))
-            log_bound = log_bound + torch.log(c) * 2.0**-i
-    margin = 1.0 + 16.0 * torch.finfo(G.dtype).eps * max(long_side, 1)
-    return torch.where(c0 > 0, torch.exp(0.5 * log_bound) * margin, torch.zeros_like(c0))
-
-
-def sigma_upper_bound_gram_adaptive(
-    G: torch.Tensor, squarings: int, long_side: int, good_enough: torch.Tensor
-) -> torch.Tensor:
-    """:func:`sigma_upper_bound_gram`, level by level, with a matrix leaving once its bound ≤ ``good_enough``.
-
-    The bound after i squarings, exp(½·Σ_{j≤i} 2^{−j} log c_j), is certified at every level (Schatten-2^{i+2}
-    norm of A), so a matrix may stop at any level; the rest go on to ``squarings``. Checked where the
-    fixed-level chain normalises anyway (i = 0, 2, 4, …; no extra norms), so a matrix that never stops
-    gets the fixed-level function's result.
-    """
-    tiny = torch.finfo(G.dtype).tiny
-    margin = 1.0 + 16.0 * torch.finfo(G.dtype).eps * max(long_side, 1)
-    c0 = torch.linalg.matrix_norm(G)
+    # Early stopping (``good_enough``): checked where the chain normalises (i = 0, 2, 4, …), so a matrix
+    # that never stops gets the fixed chain's result. live = (matrix, its row in H) of the undecided ones;
+    # a decided matrix leaves H only once a quarter of H's rows have (copying H costs about what a few
+    # squarings of one row save).
+    target = None if good_enough is None else good_enough.tolist()  # the one host read per level
     out = torch.zeros_like(c0)
-    log_bound = torch.log(c0.clamp_min(tiny))
-    H = G / c0.clamp_min(tiny).view(-1, 1, 1)
-    # live: (matrix, its row in H) of the undecided matrices. A decided matrix leaves H only when a quarter
-    # of H's rows have (copying H costs about what a few squarings of one row save).
     live = [(k, k) for k in range(G.shape[0])]
-    target = good_enough.tolist()  # decided on the host (a few floats per level; that sync is the premise)
     for i in range(squarings + 1):
         if i > 0:
             H = torch.bmm(H, H)
-            if i % 2 and i < squarings:  # unnormalised odd level: carried by the next c_i
+            # Normalised every second squaring and at the last (fewer elementwise passes): from ‖H‖_F = 1
+            # an unnormalised square keeps ‖H²‖_F ≥ n^{-1/2} and the next one ≥ n^{-3/2}, far from
+            # underflow; the skipped factor is carried by the next c_i (the product formula holds for any
+            # c_i > 0).
+            if i % 2 and i < squarings:
                 continue
             c = torch.linalg.matrix_norm(H).clamp_min(tiny)
             H.div_(c.view(-1, 1, 1))
             log_bound = log_bound + torch.log(c) * 2.0**-i
-        rows = [r for _, r in live]
-        if i == squarings:  # the rest take the full chain, computed as the fixed-level function does
-            out[[k for k, _ in live]] = torch.exp(0.5 * log_bound[rows]) * margin
-            break
+        if target is None or i == squarings:  # no decision: fixed chain, or the last level
+            continue
         lb = log_bound.tolist()
         done = [(k, r) for k, r in live if math.exp(0.5 * lb[r]) * margin <= target[k]]
         if not done:
@@ -216,9 +192,12 @@ def sigma_upper_bound_gram_adaptive(
         finished = {k for k, _ in done}
         live = [(k, r) for k, r in live if k not in finished]
         if not live:
-            break
+            return torch.where(c0 > 0, out, torch.zeros_like(c0))
         if len(live) <= 0.75 * H.shape[0]:
             keep = [r for _, r in live]
             H, log_bound = H[keep], log_bound[keep]
             live = [(k, j) for j, (k, _) in enumerate(live)]
+    if target is None:
+        return torch.where(c0 > 0, torch.exp(0.5 * log_bound) * margin, torch.zeros_like(c0))
+    out[[k for k, _ in live]] = torch.exp(0.5 * log_bound[[r for _, r in live]]) * margin
     return torch.where(c0 > 0, out, torch.zeros_like(c0))
