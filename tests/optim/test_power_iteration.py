@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -133,3 +135,46 @@ def test_early_stopping_certificate_is_certified_at_every_level(batch, squarings
     stopped = early > fixed
     assert bool((early[stopped] <= target[stopped]).all())
     assert torch.equal(early[~stopped], fixed[~stopped])
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    m=st.integers(1, 300),
+    n=st.integers(1, 300),
+    kind=st.sampled_from(["gauss", "constant", "rank1", "spiky"]),
+    log_scale=st.floats(-20.0, 15.0),
+    seed=st.integers(0, 2**16),
+)
+def test_frobenius_upper_bound_is_certified(m, n, kind, log_scale, seed) -> None:
+    """Level −1 of the certificate: at or above the exact ‖A‖_F (float64) ≥ σ₁ for every matrix (within
+    the documented rounding margin of it where finite), +inf (no bound) where that margin would not hold:
+    tiny norms (underflow) and zero matrices."""
+    from structlearn.optim.power_iteration import frobenius_upper_bound
+
+    g = torch.Generator().manual_seed(seed)
+    if kind == "gauss":
+        A = torch.randn(3, m, n, generator=g)
+    elif kind == "constant":  # equal terms: the sum's rounding is not averaged out
+        A = torch.full((3, m, n), 1.0 + 2.0**-20)
+    elif kind == "rank1":
+        A = torch.randn(3, m, 1, generator=g) @ torch.randn(3, 1, n, generator=g)
+    else:
+        A = torch.randn(3, m, n, generator=g) ** 5
+    A = A * 10.0**log_scale
+    A[1] = 0.0
+    exact = torch.linalg.matrix_norm(A.double())
+    got = frobenius_upper_bound(A).double()
+    assert bool((got >= exact).all()) and math.isinf(got[1])
+    finite = torch.isfinite(got)
+    margin = 1 + 4.0 * (m * n + 2) * torch.finfo(torch.float32).eps
+    assert bool((got[finite] <= exact[finite] * margin).all())
+    assert bool(finite[(exact > 1e-12) & (exact < 1e18)].all())  # a bound away from under- and overflow
+    assert bool((exact >= torch.linalg.matrix_norm(A.double(), ord=2) * (1 - 1e-12)).all())
+
+
+def test_frobenius_upper_bound_gives_up_where_its_margin_would_not_hold() -> None:
+    """The rounding margin holds up to k·u = 1/4: 2048 × 2047 float32 entries, not 2048 × 2049."""
+    from structlearn.optim.power_iteration import frobenius_upper_bound
+
+    assert torch.isfinite(frobenius_upper_bound(torch.ones(1, 2048, 2047))).all()
+    assert torch.isinf(frobenius_upper_bound(torch.ones(1, 2048, 2049))).all()

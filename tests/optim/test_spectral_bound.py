@@ -527,3 +527,55 @@ def test_one_pass_and_foreach_paths_give_the_same_weights(monkeypatch: pytest.Mo
     one_pass = run()
     monkeypatch.setattr(bound_core, "ONE_PASS_DEVICES", ())
     assert all(torch.equal(a, b) for a, b in zip(one_pass, run(), strict=True))
+
+
+def test_frobenius_level_skips_the_gram_product(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the CPU a matrix whose ‖D‖_F is already ≤ τ·σ̂₁(W_{t−1}) skips the Gram product. A bucket with
+    some, all and none of its matrices decided that way: the Gram batches shrink accordingly, every
+    certificate is ≥ the exact σ₁(D), every realised ratio ≤ τ, and the inactive matrices get the same
+    bits as with the fixed certificate chain while they stay inactive (steps 0–5)."""
+    from structlearn.optim import bound_core
+
+    def run(early: bool) -> tuple[list[torch.Tensor], list[int]]:
+        monkeypatch.setattr(bound_core, "EARLY_STOP_DEVICES", ("cpu",) if early else ())
+        sizes: list[int] = []
+        real_gram = bound_core.gram
+        monkeypatch.setattr(bound_core, "gram", lambda D: sizes.append(D.shape[0]) or real_gram(D))
+        torch.manual_seed(0)
+        layers = nn.ModuleList(nn.Linear(16, 16, bias=False) for _ in range(6))
+        slow, fast = [x.weight for x in layers[:3]], [x.weight for x in layers[3:]]
+        opt = AdamW2([{"params": slow, "lr": 1e-5}, {"params": fast, "lr": 1e-2}], tau=0.02, weight_decay=0.0)
+        g = torch.Generator().manual_seed(1)
+        for step in range(9):
+            if step in (3, 6):  # all slow (all decided by ‖D‖_F), then all fast (none)
+                opt.param_groups[1]["lr"] = 1e-5 if step == 3 else 1e-2
+                opt.param_groups[0]["lr"] = 1e-5 if step == 3 else 1e-2
+            prev = [x.weight.detach().clone() for x in layers]
+            x = torch.randn(8, 16, generator=g)
+            loss = sum(nn.functional.mse_loss(m(x), x.flip(1) * (k + 1)) for k, m in enumerate(layers))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            t = opt.bound_tensors()
+            for k, layer in enumerate(layers):
+                D = (prev[k] - layer.weight.detach()).double()
+                assert _exact_ratio(prev[k], layer.weight.detach()) <= 0.02 * (1 + 1e-3)
+                assert float(t["sigma_d"][k]) >= float(torch.linalg.matrix_norm(D, ord=2)) * (1 - 1e-6)
+            sizes.append(-1)  # step separator
+            if step == 5:
+                inactive = [x.weight.detach().clone() for x in layers[:3]]
+        return inactive, sizes
+
+    early_w, early_sizes = run(True)
+    fixed_w, fixed_sizes = run(False)
+    per_step = [[s for s in chunk if s > 0] for chunk in _split(early_sizes)]
+    assert per_step == [[3]] * 3 + [[]] * 3 + [[6]] * 3
+    assert all(s == [6] for s in ([s for s in chunk if s > 0] for chunk in _split(fixed_sizes)))
+    assert all(torch.equal(a, b) for a, b in zip(early_w, fixed_w, strict=True))  # inactive up to step 5
+
+
+def _split(sizes: list[int]) -> list[list[int]]:
+    out: list[list[int]] = [[]]
+    for s in sizes:
+        out[-1].append(s) if s > 0 else out.append([])
+    return out[:-1]

@@ -23,10 +23,12 @@ pieces that act on tensors only; :mod:`structlearn.optim.spectral_bound` wires t
 
 Cost (issue 12, measured on the CPU GPT of bench_lm): the certificate's Gram product and 4 squarings
 are about two thirds of the bound's time; the rest is memory passes (snapshot, D, the shrink, one pass
-each per matrix on the CPU) and W's power iteration. On the CPU a matrix stops squaring once its step is
-decided (:data:`CERT_RTOL`) and the shrink pass is skipped where c = 1: a step where the bound is
-inactive everywhere costs about 30 % less (stop 23: 5.9 → 4.1 ms on that GPT, batch 12), one where it
-is active about 3 % more (the extra host reads; few matrices stop early there).
+each per matrix on the CPU) and W's power iteration. On the CPU (:data:`EARLY_STOP_DEVICES`) the
+certificate has a level −1: a matrix with ‖D‖_F ≤ τ·σ̂₁(W_{t−1}) is inactive without a Gram product
+(late in a decayed run, every matrix); the others stop squaring once their step is decided
+(:data:`CERT_RTOL`), and the shrink pass is skipped where c = 1. On that GPT at batch 12, ``_bound()``
+takes about 35 % less time when every matrix is decided by ‖D‖_F (stop 27: 3.0 → 1.9 ms) and 3–5 % more
+when few or none are (the norms and the host read).
 
 Memory: two float32 copies of the bounded parameters (W_{t−1} and D) plus two vectors per matrix; the
 certificate needs temporaries of min(m, n)² per matrix.
@@ -41,6 +43,7 @@ from typing import Any
 import torch
 
 from structlearn.optim.power_iteration import (  # the trusted kernels: SpectralBound validated once
+    frobenius_upper_bound,
     gram,
     init_vectors,
     power_iteration_gram_trusted,
@@ -186,8 +189,8 @@ def measure(
     Certified: the certificate forms G = DᵀD (N×N, the bucket has M ≥ N) anyway, so D's power iteration
     runs on G (N² per mat-vec instead of M·N) and only W_{t−1}'s on the matrices. Estimate-only: both
     power iterations are one bmm over the stacked [W_{t−1}; D]. With ``tau`` on :data:`EARLY_STOP_DEVICES`
-    the certificate stops early per matrix (:data:`CERT_RTOL`), so the σ₁(D) returned for a matrix whose
-    step is decided early is a looser (still certified) upper bound.
+    the certificate stops early per matrix (‖D‖_F, or :data:`CERT_RTOL`), so the σ₁(D) returned for a
+    matrix whose step is decided early is a looser (still certified) upper bound.
     """
     views, s_w, s_d, s_up = [], [], [], []
     for b in buckets:
@@ -201,15 +204,12 @@ def measure(
         B = b.size
         if certified:  # U ≥ σ₁(D): the padded zeros change no singular value
             sigma_w, v_w = power_iteration_trusted(b.buf[0], b.v[:B], iters)
-            G = gram(b.buf[1])
-            sigma_d, v_d = power_iteration_gram_trusted(G, b.v[B:], iters)
+            early = tau is not None and b.buf.device.type in EARLY_STOP_DEVICES
+            sigma_d, upper, v_d = _certify_step(b, iters, squarings, tau * sigma_w if early else None)
             b.v = torch.cat([v_w, v_d])
             s_w.append(sigma_w)
             s_d.append(sigma_d)
-            good = None
-            if tau is not None and b.buf.device.type in EARLY_STOP_DEVICES:
-                good = torch.maximum(tau * sigma_w, (1.0 + CERT_RTOL) * sigma_d)
-            s_up.append(sigma_upper_bound_gram(G, squarings, b.shape[0], good))
+            s_up.append(upper)
         else:
             sigma, b.v = power_iteration_trusted(b.buf.view(2 * B, *b.shape), b.v, iters)
             s_w.append(sigma[:B])
@@ -219,6 +219,45 @@ def measure(
     sigma_d_lower = torch.cat(s_d).float()
     sigma_d = torch.cat(s_up).float() if certified else sigma_d_lower
     return views, sigma_w, sigma_d_lower, sigma_d
+
+
+def _gram_chain(
+    D: torch.Tensor, v: torch.Tensor, iters: int, squarings: int, inactive_at: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(σ̂₁(D) by power iteration on G = DᵀD, the certificate U ≥ σ₁(D) from G, D's new vectors)."""
+    G = gram(D)
+    lower, v_new = power_iteration_gram_trusted(G, v, iters)
+    good = None if inactive_at is None else torch.maximum(inactive_at, (1.0 + CERT_RTOL) * lower)
+    return lower, sigma_upper_bound_gram(G, squarings, D.shape[1], good), v_new
+
+
+def _certify_step(
+    b: Bucket, iters: int, squarings: int, inactive_at: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(σ̂₁(D) by power iteration, U ≥ σ₁(D), D's new vectors) for the steps D of bucket ``b``.
+
+    Without ``inactive_at``: the Gram chain for every matrix. With it (τ·σ̂₁(W_{t−1}) per matrix; the CPU
+    only, it reads the decision on the host): a matrix whose ‖D‖_F is at or below it is decided inactive
+    without the Gram product (the certificate's level −1; U = ‖D‖_F, σ̂₁(D) from a power iteration on D);
+    the others take the Gram chain, which stops once their step is decided (:data:`CERT_RTOL`).
+    """
+    B = b.size
+    D, v = b.buf[1], b.v[B:]
+    if inactive_at is None:
+        return _gram_chain(D, v, iters, squarings, None)
+    fro = frobenius_upper_bound(D)
+    decided = (fro <= inactive_at).tolist()
+    if not any(decided):
+        return _gram_chain(D, v, iters, squarings, inactive_at)
+    if all(decided):
+        lower, v_new = power_iteration_trusted(D, v, iters)
+        return lower, fro, v_new
+    done = [j for j in range(B) if decided[j]]
+    rest = [j for j in range(B) if not decided[j]]
+    lower, upper, v_new = torch.empty_like(fro), fro.clone(), torch.empty_like(v)
+    lower[done], v_new[done] = power_iteration_trusted(D[done], v[done], iters)
+    lower[rest], upper[rest], v_new[rest] = _gram_chain(D[rest], v[rest], iters, squarings, inactive_at[rest])
+    return lower, upper, v_new
 
 
 def shrink_rule(

@@ -125,6 +125,26 @@ def power_iteration_gram_trusted(
 
 
 @torch.no_grad()
+def frobenius_upper_bound(A: torch.Tensor) -> torch.Tensor:
+    """‖A‖_F ≥ σ₁ of each matrix in ``A`` (batch, m, n), rounded up; +inf where no safe bound is known.
+
+    The certificate's level −1: no Gram product (one pass over A), overestimates σ₁ by up to
+    (rank A)^{1/2}. Rounding: the k = m·n squares, their sum in any order and the square root lose at most
+    a factor (1 − γ_{k+2})^{1/2} with γ_k = k·u/(1 − k·u) (u = eps/2), which 1 + 2·(k + 2)·eps covers while
+    k·u ≤ 1/4; squares that underflow lose at most k·tiny in all, ≤ 2^−26 of any sum above
+    k·tiny·2^26. So +inf (no bound, never a wrong one) beyond 4M float32 entries and where the computed
+    norm is below (k·tiny)^{1/2}·2^13 (about 1e-13 in float32, exact zeros included).
+    """
+    k = A.shape[-2] * A.shape[-1] + 2
+    info = torch.finfo(A.dtype)
+    fro = torch.linalg.matrix_norm(A)
+    if k * info.eps / 2 > 0.25:
+        return torch.full_like(fro, math.inf)
+    floor = math.sqrt(k * info.tiny) * 2.0**13
+    return torch.where(fro >= floor, fro * (1.0 + 2.0 * k * info.eps + 2.0**-26), math.inf)
+
+
+@torch.no_grad()
 def sigma_upper_bound(A: torch.Tensor, squarings: int = 4) -> torch.Tensor:
     """A certified upper bound on σ₁ of each matrix in ``A`` (batch, m, n): the Schatten-2k norm.
 
