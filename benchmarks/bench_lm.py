@@ -19,9 +19,10 @@ Parts (``--part``, default ``grid``):
 - ``gpu-config``: nanoGPT's GPU config (preset ``nanogpt-shakespeare-char``: 6L × 6H × 384, context 256,
   batch 64, dropout 0.2) for ``--iters`` steps in bf16: preln+AdamW (lr 1e-3) vs dnt+SGDW
   (``--sgdw-lr``), val loss on the whole split and tokens/s.
-- ``wd-sweep``: SGDW weight decay × LR (``--sweep-lrs``, ``--sweep-wds``) at the grid's CPU setting, seed 0,
-  then ``--seeds`` at each norm's best pair, against the grid cache's best AdamW cell (spec dnt.md §7.1:
-  decay and LR are coupled for weights that feed a norm).
+- ``wd-sweep``: SGDW weight decay × LR (``--sweep-lrs``, ``--sweep-wds``; optionally × ``--sweep-momenta``
+  × ``--sweep-clips``) at the grid's CPU setting, seed 0, then ``--seeds`` at each norm's best
+  configuration, against the grid cache's best AdamW cell (spec dnt.md §7.1: decay and LR are coupled
+  for weights that feed a norm; clipping is itself a heavy-tail remedy).
 - ``budget``: the cells of ``--budget-cells`` (dnt+SGDW, dnt/preln+AdamW, dnt/preln+Muon) at several run
   lengths (``--budget-iters``), their 2,000-step optimal LRs fixed: does SGD's gap to the best AdamW cell
   shrink with the budget, and does DNT still help AdamW and Muon?
@@ -89,6 +90,9 @@ def run_key(spec: dict[str, Any]) -> str:
     """The run's name in the cache ``<out>/runs``: ``<part>_<device>_<dtype>_it<iters>/<arm>_s<seed>``."""
     tag = f"{spec['part']}_{spec['device']}_{spec['dtype']}_it{spec['iters']}"
     wd = f"_wd{spec['weight_decay']:g}" if "weight_decay" in spec else ""  # only the wd-sweep sets it
+    # momentum / clip only where the sweep moves them off the preset's, so earlier cache names still hold
+    wd += f"_mu{spec['momentum']:g}" if "momentum" in spec else ""
+    wd += f"_clip{spec['grad_clip']:g}" if "grad_clip" in spec else ""
     return f"{tag}/{spec['norm']}_{spec['optimizer']}_lr{_fmt_lr(spec['lr'])}{wd}_s{spec['seed']}"
 
 
@@ -108,6 +112,10 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if spec["optimizer"] == "muon":
         extra["optimizer_kwargs"] = {"adam_lr": 1e-3}
+    if "momentum" in spec:
+        extra["momentum"] = float(spec["momentum"])
+    if "grad_clip" in spec:  # 0 = no clipping
+        extra["grad_clip"] = float(spec["grad_clip"]) or None
     cfg = preset_config(
         preset,
         norm=spec["norm"],
@@ -131,6 +139,7 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
     )
     rec: dict[str, Any] = {k: spec[k] for k in ("part", "norm", "optimizer", "lr", "seed", "iters")}
     rec.update(device=spec["device"], dtype=spec["dtype"], preset=preset, weight_decay=cfg.weight_decay)
+    rec.update(momentum=cfg.momentum, grad_clip=cfg.grad_clip or 0.0)
     t0 = time.perf_counter()
     try:
         result = Trainer(cfg).fit()
@@ -181,6 +190,7 @@ def run_many(args: argparse.Namespace, specs: list[dict[str, Any]]) -> list[dict
 
 def _log_run(rec: dict[str, Any]) -> None:
     wd = f" wd {rec['weight_decay']:g}" if rec.get("part") == "wd-sweep" else ""
+    wd += f" μ {rec.get('momentum')} clip {rec.get('grad_clip')}" if rec.get("part") == "wd-sweep" else ""
     what = f"{rec['norm']}+{rec['optimizer']} lr {_fmt_lr(rec['lr'])}{wd} seed {rec['seed']}"
     if rec.get("status") == "error":
         log(f"  {what}: ERROR {rec['error'][:120]}")
@@ -614,42 +624,67 @@ def _grid_best_adamw(args: argparse.Namespace) -> tuple[str, float, list[float]]
 
 
 def part_wd_sweep(args: argparse.Namespace) -> Path:
-    """SGDW weight decay × LR at nanoGPT's CPU setting (spec dnt.md §7.1: the effective LR of a weight
-    that feeds a norm is ≈ η/‖W‖², so decay and LR must be swept together). Stage 1 seed 0 over the
-    (LR, wd) grid; stage 2 the other seeds at each norm's best pair."""
+    """SGDW weight decay × LR (× momentum × gradient clip) at nanoGPT's CPU setting (spec dnt.md §7.1: the
+    effective LR of a weight that feeds a norm is ≈ η/‖W‖², so decay and LR must be swept together; clipping
+    is itself a heavy-tail remedy). Stage 1 seed 0 over the grid; stage 2 the other seeds at each norm's
+    best configuration."""
+    from structlearn.train.config import preset_config
+
     preset = "nanogpt-shakespeare-char-cpu"
+    base = preset_config(preset, optimizer="sgdw")
+    mu0, clip0 = base.momentum, base.grad_clip or 0.0  # the preset's, kept out of the cache names
     t0 = time.perf_counter()
+    Conf = tuple[float, float, float, float]  # (LR, wd, momentum, clip; 0 = none)
 
-    def spec(norm: str, lr: float, wd: float, seed: int) -> dict[str, Any]:
-        return {**_spec(args, "wd-sweep", preset, norm, "sgdw", lr, seed), "weight_decay": float(wd)}
+    def spec(norm: str, c: Conf, seed: int) -> dict[str, Any]:
+        lr, wd, mu, clip = c
+        sp = {**_spec(args, "wd-sweep", preset, norm, "sgdw", lr, seed), "weight_decay": float(wd)}
+        sp |= {"momentum": float(mu)} if mu != mu0 else {}
+        return sp | ({"grad_clip": float(clip)} if clip != clip0 else {})
 
-    stage1 = [spec(n, lr, wd, 0) for n in args.norms for lr in args.sweep_lrs for wd in args.sweep_wds]
-    recs = run_many(args, stage1)
-    by = {(r["norm"], r["lr"], r["weight_decay"]): r for r in recs}
-    best = {}
-    for n in args.norms:
-        pairs = [(lr, wd) for lr in args.sweep_lrs for wd in args.sweep_wds]
-        best[n] = min(pairs, key=lambda p: _val(by.get((n, p[0], p[1]))))
-    seed_recs = run_many(args, [spec(n, *best[n], s) for n in args.norms for s in args.seeds])
+    def conf_of(r: dict[str, Any]) -> Conf:  # records cached before momentum/clip were swept lack them
+        return r["lr"], r["weight_decay"], r.get("momentum", mu0), r.get("grad_clip", clip0)
+
+    confs = [
+        (lr, wd, mu, clip)
+        for lr in args.sweep_lrs
+        for wd in args.sweep_wds
+        for mu in args.sweep_momenta
+        for clip in args.sweep_clips
+    ]
+    recs = run_many(args, [spec(n, c, 0) for n in args.norms for c in confs])
+    by = {(r["norm"], *conf_of(r)): r for r in recs}
+    best = {n: min(confs, key=lambda c, n=n: _val(by.get((n, *c)))) for n in args.norms}
+    seed_recs = run_many(args, [spec(n, best[n], s) for n in args.norms for s in args.seeds])
+    extra = len(args.sweep_momenta) > 1 or len(args.sweep_clips) > 1  # rows (LR, μ, clip), not LR alone
+
+    def clip_str(c: float) -> str:
+        return f"{c:g}" if c else "none"
+
     lines = [
         f"Tiny Shakespeare, preset `{preset}` at {args.iters} iterations (warmup {warmup_for(args.iters)}), "
-        f"device {args.device}, {args.dtype}; SGDW μ 0.9, decoupled decay on ≥ 2-D matrices only; "
-        "whole-split val loss. Stage 1: seed 0 over LR × weight decay; stage 2: seeds "
-        f"{', '.join(map(str, args.seeds))} at each norm's best pair.",
+        f"device {args.device}, {args.dtype}; SGDW (preset momentum {mu0:g}, gradient clip {clip_str(clip0)} "
+        "unless a column says otherwise), decoupled decay on ≥ 2-D matrices only; whole-split val loss. "
+        f"Stage 1: seed 0 over the grid; stage 2: seeds {', '.join(map(str, args.seeds))} at each norm's "
+        "best configuration.",
         "",
     ]
     for n in args.norms:
         rows = []
         for lr in args.sweep_lrs:
-            cells = []
-            for wd in args.sweep_wds:
-                v = _val(by.get((n, lr, wd)))
-                cells.append(f"{v:.4f}" if math.isfinite(v) else "–")
-            rows.append([_fmt_lr(lr), *cells])
+            for mu in args.sweep_momenta:
+                for clip in args.sweep_clips:
+                    cells = []
+                    for wd in args.sweep_wds:
+                        v = _val(by.get((n, lr, wd, mu, clip)))
+                        cells.append(f"{v:.4f}" if math.isfinite(v) else "–")
+                    rows.append([_fmt_lr(lr), *([f"{mu:g}", clip_str(clip)] if extra else []), *cells])
+        head = ["LR", "momentum", "clip"] if extra else ["LR \\ wd"]
         lines += [
-            f"## {n}+sgdw — stage 1 (seed 0), val loss; rows LR, columns weight decay",
+            f"## {n}+sgdw — stage 1 (seed 0), val loss; rows {'LR, momentum, clip' if extra else 'LR'}, "
+            "columns weight decay",
             "",
-            markdown_table(["LR \\ wd", *[f"{wd:g}" for wd in args.sweep_wds]], rows),
+            markdown_table([*head, *[f"wd {wd:g}" if extra else f"{wd:g}" for wd in args.sweep_wds]], rows),
             "",
         ]
     rows, summary = [], {}
@@ -658,12 +693,15 @@ def part_wd_sweep(args: argparse.Namespace) -> Path:
         vals = [_val(r) for r in seed_recs if r["norm"] == n and math.isfinite(_val(r))]
         summary[n] = vals
         gap = f"{np.mean(vals) - ref[1]:+.4f}" if ref and vals else "–"
-        lr, wd = best[n]
-        rows.append([f"{n}+sgdw", _fmt_lr(lr), f"{wd:g}", mean_std(vals, ".4f"), len(vals), gap])
+        lr, wd, mu, clip = best[n]
+        row = [f"{n}+sgdw", _fmt_lr(lr), f"{wd:g}", f"{mu:g}", clip_str(clip)]
+        rows.append([*row, mean_std(vals, ".4f"), len(vals), gap])
     lines += [
-        "## Stage 2 — seeds at the best (LR, wd)",
+        "## Stage 2 — seeds at the best configuration",
         "",
-        markdown_table(["cell", "LR", "wd", "val loss mean ± std", "seeds", "− best AdamW"], rows),
+        markdown_table(
+            ["cell", "LR", "wd", "momentum", "clip", "val loss mean ± std", "seeds", "− best AdamW"], rows
+        ),
         "",
         (
             f"Best AdamW cell of the grid cache (same dtype and iterations): {ref[0]}, {np.mean(ref[2]):.4f} "
@@ -674,8 +712,10 @@ def part_wd_sweep(args: argparse.Namespace) -> Path:
     ]
     data = {"stage1": recs, "stage2": seed_recs, "best": best, "adamw_ref": ref}
     data["wall_s"] = time.perf_counter() - t0
-    name = "wd_sweep" + ("" if args.device == "cpu" else f"_{args.device}")
-    return write_report(Path(args.out), name, "SGDW weight decay × LR (issue 12)", "\n".join(lines), data)
+    # A momentum/clip sweep gets its own report, so the decay sweep's stays readable beside it.
+    name = ("sgdw_sweep" if extra else "wd_sweep") + ("" if args.device == "cpu" else f"_{args.device}")
+    title = "SGDW weight decay × LR" + (" × momentum × clip" if extra else "") + " (issue 12)"
+    return write_report(Path(args.out), name, title, "\n".join(lines), data)
 
 
 # --------------------------------------------------------------------------------------------- budget
@@ -908,7 +948,7 @@ PARTS = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--part", nargs="+", default=["grid"], choices=list(PARTS))
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -924,6 +964,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sweep-lrs", type=float, nargs="+", default=[0.1, 0.3], help="wd-sweep: SGDW LRs")
     p.add_argument(
         "--sweep-wds", type=float, nargs="+", default=[0.0, 5e-4, 2e-3, 5e-3, 2e-2], help="wd-sweep: decays"
+    )
+    p.add_argument("--sweep-momenta", type=float, nargs="+", default=[0.9], help="wd-sweep: SGDW momenta")
+    p.add_argument(
+        "--sweep-clips",
+        type=float,
+        nargs="+",
+        default=[1.0],
+        help="wd-sweep: gradient-norm clips (0 = none; the preset clips at 1.0)",
     )
     p.add_argument(
         "--budget-iters", type=int, nargs="+", default=[2000, 6000], help="budget: iterations per run"
@@ -948,6 +996,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--quick", action="store_true", help="smoke run: 20 iterations (gpu-config 2), 2 short timing rounds"
     )
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = build_parser()
     args = p.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda but CUDA is not available")
@@ -957,8 +1010,10 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--budget-iters must be >= 2")
     if not all(math.isfinite(v) and v > 0 for v in args.sweep_lrs):
         p.error("--sweep-lrs must be finite and > 0")
-    if not all(math.isfinite(v) and v >= 0 for v in args.sweep_wds):
-        p.error("--sweep-wds must be finite and >= 0")
+    if not all(math.isfinite(v) and v >= 0 for v in args.sweep_wds + args.sweep_clips):
+        p.error("--sweep-wds and --sweep-clips must be finite and >= 0")
+    if not all(0 <= v < 1 for v in args.sweep_momenta):
+        p.error("--sweep-momenta must be in [0, 1)")
     info = machine_info()
     log(f"bench_lm: parts {args.part}, device {args.device}, {args.dtype}, commit {info['commit']}")
     for part in args.part:

@@ -46,7 +46,9 @@ def _fake_run(calls: list) -> Any:
 
 
 def _args(out: Path, **kw: Any) -> argparse.Namespace:
+    """The bench's own defaults (so a new option cannot go missing here), then the test's settings."""
     base = dict(
+        vars(bench.build_parser().parse_args([])),
         out=str(out),
         iters=20,
         device="cpu",
@@ -135,7 +137,7 @@ def test_wd_sweep_picks_the_best_pair_runs_its_seeds_and_reads_the_adamw_referen
     args = _args(tmp_path, norms=["dnt"], sweep_lrs=[0.1, 0.3], sweep_wds=[0.0, 2e-3, 5e-3])
     report = bench.part_wd_sweep(args)
     data = json.loads((tmp_path / "wd_sweep.json").read_text())["data"]
-    assert data["best"]["dnt"] == [0.3, 2e-3]
+    assert data["best"]["dnt"] == [0.3, 2e-3, 0.9, 1.0]  # (LR, wd, the preset's momentum and clip)
     stage2 = [c for c in calls if c[3] > 0]
     assert sorted(stage2) == [("dnt", 0.3, 2e-3, 1), ("dnt", 0.3, 2e-3, 2)]  # seed 0 reused from stage 1
     assert len(calls) == 6 + 2
@@ -144,6 +146,33 @@ def test_wd_sweep_picks_the_best_pair_runs_its_seeds_and_reads_the_adamw_referen
     # Cached: a second call trains nothing; distinct wd values never share a cache file.
     bench.part_wd_sweep(args)
     assert len(calls) == 8 and len(list((tmp_path / "runs").glob("wd-sweep_*/*.json"))) == 8
+
+
+def test_wd_sweep_also_sweeps_momentum_and_clip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Momentum and clip enter the spec (and the cache name) only off the preset's values; clip 0 = none."""
+    calls: list = []
+
+    def run_one(spec: dict[str, Any]) -> dict[str, Any]:
+        mu, clip = spec.get("momentum", 0.9), spec.get("grad_clip", 1.0)
+        calls.append((spec["lr"], mu, clip, spec["seed"]))
+        val = 1.8 + abs(mu - 0.8) + (0.0 if clip == 0.0 else 0.05) + 0.001 * spec["seed"]
+        keys = ("part", "norm", "optimizer", "lr", "seed", "iters", "device", "dtype", "weight_decay")
+        rec = {k: spec[k] for k in keys} | {"momentum": mu, "grad_clip": clip}
+        return {**rec, "status": "completed", "val_loss": val, "wall_s": 0.0}
+
+    monkeypatch.setattr(bench, "run_one", run_one)
+    kw = dict(norms=["dnt"], sweep_lrs=[0.1], sweep_wds=[1e-3], sweep_momenta=[0.8, 0.9])
+    kw["sweep_clips"] = [0.0, 1.0]
+    report = bench.part_wd_sweep(_args(tmp_path, **kw))
+    assert report.name == "sgdw_sweep.md"  # the decay sweep's report stays beside it
+    data = json.loads((tmp_path / "sgdw_sweep.json").read_text())["data"]
+    assert data["best"]["dnt"] == [0.1, 1e-3, 0.8, 0.0]
+    assert len(calls) == 4 + 2
+    names = sorted(f.name for f in (tmp_path / "runs").glob("wd-sweep_*/*.json"))
+    assert "dnt_sgdw_lr0.1_wd0.001_s0.json" in names  # the preset's momentum and clip: the old name
+    assert "dnt_sgdw_lr0.1_wd0.001_mu0.8_clip0_s2.json" in names
+    text = report.read_text()
+    assert "× momentum × clip" in text and "| 0.1 | 0.8 | none | 1.8000 |" in text
 
 
 def test_budget_runs_the_chosen_cells_at_every_length_and_pairs_them_by_seed(
