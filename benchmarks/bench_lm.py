@@ -51,6 +51,7 @@ import importlib.util  # noqa: E402
 import io  # noqa: E402
 import math  # noqa: E402
 import multiprocessing as mp  # noqa: E402
+import re  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -713,7 +714,8 @@ def part_wd_sweep(args: argparse.Namespace) -> Path:
     data = {"stage1": recs, "stage2": seed_recs, "best": best, "adamw_ref": ref}
     data["wall_s"] = time.perf_counter() - t0
     # A momentum/clip sweep gets its own report, so the decay sweep's stays readable beside it.
-    name = ("sgdw_sweep" if extra else "wd_sweep") + ("" if args.device == "cpu" else f"_{args.device}")
+    name = args.sweep_report or ("sgdw_sweep" if extra else "wd_sweep")
+    name += "" if args.device == "cpu" else f"_{args.device}"
     title = "SGDW weight decay × LR" + (" × momentum × clip" if extra else "") + " (issue 12)"
     return write_report(Path(args.out), name, title, "\n".join(lines), data)
 
@@ -979,6 +981,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="wd-sweep: gradient-norm clips (0 = none; the preset clips at 1.0)",
     )
     p.add_argument(
+        "--sweep-report",
+        default=None,
+        help="wd-sweep: report file name without extension (default wd_sweep, or sgdw_sweep when momentum "
+        "or clip is swept)",
+    )
+    p.add_argument(
         "--budget-iters", type=int, nargs="+", default=[2000, 6000], help="budget: iterations per run"
     )
     p.add_argument(
@@ -1019,6 +1027,8 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--sweep-wds and --sweep-clips must be finite and >= 0")
     if not all(0 <= v < 1 for v in args.sweep_momenta):
         p.error("--sweep-momenta must be in [0, 1)")
+    if args.sweep_report is not None and not re.fullmatch(r"[A-Za-z0-9_.-]+", args.sweep_report):
+        p.error("--sweep-report must be a plain file name (letters, digits, '_', '-', '.')")
     info = machine_info()
     log(f"bench_lm: parts {args.part}, device {args.device}, {args.dtype}, commit {info['commit']}")
     for part in args.part:

@@ -173,6 +173,11 @@ def test_wd_sweep_also_sweeps_momentum_and_clip(tmp_path: Path, monkeypatch: pyt
     assert "dnt_sgdw_lr0.1_wd0.001_mu0.8_clip0_s2.json" in names
     text = report.read_text()
     assert "× momentum × clip" in text and "| 0.1 | 0.8 | none | 1.8000 |" in text
+    # a named report: the same cached runs, nothing trained again
+    assert bench.part_wd_sweep(_args(tmp_path, sweep_report="mu_widen", **kw)).name == "mu_widen.md"
+    assert len(calls) == 6
+    with pytest.raises(SystemExit):
+        bench.main(["--part", "wd-sweep", "--sweep-report", "../x"])
 
 
 def test_budget_runs_the_chosen_cells_at_every_length_and_pairs_them_by_seed(
