@@ -721,23 +721,30 @@ def part_wd_sweep(args: argparse.Namespace) -> Path:
 
 
 # --------------------------------------------------------------------------------------------- budget
-# Fixed cells of the budget part: the grid's best dnt+AdamW LR and the wd sweep's best dnt+SGDW pair at
-# 2,000 iterations (grid_cuda.md, wd_sweep.md), not re-tuned at the longer budgets.
-# (norm, optimizer, LR, weight decay or None = WEIGHT_DECAY's): each cell's 2,000-iteration optimum, not
-# re-tuned for longer runs (the grid's LRs; dnt+SGDW's wd from the wd sweep). Cells named by "norm+opt".
-BUDGET_CELLS = {
-    "dnt+adamw": ("dnt", "adamw", 3e-3, None),
-    "dnt+sgdw": ("dnt", "sgdw", 0.1, 1e-3),
-    "preln+adamw": ("preln", "adamw", 3e-3, None),
-    "dnt+muon": ("dnt", "muon", 1e-2, None),
-    "preln+muon": ("preln", "muon", 1e-2, None),
-    "preln+sgdw": ("preln", "sgdw", 0.3, None),  # the grid's optimum (wd 5e-3); no decay sweep for preln
+# Fixed cells of the budget part, (norm, optimizer, LR, weight decay or None = WEIGHT_DECAY's, momentum or
+# None = the preset's): each cell's 2,000-iteration optimum (the grid's LRs; dnt+SGDW's wd from the wd sweep;
+# dnt+sgdw-mu0.7 from the momentum sweep, sgdw_momentum.md), not re-tuned for longer runs. Named
+# "norm+opt[-variant]".
+BUDGET_CELLS: dict[str, tuple[str, str, float, float | None, float | None]] = {
+    "dnt+adamw": ("dnt", "adamw", 3e-3, None, None),
+    "dnt+sgdw": ("dnt", "sgdw", 0.1, 1e-3, None),
+    "preln+adamw": ("preln", "adamw", 3e-3, None, None),
+    "dnt+muon": ("dnt", "muon", 1e-2, None, None),
+    "preln+muon": ("preln", "muon", 1e-2, None, None),
+    "preln+sgdw": ("preln", "sgdw", 0.3, None, None),  # the grid's optimum (wd 5e-3); no decay sweep
+    "dnt+sgdw-mu0.7": ("dnt", "sgdw", 0.3, 1e-3, 0.7),
 }
+PRESET_MOMENTUM = 0.9  # TrainConfig's default, which records made before momentum was recorded ran with
 
 
-def _cell_of(rec: dict[str, Any]) -> tuple[str, str, float]:
-    """(norm, optimizer, LR) of a run record, the key of :data:`BUDGET_CELLS` values."""
-    return rec["norm"], rec["optimizer"], rec["lr"]
+def _cell_of(rec: dict[str, Any]) -> tuple[str, str, float, float]:
+    """(norm, optimizer, LR, momentum) of a run record, to match against :data:`BUDGET_CELLS`."""
+    return rec["norm"], rec["optimizer"], rec["lr"], rec.get("momentum", PRESET_MOMENTUM)
+
+
+def _cell_key(cell: str) -> tuple[str, str, float, float]:
+    norm, opt, lr, _, mu = BUDGET_CELLS[cell]
+    return norm, opt, lr, PRESET_MOMENTUM if mu is None else mu
 
 
 def part_budget(args: argparse.Namespace) -> Path:
@@ -751,10 +758,11 @@ def part_budget(args: argparse.Namespace) -> Path:
     for iters in args.budget_iters:
         a = argparse.Namespace(**{**vars(args), "iters": iters})
         for c in cells:
-            norm, opt, lr, wd = BUDGET_CELLS[c]
+            norm, opt, lr, wd, mu = BUDGET_CELLS[c]
             for seed in args.seeds:
                 sp = _spec(a, "budget", preset, norm, opt, lr, seed)
-                specs.append(sp if wd is None else {**sp, "weight_decay": wd})
+                sp |= {} if wd is None else {"weight_decay": wd}
+                specs.append(sp | ({} if mu is None else {"momentum": mu}))
     recs = run_many(args, specs)
 
     def paired(vals: dict[str, dict[int, float]], a: str, b: str) -> tuple[str, list[float]]:
@@ -767,7 +775,7 @@ def part_budget(args: argparse.Namespace) -> Path:
     rows, gap_rows, data = [], [], {}
     for iters in args.budget_iters:
         at = [r for r in recs if r["iters"] == iters]
-        runs = {c: [r for r in at if _cell_of(r) == BUDGET_CELLS[c][:3]] for c in cells}
+        runs = {c: [r for r in at if _cell_of(r) == _cell_key(c)] for c in cells}
         vals = {c: {r["seed"]: _val(r) for r in runs[c]} for c in cells}
         vals = {c: v for c, v in vals.items() if v}
 
@@ -787,11 +795,13 @@ def part_budget(args: argparse.Namespace) -> Path:
         g_sgd, d_sgd = paired(vals, "dnt+sgdw", "preln+sgdw")
         g_any, d_any = paired(vals, "dnt+sgdw", best_any) if best_any else ("–", [])
         named = [f"{best or '–'}: {g_best}", f"{best_any or '–'}: {g_any}"]
-        gap_rows.append([iters, g_sgdw, *named, g_adamw, g_muon, g_sgd])
+        g_tuned, d_tuned = paired(vals, "dnt+sgdw-mu0.7", best) if best else ("–", [])
+        gap_rows.append([iters, g_sgdw, *named, g_tuned, g_adamw, g_muon, g_sgd])
         data[str(iters)] = {
             "vals": vals,
             "best_adamw": best,
             "sgdw_minus_best_adamw": d_best,
+            "sgdw_mu0.7_minus_best_adamw": d_tuned,
             "best_cell": best_any,
             "sgdw_minus_best_cell": d_any,
             "dnt_minus_preln_adamw": d_adamw,
@@ -809,14 +819,16 @@ def part_budget(args: argparse.Namespace) -> Path:
     ]
     cell_desc = "; ".join(
         f"{c} lr {_fmt_lr(lr)}, wd {WEIGHT_DECAY[opt] if wd is None else wd:g}"
-        for c, (_, opt, lr, wd) in BUDGET_CELLS.items()
+        + ("" if mu is None else f", momentum {mu:g}")
+        for c, (_, opt, lr, wd, mu) in BUDGET_CELLS.items()
         if c in cells
     )
     lines = [
         f"Tiny Shakespeare, preset `{preset}` (4L × 4H × 128, context 64, batch 12), LayerNorm,"
         f" device {args.device}, {args.dtype}, seeds {', '.join(map(str, args.seeds))}; warmup 5 % of the run"
         " (≤ 100 steps), cosine to 10 % over the run; whole-split val loss at the end. Fixed cells, each at"
-        " its 2,000-iteration optimum (grid LRs; dnt+SGDW's wd from the wd sweep), not re-tuned:"
+        " its 2,000-iteration optimum (grid LRs; dnt+SGDW's wd from the wd sweep, dnt+sgdw-mu0.7 from the"
+        " momentum sweep; SGDW momentum 0.9 unless stated), not re-tuned:"
         f" {cell_desc}."
         " Muon's embeddings, gains and head use its AdamW part (lr 1e-3).",
         "",
@@ -833,6 +845,7 @@ def part_budget(args: argparse.Namespace) -> Path:
                 "dnt+SGDW − dnt+AdamW",
                 "dnt+SGDW − best AdamW cell",
                 "dnt+SGDW − best cell",
+                "dnt+SGDW (μ 0.7, lr 0.3) − best AdamW cell",
                 "DNT on AdamW (dnt − preln)",
                 "DNT on Muon (dnt − preln)",
                 "DNT on SGDW (dnt − preln)",

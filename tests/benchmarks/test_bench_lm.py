@@ -191,8 +191,11 @@ def test_budget_runs_the_chosen_cells_at_every_length_and_pairs_them_by_seed(
         # than dnt with every optimizer; Muon is 0.1 better than AdamW
         val = 2.0 - spec["iters"] / 100 + (0.08 * 20 / spec["iters"] if spec["optimizer"] == "sgdw" else 0.0)
         val += 0.01 * (spec["norm"] == "preln") - 0.1 * (spec["optimizer"] == "muon")
+        val -= 0.03 * (spec.get("momentum") == 0.7)  # the momentum-tuned SGDW cell
         keys = ("part", "norm", "optimizer", "lr", "seed", "iters", "device", "dtype")
         rec = {k: spec[k] for k in keys}
+        if spec["optimizer"] != "muon":  # Muon's records lack it, as runs cached before it was recorded do
+            rec["momentum"] = spec.get("momentum", 0.9)
         return {**rec, "status": "completed", "val_loss": val + 0.001 * spec["seed"], "wall_s": 0.0}
 
     monkeypatch.setattr(bench, "run_one", run_one)
@@ -218,3 +221,6 @@ def test_budget_runs_the_chosen_cells_at_every_length_and_pairs_them_by_seed(
     assert data["20"]["sgdw_minus_best_cell"] == pytest.approx([0.18, 0.18])
     for key in ("dnt_minus_preln_adamw", "dnt_minus_preln_muon", "dnt_minus_preln_sgdw"):
         assert data["40"][key] == pytest.approx([-0.01, -0.01])
+    # the momentum-tuned cell is told apart from dnt+sgdw by its momentum and paired on its own
+    assert data["20"]["sgdw_minus_best_adamw"] == pytest.approx([0.08, 0.08])
+    assert data["20"]["sgdw_mu0.7_minus_best_adamw"] == pytest.approx([0.05, 0.05])
