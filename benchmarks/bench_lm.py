@@ -113,7 +113,9 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     if spec["optimizer"] == "muon":
         extra["optimizer_kwargs"] = {"adam_lr": 1e-3}
-    if "momentum" in spec:
+    if "momentum" in spec and spec["optimizer"] == "adamw":  # AdamW's momentum is β₁ (β₂ the preset's)
+        extra["betas"] = (float(spec["momentum"]), float(preset_config(preset).betas[1]))
+    elif "momentum" in spec:
         extra["momentum"] = float(spec["momentum"])
     if "grad_clip" in spec:  # 0 = no clipping
         extra["grad_clip"] = float(spec["grad_clip"]) or None
@@ -140,7 +142,8 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
     )
     rec: dict[str, Any] = {k: spec[k] for k in ("part", "norm", "optimizer", "lr", "seed", "iters")}
     rec.update(device=spec["device"], dtype=spec["dtype"], preset=preset, weight_decay=cfg.weight_decay)
-    rec.update(momentum=cfg.momentum, grad_clip=cfg.grad_clip or 0.0)
+    momentum = cfg.betas[0] if spec["optimizer"] == "adamw" else cfg.momentum
+    rec.update(momentum=momentum, grad_clip=cfg.grad_clip or 0.0)
     t0 = time.perf_counter()
     try:
         result = Trainer(cfg).fit()
@@ -628,18 +631,20 @@ def part_wd_sweep(args: argparse.Namespace) -> Path:
     """SGDW weight decay × LR (× momentum × gradient clip) at nanoGPT's CPU setting (spec dnt.md §7.1: the
     effective LR of a weight that feeds a norm is ≈ η/‖W‖², so decay and LR must be swept together; clipping
     is itself a heavy-tail remedy). Stage 1 seed 0 over the grid; stage 2 the other seeds at each norm's
-    best configuration."""
+    best configuration. ``--sweep-optimizer adamw`` sweeps AdamW the same way, its momentum being β₁."""
     from structlearn.train.config import preset_config
 
     preset = "nanogpt-shakespeare-char-cpu"
-    base = preset_config(preset, optimizer="sgdw")
-    mu0, clip0 = base.momentum, base.grad_clip or 0.0  # the preset's, kept out of the cache names
+    opt = args.sweep_optimizer
+    base = preset_config(preset, optimizer=opt)
+    mu0 = base.betas[0] if opt == "adamw" else base.momentum
+    clip0 = base.grad_clip or 0.0  # the preset's momentum and clip are kept out of the cache names
     t0 = time.perf_counter()
     Conf = tuple[float, float, float, float]  # (LR, wd, momentum, clip; 0 = none)
 
     def spec(norm: str, c: Conf, seed: int) -> dict[str, Any]:
         lr, wd, mu, clip = c
-        sp = {**_spec(args, "wd-sweep", preset, norm, "sgdw", lr, seed), "weight_decay": float(wd)}
+        sp = {**_spec(args, "wd-sweep", preset, norm, opt, lr, seed), "weight_decay": float(wd)}
         sp |= {"momentum": float(mu)} if mu != mu0 else {}
         return sp | ({"grad_clip": float(clip)} if clip != clip0 else {})
 
@@ -658,13 +663,14 @@ def part_wd_sweep(args: argparse.Namespace) -> Path:
     best = {n: min(confs, key=lambda c, n=n: _val(by.get((n, *c)))) for n in args.norms}
     seed_recs = run_many(args, [spec(n, best[n], s) for n in args.norms for s in args.seeds])
     extra = len(args.sweep_momenta) > 1 or len(args.sweep_clips) > 1  # rows (LR, μ, clip), not LR alone
+    label, mom = ("AdamW", "β₁") if opt == "adamw" else ("SGDW", "momentum")
 
     def clip_str(c: float) -> str:
         return f"{c:g}" if c else "none"
 
     lines = [
         f"Tiny Shakespeare, preset `{preset}` at {args.iters} iterations (warmup {warmup_for(args.iters)}), "
-        f"device {args.device}, {args.dtype}; SGDW (preset momentum {mu0:g}, gradient clip {clip_str(clip0)} "
+        f"device {args.device}, {args.dtype}; {label} (preset {mom} {mu0:g}, gradient clip {clip_str(clip0)} "
         "unless a column says otherwise), decoupled decay on ≥ 2-D matrices only; whole-split val loss. "
         f"Stage 1: seed 0 over the grid; stage 2: seeds {', '.join(map(str, args.seeds))} at each norm's "
         "best configuration.",
@@ -680,9 +686,9 @@ def part_wd_sweep(args: argparse.Namespace) -> Path:
                         v = _val(by.get((n, lr, wd, mu, clip)))
                         cells.append(f"{v:.4f}" if math.isfinite(v) else "–")
                     rows.append([_fmt_lr(lr), *([f"{mu:g}", clip_str(clip)] if extra else []), *cells])
-        head = ["LR", "momentum", "clip"] if extra else ["LR \\ wd"]
+        head = ["LR", mom, "clip"] if extra else ["LR \\ wd"]
         lines += [
-            f"## {n}+sgdw — stage 1 (seed 0), val loss; rows {'LR, momentum, clip' if extra else 'LR'}, "
+            f"## {n}+{opt} — stage 1 (seed 0), val loss; rows {f'LR, {mom}, clip' if extra else 'LR'}, "
             "columns weight decay",
             "",
             markdown_table([*head, *[f"wd {wd:g}" if extra else f"{wd:g}" for wd in args.sweep_wds]], rows),
@@ -695,13 +701,13 @@ def part_wd_sweep(args: argparse.Namespace) -> Path:
         summary[n] = vals
         gap = f"{np.mean(vals) - ref[1]:+.4f}" if ref and vals else "–"
         lr, wd, mu, clip = best[n]
-        row = [f"{n}+sgdw", _fmt_lr(lr), f"{wd:g}", f"{mu:g}", clip_str(clip)]
+        row = [f"{n}+{opt}", _fmt_lr(lr), f"{wd:g}", f"{mu:g}", clip_str(clip)]
         rows.append([*row, mean_std(vals, ".4f"), len(vals), gap])
     lines += [
         "## Stage 2 — seeds at the best configuration",
         "",
         markdown_table(
-            ["cell", "LR", "wd", "momentum", "clip", "val loss mean ± std", "seeds", "− best AdamW"], rows
+            ["cell", "LR", "wd", mom, "clip", "val loss mean ± std", "seeds", "− best AdamW"], rows
         ),
         "",
         (
@@ -714,9 +720,9 @@ def part_wd_sweep(args: argparse.Namespace) -> Path:
     data = {"stage1": recs, "stage2": seed_recs, "best": best, "adamw_ref": ref}
     data["wall_s"] = time.perf_counter() - t0
     # A momentum/clip sweep gets its own report, so the decay sweep's stays readable beside it.
-    name = args.sweep_report or ("sgdw_sweep" if extra else "wd_sweep")
-    name += "" if args.device == "cpu" else f"_{args.device}"
-    title = "SGDW weight decay × LR" + (" × momentum × clip" if extra else "") + " (issue 12)"
+    default = "adamw_sweep" if opt == "adamw" else ("sgdw_sweep" if extra else "wd_sweep")
+    name = (args.sweep_report or default) + ("" if args.device == "cpu" else f"_{args.device}")
+    title = f"{label} weight decay × LR" + (f" × {mom} × clip" if extra else "") + " (issue 12)"
     return write_report(Path(args.out), name, title, "\n".join(lines), data)
 
 
@@ -985,7 +991,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--sweep-wds", type=float, nargs="+", default=[0.0, 5e-4, 2e-3, 5e-3, 2e-2], help="wd-sweep: decays"
     )
-    p.add_argument("--sweep-momenta", type=float, nargs="+", default=[0.9], help="wd-sweep: SGDW momenta")
+    p.add_argument(
+        "--sweep-optimizer",
+        choices=("sgdw", "adamw"),
+        default="sgdw",
+        help="wd-sweep: the optimizer swept (AdamW: the momentum axis is β₁)",
+    )
+    p.add_argument(
+        "--sweep-momenta", type=float, nargs="+", default=[0.9], help="wd-sweep: SGDW momenta (AdamW: β₁)"
+    )
     p.add_argument(
         "--sweep-clips",
         type=float,

@@ -224,3 +224,34 @@ def test_budget_runs_the_chosen_cells_at_every_length_and_pairs_them_by_seed(
     # the momentum-tuned cell is told apart from dnt+sgdw by its momentum and paired on its own
     assert data["20"]["sgdw_minus_best_adamw"] == pytest.approx([0.08, 0.08])
     assert data["20"]["sgdw_mu0.7_minus_best_adamw"] == pytest.approx([0.05, 0.05])
+
+
+def test_wd_sweep_of_adamw_sweeps_beta1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--sweep-optimizer adamw``: the momentum axis is β₁ (β₂ stays the preset's), in the spec, the
+    config that trains, the record and the report."""
+    import structlearn.train.engine as engine
+
+    seen: list = []
+
+    class FakeTrainer:
+        def __init__(self, cfg: Any) -> None:
+            seen.append(cfg)
+
+        def fit(self) -> Any:
+            b1 = seen[-1].betas[0]
+            return argparse.Namespace(
+                status="completed", final_val_loss=1.7 + abs(b1 - 0.8), final_train_loss=1.6,
+                tokens_per_s=1.0, optimizer_state_bytes=0, n_params=0, train_s=0.0, history=[],
+            )  # fmt: skip
+
+    monkeypatch.setattr(engine, "Trainer", FakeTrainer)
+    kw = dict(norms=["dnt"], sweep_optimizer="adamw", sweep_lrs=[3e-3], sweep_wds=[0.1], seeds=[0, 1])
+    report = bench.part_wd_sweep(_args(tmp_path, sweep_momenta=[0.8, 0.9], **kw))
+    assert [c.optimizer for c in seen] == ["adamw"] * 3
+    assert sorted(c.betas for c in seen) == [(0.8, 0.99), (0.8, 0.99), (0.9, 0.99)]
+    assert report.name == "adamw_sweep.md"
+    names = sorted(f.name for f in (tmp_path / "runs").glob("wd-sweep_*/*.json"))
+    assert names == ["dnt_adamw_lr0.003_wd0.1_mu0.8_s0.json", "dnt_adamw_lr0.003_wd0.1_mu0.8_s1.json",
+                     "dnt_adamw_lr0.003_wd0.1_s0.json"]  # fmt: skip
+    text = report.read_text()
+    assert "AdamW weight decay × LR × β₁ × clip" in text and "| dnt+adamw | 0.003 | 0.1 | 0.8 | 1 |" in text
