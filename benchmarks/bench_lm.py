@@ -729,8 +729,8 @@ def part_wd_sweep(args: argparse.Namespace) -> Path:
 # --------------------------------------------------------------------------------------------- budget
 # Fixed cells of the budget part, (norm, optimizer, LR, weight decay or None = WEIGHT_DECAY's, momentum or
 # None = the preset's): each cell's 2,000-iteration optimum (the grid's LRs; dnt+SGDW's wd from the wd sweep;
-# dnt+sgdw-mu0.7 from the momentum sweep, sgdw_momentum.md), not re-tuned for longer runs. Named
-# "norm+opt[-variant]".
+# dnt+sgdw-mu0.7 and dnt+adamw-b0.7 from the momentum sweeps, sgdw_momentum.md and adamw_sweep.md), not
+# re-tuned for longer runs. Named "norm+opt[-variant]"; every "+adamw" cell competes for the best AdamW cell.
 BUDGET_CELLS: dict[str, tuple[str, str, float, float | None, float | None]] = {
     "dnt+adamw": ("dnt", "adamw", 3e-3, None, None),
     "dnt+sgdw": ("dnt", "sgdw", 0.1, 1e-3, None),
@@ -739,6 +739,7 @@ BUDGET_CELLS: dict[str, tuple[str, str, float, float | None, float | None]] = {
     "preln+muon": ("preln", "muon", 1e-2, None, None),
     "preln+sgdw": ("preln", "sgdw", 0.3, None, None),  # the grid's optimum (wd 5e-3); no decay sweep
     "dnt+sgdw-mu0.7": ("dnt", "sgdw", 0.3, 1e-3, 0.7),
+    "dnt+adamw-b0.7": ("dnt", "adamw", 3e-3, None, 0.7),  # β₁ 0.7 (adamw_sweep.md)
 }
 PRESET_MOMENTUM = 0.9  # TrainConfig's default, which records made before momentum was recorded ran with
 
@@ -788,7 +789,7 @@ def part_budget(args: argparse.Namespace) -> Path:
         def mean_of(c: str, vals: dict[str, dict[int, float]] = vals) -> float:
             return float(np.mean(list(vals[c].values())))
 
-        best = min((c for c in vals if c.endswith("+adamw")), key=mean_of, default=None)
+        best = min((c for c in vals if "+adamw" in c), key=mean_of, default=None)
         best_any = min(vals, key=mean_of, default=None)
         row = [iters, f"{iters * 12 * 64 / 1_003_854:.1f}"]
         row += [mean_std(list(vals[c].values()), ".4f") if c in vals else "–" for c in cells]
@@ -825,7 +826,7 @@ def part_budget(args: argparse.Namespace) -> Path:
     ]
     cell_desc = "; ".join(
         f"{c} lr {_fmt_lr(lr)}, wd {WEIGHT_DECAY[opt] if wd is None else wd:g}"
-        + ("" if mu is None else f", momentum {mu:g}")
+        + ("" if mu is None else f", {'β₁' if opt == 'adamw' else 'momentum'} {mu:g}")
         for c, (_, opt, lr, wd, mu) in BUDGET_CELLS.items()
         if c in cells
     )
@@ -834,7 +835,8 @@ def part_budget(args: argparse.Namespace) -> Path:
         f" device {args.device}, {args.dtype}, seeds {', '.join(map(str, args.seeds))}; warmup 5 % of the run"
         " (≤ 100 steps), cosine to 10 % over the run; whole-split val loss at the end. Fixed cells, each at"
         " its 2,000-iteration optimum (grid LRs; dnt+SGDW's wd from the wd sweep, dnt+sgdw-mu0.7 from the"
-        " momentum sweep; SGDW momentum 0.9 unless stated), not re-tuned:"
+        " momentum sweep, dnt+adamw-b0.7 from AdamW's β₁ sweep; SGDW momentum 0.9 and AdamW β (0.9, 0.99)"
+        " unless stated), not re-tuned:"
         f" {cell_desc}."
         " Muon's embeddings, gains and head use its AdamW part (lr 1e-3).",
         "",

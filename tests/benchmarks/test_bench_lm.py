@@ -211,19 +211,20 @@ def test_budget_runs_the_chosen_cells_at_every_length_and_pairs_them_by_seed(
     assert "+0.0800 ± 0.0000 (2)" in text and "+0.0400 ± 0.0000 (2)" in text
     bench.part_budget(_args(tmp_path, budget_iters=[20, 40], seeds=[0, 1], budget_cells=two))
     assert len(calls) == 8  # cached: nothing trains twice
-    # every cell: the best AdamW cell is dnt+adamw, the best cell dnt+muon; DNT's effect paired by seed
+    # every cell: the best cell is dnt+muon; DNT's effect paired by seed
     report = bench.part_budget(
         _args(tmp_path, budget_iters=[20, 40], seeds=[0, 1], budget_cells=list(bench.BUDGET_CELLS))
     )
     assert len(calls) == 4 * len(bench.BUDGET_CELLS)  # the two cached cells were not run again
     data = json.loads((tmp_path / "budget.json").read_text())["data"]
-    assert data["20"]["best_adamw"] == "dnt+adamw" and data["20"]["best_cell"] == "dnt+muon"
+    assert data["20"]["best_cell"] == "dnt+muon"
     assert data["20"]["sgdw_minus_best_cell"] == pytest.approx([0.18, 0.18])
     for key in ("dnt_minus_preln_adamw", "dnt_minus_preln_muon", "dnt_minus_preln_sgdw"):
         assert data["40"][key] == pytest.approx([-0.01, -0.01])
-    # the momentum-tuned cell is told apart from dnt+sgdw by its momentum and paired on its own
-    assert data["20"]["sgdw_minus_best_adamw"] == pytest.approx([0.08, 0.08])
-    assert data["20"]["sgdw_mu0.7_minus_best_adamw"] == pytest.approx([0.05, 0.05])
+    # the momentum-tuned cells are told apart by their momentum; the tuned AdamW cell is the best AdamW cell
+    assert data["20"]["best_adamw"] == "dnt+adamw-b0.7"
+    assert data["20"]["sgdw_minus_best_adamw"] == pytest.approx([0.11, 0.11])
+    assert data["20"]["sgdw_mu0.7_minus_best_adamw"] == pytest.approx([0.08, 0.08])
 
 
 def test_wd_sweep_of_adamw_sweeps_beta1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
