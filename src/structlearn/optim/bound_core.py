@@ -27,7 +27,7 @@ each per matrix on the CPU) and W's power iteration. On the CPU (:data:`EARLY_ST
 certificate has a level −1: a matrix with ‖D‖_F ≤ τ·σ̂₁(W_{t−1}) is inactive without a Gram product
 (late in a decayed run, every matrix); the others stop squaring once their step is decided
 (:data:`CERT_RTOL`), and the shrink pass is skipped where c = 1. On that GPT at batch 12, ``_bound()``
-takes about 35 % less time when every matrix is decided by ‖D‖_F (stop 27: 3.0 → 1.9 ms) and 3–5 % more
+takes about 35 % less time when every matrix is decided by ‖D‖_F (stop 24: 3.0 → 1.9 ms) and 3–5 % more
 when few or none are (the norms and the host read).
 
 Memory: two float32 copies of the bounded parameters (W_{t−1} and D) plus two vectors per matrix; the
