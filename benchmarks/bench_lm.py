@@ -636,9 +636,8 @@ def part_wd_sweep(args: argparse.Namespace) -> Path:
 
     preset = "nanogpt-shakespeare-char-cpu"
     opt = args.sweep_optimizer
-    base = preset_config(preset, optimizer=opt)
-    mu0 = base.betas[0] if opt == "adamw" else base.momentum
-    clip0 = base.grad_clip or 0.0  # the preset's momentum and clip are kept out of the cache names
+    mu0 = _preset_momentum(opt)  # the preset's momentum and clip are kept out of the cache names
+    clip0 = preset_config(preset, optimizer=opt).grad_clip or 0.0
     t0 = time.perf_counter()
     Conf = tuple[float, float, float, float]  # (LR, wd, momentum, clip; 0 = none)
 
@@ -741,17 +740,25 @@ BUDGET_CELLS: dict[str, tuple[str, str, float, float | None, float | None]] = {
     "dnt+sgdw-mu0.7": ("dnt", "sgdw", 0.3, 1e-3, 0.7),
     "dnt+adamw-b0.7": ("dnt", "adamw", 3e-3, None, 0.7),  # β₁ 0.7 (adamw_sweep.md)
 }
-PRESET_MOMENTUM = 0.9  # TrainConfig's default, which records made before momentum was recorded ran with
+
+
+def _preset_momentum(opt: str) -> float:
+    """The CPU preset's momentum of ``opt`` (AdamW: β₁), which runs cached before it was recorded used."""
+    from structlearn.train.config import preset_config
+
+    cfg = preset_config("nanogpt-shakespeare-char-cpu", optimizer=opt)
+    return cfg.betas[0] if opt == "adamw" else cfg.momentum
 
 
 def _cell_of(rec: dict[str, Any]) -> tuple[str, str, float, float]:
     """(norm, optimizer, LR, momentum) of a run record, to match against :data:`BUDGET_CELLS`."""
-    return rec["norm"], rec["optimizer"], rec["lr"], rec.get("momentum", PRESET_MOMENTUM)
+    mu = rec.get("momentum", _preset_momentum(rec["optimizer"]))
+    return rec["norm"], rec["optimizer"], rec["lr"], mu
 
 
 def _cell_key(cell: str) -> tuple[str, str, float, float]:
     norm, opt, lr, _, mu = BUDGET_CELLS[cell]
-    return norm, opt, lr, PRESET_MOMENTUM if mu is None else mu
+    return norm, opt, lr, _preset_momentum(opt) if mu is None else mu
 
 
 def part_budget(args: argparse.Namespace) -> Path:
