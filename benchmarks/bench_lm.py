@@ -47,6 +47,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
+import functools  # noqa: E402
 import importlib.util  # noqa: E402
 import io  # noqa: E402
 import math  # noqa: E402
@@ -742,6 +743,7 @@ BUDGET_CELLS: dict[str, tuple[str, str, float, float | None, float | None]] = {
 }
 
 
+@functools.cache  # called per run record when the budget report matches records to cells
 def _preset_momentum(opt: str) -> float:
     """The CPU preset's momentum of ``opt`` (AdamW: β₁), which runs cached before it was recorded used."""
     from structlearn.train.config import preset_config

@@ -536,11 +536,12 @@ def test_frobenius_level_skips_the_gram_product(monkeypatch: pytest.MonkeyPatch)
     bits as with the fixed certificate chain while they stay inactive (steps 0–5)."""
     from structlearn.optim import bound_core
 
-    def run(early: bool) -> tuple[list[torch.Tensor], list[int]]:
+    real_gram = bound_core.gram
+
+    def run(early: bool) -> tuple[list[torch.Tensor], list[list[int]]]:
         monkeypatch.setattr(bound_core, "EARLY_STOP_DEVICES", ("cpu",) if early else ())
-        sizes: list[int] = []
-        real_gram = bound_core.gram
-        monkeypatch.setattr(bound_core, "gram", lambda D: sizes.append(D.shape[0]) or real_gram(D))
+        sizes: list[list[int]] = []  # the Gram batch sizes of each step
+        monkeypatch.setattr(bound_core, "gram", lambda D: sizes[-1].append(D.shape[0]) or real_gram(D))
         torch.manual_seed(0)
         layers = nn.ModuleList(nn.Linear(16, 16, bias=False) for _ in range(6))
         slow, fast = [x.weight for x in layers[:3]], [x.weight for x in layers[3:]]
@@ -550,6 +551,7 @@ def test_frobenius_level_skips_the_gram_product(monkeypatch: pytest.MonkeyPatch)
             if step in (3, 6):  # all slow (all decided by ‖D‖_F), then all fast (none)
                 opt.param_groups[1]["lr"] = 1e-5 if step == 3 else 1e-2
                 opt.param_groups[0]["lr"] = 1e-5 if step == 3 else 1e-2
+            sizes.append([])
             prev = [x.weight.detach().clone() for x in layers]
             x = torch.randn(8, 16, generator=g)
             loss = sum(nn.functional.mse_loss(m(x), x.flip(1) * (k + 1)) for k, m in enumerate(layers))
@@ -561,21 +563,12 @@ def test_frobenius_level_skips_the_gram_product(monkeypatch: pytest.MonkeyPatch)
                 D = (prev[k] - layer.weight.detach()).double()
                 assert _exact_ratio(prev[k], layer.weight.detach()) <= 0.02 * (1 + 1e-3)
                 assert float(t["sigma_d"][k]) >= float(torch.linalg.matrix_norm(D, ord=2)) * (1 - 1e-6)
-            sizes.append(-1)  # step separator
             if step == 5:
                 inactive = [x.weight.detach().clone() for x in layers[:3]]
         return inactive, sizes
 
     early_w, early_sizes = run(True)
     fixed_w, fixed_sizes = run(False)
-    per_step = [[s for s in chunk if s > 0] for chunk in _split(early_sizes)]
-    assert per_step == [[3]] * 3 + [[]] * 3 + [[6]] * 3
-    assert all(s == [6] for s in ([s for s in chunk if s > 0] for chunk in _split(fixed_sizes)))
+    assert early_sizes == [[3]] * 3 + [[]] * 3 + [[6]] * 3
+    assert all(s == [6] for s in fixed_sizes)
     assert all(torch.equal(a, b) for a, b in zip(early_w, fixed_w, strict=True))  # inactive up to step 5
-
-
-def _split(sizes: list[int]) -> list[list[int]]:
-    out: list[list[int]] = [[]]
-    for s in sizes:
-        out[-1].append(s) if s > 0 else out.append([])
-    return out[:-1]

@@ -212,12 +212,13 @@ def sigma_upper_bound_gram(
         finished = {k for k, _ in done}
         live = [(k, r) for k, r in live if k not in finished]
         if not live:
-            return torch.where(c0 > 0, out, torch.zeros_like(c0))
+            break
         if len(live) <= 0.75 * H.shape[0]:
             keep = [r for _, r in live]
             H, log_bound = H[keep], log_bound[keep]
             live = [(k, j) for j, (k, _) in enumerate(live)]
     if target is None:
-        return torch.where(c0 > 0, torch.exp(0.5 * log_bound) * margin, torch.zeros_like(c0))
-    out[[k for k, _ in live]] = torch.exp(0.5 * log_bound[[r for _, r in live]]) * margin
+        out = torch.exp(0.5 * log_bound) * margin
+    elif live:
+        out[[k for k, _ in live]] = torch.exp(0.5 * log_bound[[r for _, r in live]]) * margin
     return torch.where(c0 > 0, out, torch.zeros_like(c0))
