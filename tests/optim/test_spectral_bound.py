@@ -572,3 +572,22 @@ def test_frobenius_level_skips_the_gram_product(monkeypatch: pytest.MonkeyPatch)
     assert early_sizes == [[3]] * 3 + [[]] * 3 + [[6]] * 3
     assert all(s == [6] for s in fixed_sizes)
     assert all(torch.equal(a, b) for a, b in zip(early_w, fixed_w, strict=True))  # inactive up to step 5
+
+
+@pytest.mark.parametrize(("w_scale", "d_scale"), [(1e-15, 1e-15), (1e-12, 1e-13)])
+def test_certified_bound_holds_for_tiny_weights_and_steps(w_scale: float, d_scale: float) -> None:
+    """Steps of ~1e-13 and below: products in the Gram matrix of D underflow. The certificate had returned
+    σ₁(D) ≤ 0 there, so the step went through unbounded (realised ratios 0.09–1.02 against τ = 0.05)."""
+    from structlearn.optim import SGDW2
+
+    g = torch.Generator().manual_seed(0)
+    layer = nn.Linear(24, 32, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(32, 24, generator=g) * w_scale)
+    opt = SGDW2(layer.parameters(), lr=1.0, tau=0.05, momentum=0.0)
+    for _ in range(3):
+        prev = layer.weight.detach().clone()
+        layer.weight.grad = torch.randn(32, 24, generator=g) * d_scale
+        opt.step()
+        assert opt.bound_stats()["bound/active_frac"] == 1.0
+        assert _exact_ratio(prev, layer.weight.detach()) <= 0.05 * (1 + 1e-3)

@@ -228,7 +228,7 @@ def _gram_chain(
     G = gram(D)
     lower, v_new = power_iteration_gram_trusted(G, v, iters)
     good = None if inactive_at is None else torch.maximum(inactive_at, (1.0 + CERT_RTOL) * lower)
-    return lower, sigma_upper_bound_gram(G, squarings, D.shape[1], good), v_new
+    return lower, sigma_upper_bound_gram(G, squarings, D.shape[1], good, D), v_new
 
 
 def _certify_step(

@@ -153,12 +153,30 @@ def sigma_upper_bound(A: torch.Tensor, squarings: int = 4) -> torch.Tensor:
     squarings = check_int("squarings", squarings, minimum=0)
     if A.dim() != 3:
         raise ValueError(f"sigma_upper_bound expects A (B, m, n), got shape {tuple(A.shape)}")
-    return sigma_upper_bound_gram(gram(A), squarings, max(A.shape[1], A.shape[2]))
+    return sigma_upper_bound_gram(gram(A), squarings, max(A.shape[1], A.shape[2]), A=A)
+
+
+def max_entry_upper_bound(A: torch.Tensor) -> torch.Tensor:
+    """(m·n)^{1/2}·max|a_ij| ≥ ‖A‖_F ≥ σ₁ of each matrix in ``A`` (batch, m, n), rounded up.
+
+    The fallback where the Gram certificate has no valid bound (entries so small that their products
+    underflow, or so large that they overflow): the maximum is exact in any dtype, and the product is
+    formed in float64, enlarged by 2^−22 relative plus the smallest float32 subnormal before rounding
+    to A's dtype, so it never rounds below the true value (+inf past the dtype's range). Zero for a zero
+    matrix. Loose (by up to (m·n/rank)^{1/2}), and never used outside those extremes.
+    """
+    amax = torch.linalg.vector_norm(A, ord=math.inf, dim=(-2, -1)).double()
+    bound = amax * (math.sqrt(A.shape[-2] * A.shape[-1]) * (1.0 + 2.0**-22)) + 2.0**-149
+    return torch.where(amax > 0, bound, 0.0).to(A.dtype)
 
 
 @torch.no_grad()
 def sigma_upper_bound_gram(
-    G: torch.Tensor, squarings: int, long_side: int, good_enough: torch.Tensor | None = None
+    G: torch.Tensor,
+    squarings: int,
+    long_side: int,
+    good_enough: torch.Tensor | None = None,
+    A: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The certified upper bound of :func:`sigma_upper_bound` from G = AᵀA (batch, n, n).
 
@@ -176,18 +194,38 @@ def sigma_upper_bound_gram(
     (c_i = 1, no normalisation, at odd i < s).
     Cost: one Gram product (m·n·min(m, n)) and s products of min(m, n)² matrices; no host sync without
     ``good_enough``.
-    The result is multiplied by 1 + 16·eps·max(m, n) to cover the rounding of G in A's dtype.
+    The result is multiplied by 1 + 16·eps·max(m, n) + 2^−26 to cover the rounding of G in A's dtype and
+    the products that underflowed in it (each loses at most ``tiny``).
+
+    Range: G alone cannot tell a zero matrix from one whose products all underflowed, nor a finite bound
+    from overflow. Underflow moves each entry of G by at most max(m, n)·tiny, so λ_max by at most
+    n·max(m, n)·tiny, and the squares inside c_0 = ‖G‖_F lose at most n²·tiny of c_0²; both stay below
+    2^−26 of λ_max ≥ c_0/√n once c_0 ≥ max(2^26·n^{5/2}·max(m, n)·tiny, 2^13·n·tiny^{1/2}) (about 1e-13 in
+    float32, i.e. entries of A around 1e-9 and below for a 512 × 128 matrix). Below that, or where c_0 is
+    not finite, the result is :func:`max_entry_upper_bound` of ``A`` when A is given, else +inf: no bound
+    known, never a wrong one (the spectral bound's CPU path decides such small steps at its Frobenius
+    level first).
     """
-    tiny = torch.finfo(G.dtype).tiny
-    margin = 1.0 + 16.0 * torch.finfo(G.dtype).eps * max(long_side, 1)
+    info = torch.finfo(G.dtype)
+    tiny = info.tiny
+    n = G.shape[-1]
+    margin = 1.0 + 16.0 * info.eps * max(long_side, 1) + 2.0**-26
+    floor = max(2.0**26 * n**2.5 * max(long_side, 1) * tiny, 2.0**13 * n * math.sqrt(tiny))
     c0 = torch.linalg.matrix_norm(G)
     log_bound = torch.log(c0.clamp_min(tiny))
     H = G / c0.clamp_min(tiny).view(-1, 1, 1)
+    if good_enough is None:  # no host reads: the range test stays on the device
+        valid = (c0 >= floor) & (c0 <= info.max)  # NaN fails both
+        target, bad = None, []
+    else:  # a matrix without a valid bound never stops early
+        bad = [k for k, x in enumerate(c0.tolist()) if not floor <= x <= info.max]
+        target = good_enough.tolist()
+        for k in bad:
+            target[k] = -math.inf
     # Early stopping (``good_enough``): checked where the chain normalises (i = 0, 2, 4, …), so a matrix
     # that never stops gets the fixed chain's result. live = (matrix, its row in H) of the undecided ones;
     # a decided matrix leaves H only once a quarter of H's rows have (copying H costs about what a few
     # squarings of one row save).
-    target = None if good_enough is None else good_enough.tolist()  # the one host read per level
     out = torch.zeros_like(c0)
     live = [(k, k) for k in range(G.shape[0])]
     for i in range(squarings + 1):
@@ -221,4 +259,8 @@ def sigma_upper_bound_gram(
         out = torch.exp(0.5 * log_bound) * margin
     elif live:
         out[[k for k, _ in live]] = torch.exp(0.5 * log_bound[[r for _, r in live]]) * margin
-    return torch.where(c0 > 0, out, torch.zeros_like(c0))
+    if target is None:
+        return torch.where(valid, out, math.inf if A is None else max_entry_upper_bound(A))
+    if bad:
+        out[bad] = math.inf if A is None else max_entry_upper_bound(A[bad])
+    return out
