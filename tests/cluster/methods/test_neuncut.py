@@ -123,6 +123,7 @@ def test_deterministic_and_leaves_global_rng_alone() -> None:
         ("init", "kmeans", "unknown init"),
         ("n_init", 0, "n_init must be >= 1"),
         ("select_every", 0, "select_every must be >= 1"),
+        ("max_train_samples", 1, "max_train_samples must be >= 2"),
         ("diffusion_steps", (), "at least one"),
         ("diffusion_steps", (10, 0), r"diffusion_steps\[1\] must be >= 1"),
     ],
@@ -397,3 +398,21 @@ def test_select_every_keeps_the_lowest_ncut_checkpoint() -> None:
     assert list(plain.selection_scores_[:, 0]) == [0, 20]
     assert plain.selected_step_ == int(plain.selection_scores_[plain.selection_scores_[:, 1].argmin(), 0])
     assert final <= hard_ncut(plain.affinity_matrix_, plain.labels_, 10) + 1e-12
+
+
+def test_max_train_samples_trains_on_a_subset_and_labels_every_point() -> None:
+    """Above max_train_samples (default 20,000, the paper's 20k-of-70k protocol) the network trains on a
+    seeded subset: the graph and the training steps are the subset's, and labels_ is the argmax on all
+    of X (= predict(X))."""
+    X, y = _blobs(100, seed=3)  # 400 points
+    est = NeuNcut(4, random_state=0, max_train_samples=200, **SMALL).fit(X)
+    assert est.train_indices_.shape == (200,) and np.all(np.diff(est.train_indices_) > 0)
+    assert est.affinity_matrix_.shape == (200, 200)
+    assert est.n_iter_ == 60 * 2  # 200 training points, batch 100
+    assert est.labels_.shape == (400,) and np.array_equal(est.labels_, est.predict(X))
+    assert clustering_accuracy(y, est.labels_) > 0.95
+    again = NeuNcut(4, random_state=0, max_train_samples=200, **SMALL).fit(X)
+    assert np.array_equal(again.train_indices_, est.train_indices_)
+    full = NeuNcut(4, random_state=0, max_train_samples=None, **SMALL).fit(X)
+    assert np.array_equal(full.train_indices_, np.arange(400)) and full.affinity_matrix_.shape == (400, 400)
+    assert NeuNcut().get_params()["max_train_samples"] == 20_000

@@ -51,6 +51,14 @@ def seeded_module(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
         return build()
 
 
+def train_subset(n: int, max_train_samples: int | None, seed: int) -> np.ndarray:
+    """Sorted row indices a network trains on: all ``n`` rows, or a ``seed``-drawn random subset of
+    ``max_train_samples`` of them when N is larger (the rest are labelled by the trained network)."""
+    if max_train_samples is None or n <= max_train_samples:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).permutation(n)[:max_train_samples])
+
+
 def row_chunks(X: torch.Tensor) -> Iterator[torch.Tensor]:
     """Consecutive views of ``INFERENCE_CHUNK`` rows of X (read at call time, so tests can lower it)."""
     for s in range(0, X.shape[0], INFERENCE_CHUNK):

@@ -99,6 +99,7 @@ from structlearn.cluster.methods.deep_base import (
     row_chunks,
     run_steps,
     seeded_module,
+    train_subset,
 )
 from structlearn.cluster.methods.networks import InputScale, input_scale, relu_mlp
 from structlearn.cluster.methods.neuncut_init import pretrain, select_diffusion, torch_sparse
@@ -125,6 +126,7 @@ class NeuNcutConfig:
     lr: float = 5e-3
     weight_decay: float = 1e-4
     select_every: int | None = None
+    max_train_samples: int | None = 20_000
     device: str = "cpu"
 
     def __post_init__(self) -> None:
@@ -169,6 +171,8 @@ class NeuNcutConfig:
         check_float("weight_decay", self.weight_decay, nonnegative=True)
         if self.select_every is not None:
             check_int("select_every", self.select_every, minimum=1)
+        if self.max_train_samples is not None:
+            check_int("max_train_samples", self.max_train_samples, minimum=2)
         check_device("device", self.device)
 
 
@@ -209,10 +213,16 @@ def edge_batch(A: sp.spmatrix, batch_size: int, rng: np.random.Generator) -> tup
 class NeuNcut(DeepClusterEstimator):
     """Neural normalised cut: memberships P = softmax(MLP(x)) trained on the relaxed Ncut of batches.
 
-    Fitted attributes: ``labels_`` (argmax on the training set), ``net_`` (the MLP, eval mode),
+    ``max_train_samples`` (default 20,000; None = every point): above it the network trains on a seeded
+    random subset of that size and every point of X is labelled by argmax (the paper's Fashion-MNIST
+    protocol, 20k of 70k); the graph, the start and the selection then concern the subset only.
+
+    Fitted attributes: ``labels_`` (argmax on X), ``train_indices_`` (the rows trained on),
+    ``net_`` (the MLP, eval mode),
     ``history_`` (per-step total / spectral / orthogonality losses), ``n_features_in_``, ``n_iter_``,
-    ``train_seconds_`` (wall time of all runs), ``affinity_matrix_`` (the training kNN graph, CSR, or
-    None), ``restart_scores_`` (hard Ncut of each run's labels on that graph; the lowest is kept),
+    ``train_seconds_`` (wall time of all runs), ``affinity_matrix_`` (the kNN graph of the training rows,
+    CSR, or None), ``restart_scores_`` (hard Ncut of each run's training labels on that graph; the lowest
+    is kept),
     ``diffusion_steps_`` (the chosen t, None unless ``init="diffusion"``), ``diffusion_scores_`` ({t: the
     lower hard Ncut of its two signals' k-means labels}) and ``init_ncut_`` (hard Ncut of the warm-start
     labels; None for ``init="random"``), ``diffusion_source_`` ("features" or "random": the diffused
@@ -228,9 +238,14 @@ class NeuNcut(DeepClusterEstimator):
     def fit(self, X: Any, y: Any = None) -> NeuNcut:
         """Train the membership network on mini-batch affinities of X; ``labels_`` = argmax on X."""
         cfg: NeuNcutConfig = self._validate_params()
-        Xn = self._validate_X(X, reset=True)
+        Xall = self._validate_X(X, reset=True)
         seed = rng_seed(self.random_state)
         device = torch.device(cfg.device)
+        # Above max_train_samples the network trains on a random subset (the paper's protocol: 20k of
+        # Fashion-MNIST's 70k) and labels every point by argmax; everything below sees only the subset.
+        self.train_indices_ = train_subset(Xall.shape[0], cfg.max_train_samples, seed)
+        subset = len(self.train_indices_) < Xall.shape[0]
+        Xn = Xall[self.train_indices_] if subset else Xall
         n = Xn.shape[0]
         Xt = torch.from_numpy(Xn).to(device)
         # The network sees x / s (s = the RMS row norm; 1 for unit-scale rows), the graph the raw x.
@@ -267,7 +282,7 @@ class NeuNcut(DeepClusterEstimator):
         self.n_iter_ = len(history)
         H = torch.stack(history).cpu().numpy()
         self.history_ = {"loss": H[:, 0], "spectral": H[:, 1], "orthogonality": H[:, 2]}
-        self.labels_ = labels
+        self.labels_ = self._argmax(row_chunks(torch.from_numpy(Xall).to(device))) if subset else labels
         return self
 
     def _fit_once(

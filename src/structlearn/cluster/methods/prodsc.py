@@ -63,6 +63,7 @@ from structlearn.cluster.methods.deep_base import (
     row_chunks,
     run_steps,
     seeded_module,
+    train_subset,
 )
 from structlearn.cluster.methods.networks import TwoHeadNet
 from structlearn.cluster.methods.prodsc_config import CPU_PRESETS, PAPER_PRESETS, PRODSCConfig
@@ -135,11 +136,7 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
         seed = rng_seed(self.random_state)
         device = torch.device(cfg.device)  # validated by the config
         Xall = torch.from_numpy(Xn).to(device)
-        if cfg.max_train_samples is not None and Xn.shape[0] > cfg.max_train_samples:
-            rng = np.random.default_rng(seed)
-            train_idx = np.sort(rng.permutation(Xn.shape[0])[: cfg.max_train_samples])
-        else:
-            train_idx = np.arange(Xn.shape[0])
+        train_idx = train_subset(Xn.shape[0], cfg.max_train_samples, seed)
         self.train_indices_ = train_idx
         Xt = Xall[torch.from_numpy(train_idx).to(device)] if len(train_idx) < Xn.shape[0] else Xall
         n = Xt.shape[0]
