@@ -36,6 +36,29 @@ def test_neuncut_cli(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "ACC" in capsys.readouterr().out
 
 
+def test_plots_of_a_subset_trained_fit(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Trained on a subset (max_train_samples), the affinity covers only the training rows: the plot
+    sorts those rows by their labels (it had stopped the command after the fit with "labels has length
+    120 but there are 60 samples")."""
+    from structlearn.cluster.plots import plot_affinity
+
+    seen: list[tuple[int, int, int]] = []
+
+    def spy(A, labels, path, *, true_labels=None, title=""):  # noqa: ANN001, ANN202
+        seen.append((A.shape[0], len(labels), len(true_labels)))
+        return plot_affinity(A, labels, path, true_labels=true_labels, title=title)
+
+    plots = tmp_path / "plots"
+    params = ["hidden_dims=(32,)", "n_epochs=30", "max_train_samples=60"]
+    args = [str(data), "--method", "neuncut", "--n-clusters", "3", "--plots", str(plots)]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("structlearn.cluster.plots.plot_affinity", spy)
+        rc = main(["cluster", *args, *[a for p in params for a in ("--param", p)], "--quiet"])
+    assert rc == 0 and "neuncut: 120 samples" in capsys.readouterr().out
+    assert seen == [(60, 60, 60)]
+    assert (plots / "neuncut_affinity.png").stat().st_size > 1000
+
+
 def test_bad_parameters_exit_2_without_output(
     data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

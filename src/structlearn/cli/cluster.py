@@ -126,12 +126,14 @@ def run(args: argparse.Namespace) -> int:
         )
         A = getattr(est, "affinity_matrix_", None)
         if A is not None:
+            # Trained on a subset (max_train_samples), the affinity covers only the training rows.
+            rows = getattr(est, "train_indices_", None) if A.shape[0] != labels.shape[0] else None
             plot_affinity(
                 A,
-                labels,
+                labels if rows is None else labels[rows],
                 plots / f"{args.method}_affinity.png",
-                true_labels=y,
-                title=f"{args.method} affinity",
+                true_labels=y if y is None or rows is None else y[rows],
+                title=f"{args.method} affinity" + ("" if rows is None else f" ({len(rows):,} training rows)"),
             )
         bar.update(1)
     bar.close()
