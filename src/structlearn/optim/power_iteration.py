@@ -200,11 +200,11 @@ def sigma_upper_bound_gram(
     Range: G alone cannot tell a zero matrix from one whose products all underflowed, nor a finite bound
     from overflow. Underflow moves each entry of G by at most max(m, n)·tiny, so λ_max by at most
     n·max(m, n)·tiny, and the squares inside c_0 = ‖G‖_F lose at most n²·tiny of c_0²; both stay below
-    2^−26 of λ_max ≥ c_0/√n once c_0 ≥ max(2^26·n^{5/2}·max(m, n)·tiny, 2^13·n·tiny^{1/2}) (about 1e-13 in
-    float32, i.e. entries of A around 1e-9 and below for a 512 × 128 matrix). Below that, or where c_0 is
-    not finite (its squares overflow from entries of ~1e8 on for an 80 × 80 matrix), the result is :func:`max_entry_upper_bound` of ``A`` when A is given, else +inf: no bound
-    known, never a wrong one (the spectral bound's CPU path decides such small steps at its Frobenius
-    level first).
+    2^−26 of λ_max ≥ c_0/√n once c_0 ≥ max(2^26·n^{5/2}·max(m, n)·tiny, 2^13·n·tiny^{1/2}) (about 1e-13
+    in float32: entries of A below ~4e-9 for a 512 × 128 matrix fall short). Below that, or where c_0 is
+    not finite (its squares overflow from entries of ~1e8 on for an 80 × 80 matrix), the result is
+    :func:`max_entry_upper_bound` of ``A`` when A is given, else +inf: no bound known, never a wrong one
+    (the spectral bound's CPU path decides such small steps at its Frobenius level first).
     """
     info = torch.finfo(G.dtype)
     tiny = info.tiny
