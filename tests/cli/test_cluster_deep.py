@@ -36,7 +36,9 @@ def test_neuncut_cli(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "ACC" in capsys.readouterr().out
 
 
-def test_plots_of_a_subset_trained_fit(data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_plots_of_a_subset_trained_fit(
+    data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Trained on a subset (max_train_samples), the affinity covers only the training rows: the plot
     sorts those rows by their labels (it had stopped the command after the fit with "labels has length
     120 but there are 60 samples")."""
@@ -44,7 +46,7 @@ def test_plots_of_a_subset_trained_fit(data: Path, tmp_path: Path, capsys: pytes
 
     seen: list[tuple[int, int, int]] = []
 
-    def spy(A, labels, path, *, true_labels=None, title=""):  # noqa: ANN001, ANN202
+    def spy(A, labels, path, *, true_labels=None, title=""):
         seen.append((A.shape[0], len(labels), len(true_labels)))
         return plot_affinity(A, labels, path, true_labels=true_labels, title=title)
 
