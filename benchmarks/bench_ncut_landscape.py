@@ -138,7 +138,10 @@ def main() -> None:
         "Hard Ncut on the symmetric 0/1 10-NN graph of the features (the graph SpectralKNN and NeuNcut use), "
         "ACC / NMI (arithmetic) against the classes, and the same after `ncut_descent` (weighted kernel "
         "k-means, σ = 0, ≤ 50 sweeps, lowest Ncut kept). Seconds and peak MB: the method's own labelling "
-        "(NeuNcut: the whole fit). mean ± std over the seeds.\n\n" + report(rows)
+        "(NeuNcut: the whole fit). mean ± std over the seeds. 'NeuNcut start (diffusion)' is the diffusion "
+        "start on the whole graph; above NeuNcut's `max_train_samples` (20,000, since stop 25) NeuNcut "
+        "itself trains on a 20k subset from that subset's own diffusion start and labels the rest by its "
+        "network, so there the row is NeuNcut's start before stop 25.\n\n" + report(rows)
     )
     path = write_report(args.out, args.name, "Ncut against accuracy on the kNN graph (issue 10)", body,
                         {"rows": rows})  # fmt: skip
