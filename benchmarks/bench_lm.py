@@ -95,6 +95,7 @@ def run_key(spec: dict[str, Any]) -> str:
     # momentum / clip only where the sweep moves them off the preset's, so earlier cache names still hold
     wd += f"_mu{spec['momentum']:g}" if "momentum" in spec else ""
     wd += f"_clip{spec['grad_clip']:g}" if "grad_clip" in spec else ""
+    wd += "_nesterov" if spec.get("nesterov") else ""
     return f"{tag}/{spec['norm']}_{spec['optimizer']}_lr{_fmt_lr(spec['lr'])}{wd}_s{spec['seed']}"
 
 
@@ -120,6 +121,8 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
         extra["momentum"] = float(spec["momentum"])
     if "grad_clip" in spec:  # 0 = no clipping
         extra["grad_clip"] = float(spec["grad_clip"]) or None
+    if spec.get("nesterov"):
+        extra["nesterov"] = True
     cfg = preset_config(
         preset,
         norm=spec["norm"],
@@ -144,7 +147,7 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
     rec: dict[str, Any] = {k: spec[k] for k in ("part", "norm", "optimizer", "lr", "seed", "iters")}
     rec.update(device=spec["device"], dtype=spec["dtype"], preset=preset, weight_decay=cfg.weight_decay)
     momentum = cfg.betas[0] if spec["optimizer"] == "adamw" else cfg.momentum
-    rec.update(momentum=momentum, grad_clip=cfg.grad_clip or 0.0)
+    rec.update(momentum=momentum, grad_clip=cfg.grad_clip or 0.0, nesterov=cfg.nesterov)
     t0 = time.perf_counter()
     try:
         result = Trainer(cfg).fit()
@@ -728,18 +731,20 @@ def part_wd_sweep(args: argparse.Namespace) -> Path:
 
 # --------------------------------------------------------------------------------------------- budget
 # Fixed cells of the budget part, (norm, optimizer, LR, weight decay or None = WEIGHT_DECAY's, momentum or
-# None = the preset's): each cell's 2,000-iteration optimum (the grid's LRs; dnt+SGDW's wd from the wd sweep;
-# dnt+sgdw-mu0.7 and dnt+adamw-b0.7 from the momentum sweeps, sgdw_momentum.md and adamw_sweep.md), not
-# re-tuned for longer runs. Named "norm+opt[-variant]"; every "+adamw" cell competes for the best AdamW cell.
-BUDGET_CELLS: dict[str, tuple[str, str, float, float | None, float | None]] = {
-    "dnt+adamw": ("dnt", "adamw", 3e-3, None, None),
-    "dnt+sgdw": ("dnt", "sgdw", 0.1, 1e-3, None),
-    "preln+adamw": ("preln", "adamw", 3e-3, None, None),
-    "dnt+muon": ("dnt", "muon", 1e-2, None, None),
-    "preln+muon": ("preln", "muon", 1e-2, None, None),
-    "preln+sgdw": ("preln", "sgdw", 0.3, None, None),  # the grid's optimum (wd 5e-3); no decay sweep
-    "dnt+sgdw-mu0.7": ("dnt", "sgdw", 0.3, 1e-3, 0.7),
-    "dnt+adamw-b0.7": ("dnt", "adamw", 3e-3, None, 0.7),  # β₁ 0.7 (adamw_sweep.md)
+# None = the preset's, Nesterov): each cell's 2,000-iteration optimum (the grid's LRs; dnt+SGDW's wd from the
+# wd sweep; dnt+sgdw-mu0.7 and dnt+adamw-b0.7 from the momentum sweeps, sgdw_momentum.md and adamw_sweep.md;
+# dnt+sgdw-nesterov's LR bracketed 0.03 / 0.1 / 0.3 on seed 0, stop 25), not re-tuned for longer runs. Named
+# "norm+opt[-variant]"; every "+adamw" cell competes for the best AdamW cell.
+BUDGET_CELLS: dict[str, tuple[str, str, float, float | None, float | None, bool]] = {
+    "dnt+adamw": ("dnt", "adamw", 3e-3, None, None, False),
+    "dnt+sgdw": ("dnt", "sgdw", 0.1, 1e-3, None, False),
+    "preln+adamw": ("preln", "adamw", 3e-3, None, None, False),
+    "dnt+muon": ("dnt", "muon", 1e-2, None, None, False),
+    "preln+muon": ("preln", "muon", 1e-2, None, None, False),
+    "preln+sgdw": ("preln", "sgdw", 0.3, None, None, False),  # the grid's optimum (wd 5e-3); no decay sweep
+    "dnt+sgdw-mu0.7": ("dnt", "sgdw", 0.3, 1e-3, 0.7, False),
+    "dnt+adamw-b0.7": ("dnt", "adamw", 3e-3, None, 0.7, False),  # β₁ 0.7 (adamw_sweep.md)
+    "dnt+sgdw-nesterov": ("dnt", "sgdw", 0.1, 1e-3, None, True),  # μ 0.9, Nesterov
 }
 
 
@@ -752,15 +757,16 @@ def _preset_momentum(opt: str) -> float:
     return cfg.betas[0] if opt == "adamw" else cfg.momentum
 
 
-def _cell_of(rec: dict[str, Any]) -> tuple[str, str, float, float]:
-    """(norm, optimizer, LR, momentum) of a run record, to match against :data:`BUDGET_CELLS`."""
+def _cell_of(rec: dict[str, Any]) -> tuple[str, str, float, float, bool]:
+    """(norm, optimizer, LR, momentum, Nesterov) of a run record, to match against :data:`BUDGET_CELLS`
+    (records cached before momentum or Nesterov were recorded used the preset's and heavy-ball momentum)."""
     mu = rec.get("momentum", _preset_momentum(rec["optimizer"]))
-    return rec["norm"], rec["optimizer"], rec["lr"], mu
+    return rec["norm"], rec["optimizer"], rec["lr"], mu, bool(rec.get("nesterov", False))
 
 
-def _cell_key(cell: str) -> tuple[str, str, float, float]:
-    norm, opt, lr, _, mu = BUDGET_CELLS[cell]
-    return norm, opt, lr, _preset_momentum(opt) if mu is None else mu
+def _cell_key(cell: str) -> tuple[str, str, float, float, bool]:
+    norm, opt, lr, _, mu, nesterov = BUDGET_CELLS[cell]
+    return norm, opt, lr, _preset_momentum(opt) if mu is None else mu, nesterov
 
 
 def part_budget(args: argparse.Namespace) -> Path:
@@ -774,11 +780,12 @@ def part_budget(args: argparse.Namespace) -> Path:
     for iters in args.budget_iters:
         a = argparse.Namespace(**{**vars(args), "iters": iters})
         for c in cells:
-            norm, opt, lr, wd, mu = BUDGET_CELLS[c]
+            norm, opt, lr, wd, mu, nesterov = BUDGET_CELLS[c]
             for seed in args.seeds:
                 sp = _spec(a, "budget", preset, norm, opt, lr, seed)
                 sp |= {} if wd is None else {"weight_decay": wd}
-                specs.append(sp | ({} if mu is None else {"momentum": mu}))
+                sp |= {} if mu is None else {"momentum": mu}
+                specs.append(sp | ({"nesterov": True} if nesterov else {}))
     recs = run_many(args, specs)
 
     def paired(vals: dict[str, dict[int, float]], a: str, b: str) -> tuple[str, list[float]]:
@@ -812,12 +819,14 @@ def part_budget(args: argparse.Namespace) -> Path:
         g_any, d_any = paired(vals, "dnt+sgdw", best_any) if best_any else ("–", [])
         named = [f"{best or '–'}: {g_best}", f"{best_any or '–'}: {g_any}"]
         g_tuned, d_tuned = paired(vals, "dnt+sgdw-mu0.7", best) if best else ("–", [])
-        gap_rows.append([iters, g_sgdw, *named, g_tuned, g_adamw, g_muon, g_sgd])
+        g_nest, d_nest = paired(vals, "dnt+sgdw-nesterov", best) if best else ("–", [])
+        gap_rows.append([iters, g_sgdw, *named, g_tuned, g_nest, g_adamw, g_muon, g_sgd])
         data[str(iters)] = {
             "vals": vals,
             "best_adamw": best,
             "sgdw_minus_best_adamw": d_best,
             "sgdw_mu0.7_minus_best_adamw": d_tuned,
+            "sgdw_nesterov_minus_best_adamw": d_nest,
             "best_cell": best_any,
             "sgdw_minus_best_cell": d_any,
             "dnt_minus_preln_adamw": d_adamw,
@@ -836,7 +845,8 @@ def part_budget(args: argparse.Namespace) -> Path:
     cell_desc = "; ".join(
         f"{c} lr {_fmt_lr(lr)}, wd {WEIGHT_DECAY[opt] if wd is None else wd:g}"
         + ("" if mu is None else f", {'β₁' if opt == 'adamw' else 'momentum'} {mu:g}")
-        for c, (_, opt, lr, wd, mu) in BUDGET_CELLS.items()
+        + (", Nesterov momentum" if nesterov else "")
+        for c, (_, opt, lr, wd, mu, nesterov) in BUDGET_CELLS.items()
         if c in cells
     )
     lines = [
@@ -844,7 +854,8 @@ def part_budget(args: argparse.Namespace) -> Path:
         f" device {args.device}, {args.dtype}, seeds {', '.join(map(str, args.seeds))}; warmup 5 % of the run"
         " (≤ 100 steps), cosine to 10 % over the run; whole-split val loss at the end. Fixed cells, each at"
         " its 2,000-iteration optimum (grid LRs; dnt+SGDW's wd from the wd sweep, dnt+sgdw-mu0.7 from the"
-        " momentum sweep, dnt+adamw-b0.7 from AdamW's β₁ sweep; SGDW momentum 0.9 and AdamW β (0.9, 0.99)"
+        " momentum sweep, dnt+adamw-b0.7 from AdamW's β₁ sweep, dnt+sgdw-nesterov's LR bracketed 0.03 / 0.1 /"
+        " 0.3 on seed 0; SGDW momentum 0.9 and AdamW β (0.9, 0.99)"
         " unless stated), not re-tuned:"
         f" {cell_desc}."
         " Muon's embeddings, gains and head use its AdamW part (lr 1e-3).",
@@ -863,6 +874,7 @@ def part_budget(args: argparse.Namespace) -> Path:
                 "dnt+SGDW − best AdamW cell",
                 "dnt+SGDW − best cell",
                 "dnt+SGDW (μ 0.7, lr 0.3) − best AdamW cell",
+                "dnt+SGDW (Nesterov) − best AdamW cell",
                 "DNT on AdamW (dnt − preln)",
                 "DNT on Muon (dnt − preln)",
                 "DNT on SGDW (dnt − preln)",

@@ -192,8 +192,11 @@ def test_budget_runs_the_chosen_cells_at_every_length_and_pairs_them_by_seed(
         val = 2.0 - spec["iters"] / 100 + (0.08 * 20 / spec["iters"] if spec["optimizer"] == "sgdw" else 0.0)
         val += 0.01 * (spec["norm"] == "preln") - 0.1 * (spec["optimizer"] == "muon")
         val -= 0.03 * (spec.get("momentum") == 0.7)  # the momentum-tuned SGDW cell
+        val -= 0.02 * bool(spec.get("nesterov"))  # the Nesterov SGDW cell
         keys = ("part", "norm", "optimizer", "lr", "seed", "iters", "device", "dtype")
         rec = {k: spec[k] for k in keys}
+        if spec.get("nesterov"):  # records of heavy-ball runs may lack the key (cached before it existed)
+            rec["nesterov"] = True
         if spec["optimizer"] != "muon":  # Muon's records lack it, as runs cached before it was recorded do
             rec["momentum"] = spec.get("momentum", 0.9)
         return {**rec, "status": "completed", "val_loss": val + 0.001 * spec["seed"], "wall_s": 0.0}
@@ -225,6 +228,9 @@ def test_budget_runs_the_chosen_cells_at_every_length_and_pairs_them_by_seed(
     assert data["20"]["best_adamw"] == "dnt+adamw-b0.7"
     assert data["20"]["sgdw_minus_best_adamw"] == pytest.approx([0.11, 0.11])
     assert data["20"]["sgdw_mu0.7_minus_best_adamw"] == pytest.approx([0.08, 0.08])
+    # the Nesterov cell: same LR, wd and momentum as dnt+sgdw, told apart by the flag (own cache entry)
+    assert data["20"]["sgdw_nesterov_minus_best_adamw"] == pytest.approx([0.09, 0.09])
+    assert "dnt+sgdw-nesterov lr 0.1, wd 0.001, Nesterov momentum" in report.read_text()
 
 
 def test_wd_sweep_of_adamw_sweeps_beta1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -39,6 +39,9 @@ def test_roundtrip_through_dict() -> None:
         ({"label_noise": 1.5}, "label_noise"),
         ({"steps": 2.5}, "steps must be an integer"),
         ({"bf16": "yes"}, "bf16 must be"),
+        ({"nesterov": True}, "nesterov needs optimizer sgdw or sgdw2"),  # the default optimizer is adamw
+        ({"nesterov": True, "optimizer": "sgdw", "momentum": 0.0}, "with momentum > 0"),
+        ({"nesterov": 1, "optimizer": "sgdw"}, "nesterov must be true or false"),
     ],
 )
 def test_invalid_settings_raise_one_line(changes: dict, match: str) -> None:
@@ -54,3 +57,24 @@ def test_package_exports_resolve_lazily() -> None:
     assert train.Trainer.__name__ == "Trainer"
     with pytest.raises(AttributeError):
         _ = train.NoSuchThing
+
+
+@pytest.mark.parametrize("optimizer", ["sgdw", "sgdw2"])
+def test_nesterov_reaches_the_sgdw_optimizers(optimizer: str) -> None:
+    """``TrainConfig(nesterov=True)`` (CLI ``--nesterov``) builds SGDW / SGDW² with Nesterov momentum; the
+    default stays heavy-ball momentum."""
+    import argparse
+
+    import torch
+
+    from structlearn.cli.train import config_from_args, register
+    from structlearn.train.components import build_optimizer
+
+    model = torch.nn.Linear(4, 3)
+    opt = build_optimizer(TrainConfig(optimizer=optimizer, nesterov=True), model)
+    assert all(g["nesterov"] for g in opt.param_groups)
+    plain = build_optimizer(TrainConfig(optimizer=optimizer), model)
+    assert not any(g["nesterov"] for g in plain.param_groups)
+    parser = register(argparse.ArgumentParser().add_subparsers())
+    config, _ = config_from_args(parser.parse_args(["--optimizer", optimizer, "--nesterov", "--out", "x"]))
+    assert config.nesterov is True and config.optimizer == optimizer

@@ -43,9 +43,10 @@ def _sgdw(
     momentum: float,
     betas: tuple[float, float],
     eps: float,
+    nesterov: bool = False,
 ) -> Optimizer:
     del betas, eps
-    return SGDW(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    return SGDW(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov)
 
 
 def _adamw2(

@@ -73,6 +73,7 @@ def build_optimizer(config: TrainConfig, model: nn.Module, /, **extra: Any) -> t
         momentum=config.momentum,
         betas=config.betas,
         eps=config.eps,
+        **({"nesterov": True} if config.nesterov else {}),  # only the SGDW family takes it (config checks)
         **config.optimizer_kwargs,
         **extra,
     )

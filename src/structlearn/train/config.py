@@ -180,6 +180,7 @@ class TrainConfig(DictConfig):
         default=None, metadata=_help("decoupled weight decay; default 0.1 (adamw), 5e-4 (sgdw), 0 (muon)")
     )
     momentum: float = field(default=0.9, metadata=_help("SGDW momentum"))
+    nesterov: bool = field(default=False, metadata=_help("SGDW: Nesterov momentum (sgdw, sgdw2)"))
     betas: tuple[float, float] = field(default=(0.9, 0.95), metadata=_help("AdamW betas"))
     eps: float = field(default=1e-8, metadata=_help("AdamW epsilon"))
     warmup_steps: int = field(default=0, metadata=_help("linear warmup steps (0 = none)"))
@@ -300,6 +301,13 @@ class TrainConfig(DictConfig):
         check_float("momentum", self.momentum, nonnegative=True)
         if self.momentum >= 1:
             raise ValueError(f"momentum must be < 1, got {self.momentum}")
+        if not isinstance(self.nesterov, bool):
+            raise ValueError(f"nesterov must be true or false, got {self.nesterov!r}")
+        if self.nesterov and (self.optimizer not in ("sgdw", "sgdw2") or self.momentum == 0):
+            raise ValueError(
+                f"nesterov needs optimizer sgdw or sgdw2 with momentum > 0, got {self.optimizer!r} with "
+                f"momentum {self.momentum}"
+            )
         betas = tuple(self.betas)
         if len(betas) != 2 or not all(0 <= check_float("betas", b) < 1 for b in betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
