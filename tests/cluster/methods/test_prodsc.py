@@ -288,7 +288,7 @@ def test_default_fit_is_level_with_the_baselines_on_wine() -> None:
 def test_default_separates_subspaces_that_need_more_than_out_dim_dimensions() -> None:
     # Issue 10, stop 26 (held-out data): 10 subspaces of dimension 6 in R^30 need 60 > out_dim = 32
     # dimensions to be orthogonal. With the former γ = 100 self-expression merged some of them (ACC
-    # 0.579 on these data, kNN spectral clustering 1.0); γ = 30 gives 0.963.
+    # 0.579 on these data; kNN spectral clustering 1.000, k-means 0.218); γ = 30 gives 0.963.
     X, y = make_union_of_subspaces(10, 30, 6, 150, 0.15, random_state=1)
     est = PRODSC(10, random_state=0).fit(np.asarray(X, np.float32))
     assert clustering_accuracy(y, est.labels_) >= 0.9
