@@ -257,10 +257,9 @@ def sigma_upper_bound_gram(
             live = [(k, j) for j, (k, _) in enumerate(live)]
     if target is None:
         out = torch.exp(0.5 * log_bound) * margin
-    elif live:
-        out[[k for k, _ in live]] = torch.exp(0.5 * log_bound[[r for _, r in live]]) * margin
-    if target is None:
         return torch.where(valid, out, math.inf if A is None else max_entry_upper_bound(A))
+    if live:
+        out[[k for k, _ in live]] = torch.exp(0.5 * log_bound[[r for _, r in live]]) * margin
     if bad:
         out[bad] = math.inf if A is None else max_entry_upper_bound(A[bad])
     return out
