@@ -148,7 +148,7 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
                 f"{total} training steps (n_epochs={cfg.n_epochs}, {n // B} batches per epoch) do not exceed"
                 f" warmup_steps={warmup}; raise n_epochs or lower warmup_steps"
             )
-        net = seeded_module(seed, lambda: TwoHeadNet(Xn.shape[1], cfg.hidden_dims, cfg.out_dim).to(device))
+        net = seeded_module(seed, lambda: TwoHeadNet(Xn.shape[1], cfg.hidden_dims, cfg.head_dim).to(device))
         opt = self._make_optimizer(net, cfg)
         # drop_last, as the official loader
         batches = epoch_batches(n, B, cfg.n_epochs, torch_generator(seed))
