@@ -173,9 +173,12 @@ def large_n():
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(gram_affinity_module, "DENSE_MAX_N", 100)
         mp.setattr(gram_affinity_module, "DEFAULT_TOP_K", 6)
-        # γ = 100 (the default until stop 26) gives this model a dense reference above 0.95 (γ = 30: 0.94);
-        # the test is about the labelling step, not the training.
-        est = PRODSC(10, batch_size=500, n_epochs=100, gamma=100.0, random_state=0).fit(X)
+        # γ = 100 and the (512, 512) trunk (the defaults until stops 26 and 27) give this model a dense
+        # reference above 0.95 (γ = 30: 0.94; with the (1024, 1024) trunk: 0.86); the test is about the
+        # labelling step, not the training.
+        est = PRODSC(
+            10, batch_size=500, n_epochs=100, gamma=100.0, hidden_dims=(512, 512), random_state=0
+        ).fit(X)
     Y = est.cluster_features(X)
     dense = spectral_clustering(np.abs(Y @ Y.T).astype(np.float64), 10, solver="dense", random_state=0)
     return est, X, y, Y, dense
@@ -249,8 +252,11 @@ def test_eigengap_selection_stops_over_training_on_wine() -> None:
 
     d = load_wine()
     X = ((d.data - d.data.mean(0)) / d.data.std(0)).astype(np.float32)
-    # batch_size = N: 300 full-batch steps (the default would shorten the clustering phase).
-    sel = PRODSC(3, n_epochs=300, batch_size=len(X), select_every=10, random_state=0).fit(X)
+    # batch_size = N: 300 full-batch steps (the default would shorten the clustering phase); the trunk
+    # of the measurements below, (512, 512), the default until stop 27.
+    sel = PRODSC(
+        3, n_epochs=300, batch_size=len(X), select_every=10, hidden_dims=(512, 512), random_state=0
+    ).fit(X)
     # Measured without selection (same seed): 300 full-batch steps end at ACC 0.90, 1,000 steps at
     # 0.66. The checkpoint with the largest eigengap (label-free) is at 0.955, level with kNN spectral
     # clustering (0.955).
@@ -274,22 +280,27 @@ def test_small_sets_get_the_steps_per_point_of_a_batch_size_loader() -> None:
 
 
 def test_default_fit_is_level_with_the_baselines_on_wine() -> None:
-    # Issue 10 (bench_cluster's wine: z-scored, L2 rows; seed 0): 100 full-batch steps ended at ACC 0.876
-    # against k-means 0.961 and kNN spectral clustering 0.938; the default now takes 48 steps.
+    # Issue 10 (bench_cluster's wine: z-scored, L2 rows): 100 full-batch steps ended at ACC 0.876 (seed 0)
+    # against k-means 0.961 and kNN spectral clustering 0.938; the default now takes 48 steps. Mean of
+    # seeds 0-2, within 0.02 of k-means: 0.951 with the (512, 512) trunk, 0.946 with (1024, 1024).
     from sklearn.datasets import load_wine
     from sklearn.preprocessing import StandardScaler, normalize
 
     X, y = load_wine(return_X_y=True)
     X = normalize(StandardScaler().fit_transform(X)).astype(np.float32)
-    est = PRODSC(3, random_state=0).fit(X)
-    assert est.n_iter_ == 48
-    assert clustering_accuracy(y, est.labels_) >= 0.94
+    accs = []
+    for seed in (0, 1, 2):
+        est = PRODSC(3, random_state=seed).fit(X)
+        assert est.n_iter_ == 48
+        accs.append(clustering_accuracy(y, est.labels_))
+    assert np.mean(accs) >= 0.94
 
 
 def test_default_separates_subspaces_that_need_more_than_out_dim_dimensions() -> None:
     # Issue 10, stop 26 (held-out data): 10 subspaces of dimension 6 in R^30 need 60 > out_dim = 32
     # dimensions to be orthogonal. With the former γ = 100 self-expression merged some of them (ACC
-    # 0.579 on these data; kNN spectral clustering 1.000, k-means 0.218); γ = 30 gives 0.963.
+    # 0.579 on these data; kNN spectral clustering 1.000, k-means 0.218); γ = 30 gives 0.963. With the
+    # (1024, 1024) trunk (stop 27): 0.999 (γ = 100: 0.974).
     X, y = make_union_of_subspaces(10, 30, 6, 150, 0.15, random_state=1)
     est = PRODSC(10, random_state=0).fit(np.asarray(X, np.float32))
     assert clustering_accuracy(y, est.labels_) >= 0.9
@@ -311,7 +322,8 @@ def test_head_dimension_rule_follows_the_number_of_clusters() -> None:
 def test_default_head_dimension_separates_many_subspaces() -> None:
     # Issue 10, stop 27 (held-out data): 30 subspaces of dimension 5 in R^60. With out_dim = 32 PRO-DSC
     # merged subspaces (ACC 0.466 on these data; kNN spectral clustering 1.000); the default head of
-    # 64 dimensions for more than ten clusters gives 0.937.
+    # 64 dimensions for more than ten clusters gives 0.937 ((512, 512) trunk). With the (1024, 1024)
+    # trunk: 1.000, and 0.665 with out_dim = 32.
     X, y = make_union_of_subspaces(30, 60, 5, 100, 0.1, random_state=1101)
     est = PRODSC(30, random_state=1).fit(np.asarray(X, np.float32))
     assert clustering_accuracy(y, est.labels_) >= 0.85
