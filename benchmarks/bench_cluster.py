@@ -535,6 +535,14 @@ TABLE_DATASETS: dict[str, dict[str, Any]] = {
         "desc": "sklearn breast_cancer 569×30, raw features (row norms up to 5,000)",
     },
     "digits-raw": {"family": "sklearn-raw", "desc": "sklearn digits 1,797×64, raw pixel values 0-16"},
+    # Held-out regimes found in stop 27 (more than ten clusters; Gaussian classes with uninformative
+    # features), where PRO-DSC's defaults changed; drawn with the run's seed like the other synthetic sets.
+    "uos30x5": {"family": "held-out", "desc": "UoS K=30, D=60, d=5, 100/subspace, noise 0.1 (N=3,000)"},
+    "classif10": {
+        "family": "held-out",
+        "desc": "make_classification 3,000×40, 20 informative, 10 classes, class_sep 1.5; standardised + "
+        "L2 rows",
+    },
     "fmnist-pixel": {"family": "fmnist", "desc": "Fashion-MNIST 70k, pixels → uncentred PCA-500 → L2 rows"},
     "fmnist-scat": {
         "family": "fmnist",
@@ -615,6 +623,17 @@ def load_table_dataset(name: str, seed: int, device: str = "cpu") -> tuple[np.nd
     elif name == "uos-imbalanced":
         X, y = make_union_of_subspaces(6, 40, 5, [600, 300, 150, 80, 40, 30], 0.03, random_state=seed)
         X, y = np.asarray(X, np.float32), np.asarray(y)
+    elif name == "uos30x5":
+        X, y = _uos(30, 60, 5, 3000, 0.1, seed)
+    elif name == "classif10":
+        from sklearn.datasets import make_classification
+        from sklearn.preprocessing import StandardScaler, normalize
+
+        X, y = make_classification(
+            3000, 40, n_informative=20, n_redundant=0, n_classes=10, n_clusters_per_class=1, class_sep=1.5,
+            random_state=seed,
+        )  # fmt: skip
+        X = normalize(StandardScaler().fit_transform(X)).astype(np.float32)
     elif name.startswith("uos10-"):
         X, y = _uos(10, 32, 4, int(name.split("-")[1].rstrip("k")) * 1000, 0.05, seed)
     elif name in ("digits", "wine", "breast_cancer"):

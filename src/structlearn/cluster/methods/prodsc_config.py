@@ -64,8 +64,9 @@ class PRODSCConfig:
     hidden_dims: tuple[int, ...] = (1024, 1024)
     # None: 32 for up to AUTO_OUT_DIM_MAX_K clusters, 64 above (`head_dim`; issue 10, stop 27). With 32
     # dimensions PRO-DSC merged subspaces when there were more than ten of them (UoS, 15–50 subspaces of
-    # dims 3–6: ACC 0.40–0.90 against 0.88–1.00 with 64), while 64 costs on the ten-or-fewer-cluster sets
-    # (wine 0.951 → 0.822); 96 and 128 were worse than 64 on every many-cluster set tried.
+    # dims 3–6, mean ACC per set: 0.44–0.95 with 32, 0.81–1.00 with 64 on the (512, 512) trunk; 30 × 5-dim
+    # on the (1024, 1024) trunk: 0.65 with 32, 0.996 with 64), while 64 costs on the ten-or-fewer-cluster
+    # sets (wine 0.951 → 0.822); 96 and 128 were worse than 64 on every many-cluster set tried.
     out_dim: int | None = None
     # γ = 30 (issue 10, stop 26; was 100): −R(Z) grows about linearly with out_dim (≈ −(d/2)·log(1 + 1/ε²)
     # for spread unit rows) while L_SE is O(1) per point, so the balance is set by γ/d. The official
