@@ -296,37 +296,36 @@ def test_default_fit_is_level_with_the_baselines_on_wine() -> None:
     assert np.mean(accs) >= 0.94
 
 
-def test_default_separates_subspaces_that_need_more_than_out_dim_dimensions() -> None:
-    # Issue 10, stop 26 (held-out data): 10 subspaces of dimension 6 in R^30 need 60 > out_dim = 32
-    # dimensions to be orthogonal. With the former γ = 100 self-expression merged some of them (ACC
-    # 0.579 on these data; kNN spectral clustering 1.000, k-means 0.218); γ = 30 gives 0.963. With the
-    # (1024, 1024) trunk (stop 27): 0.999 (γ = 100: 0.974).
-    X, y = make_union_of_subspaces(10, 30, 6, 150, 0.15, random_state=1)
-    est = PRODSC(10, random_state=0).fit(np.asarray(X, np.float32))
-    assert clustering_accuracy(y, est.labels_) >= 0.9
+# Held-out unions of subspaces the defaults must separate (kNN spectral clustering: 1.000 on both).
+# - Stop 26: 10 subspaces of dimension 6 in R^30 need 60 > out_dim = 32 dimensions to be orthogonal. With
+#   the former γ = 100 self-expression merged some of them (ACC 0.579 on these data; k-means 0.218);
+#   γ = 30 gives 0.963. With the (1024, 1024) trunk (stop 27): 0.999 (γ = 100: 0.974).
+# - Stop 27: 30 subspaces of dimension 5 in R^60. With out_dim = 32 PRO-DSC merged subspaces (ACC 0.466);
+#   the default head of 64 dimensions for more than ten clusters gives 0.937 ((512, 512) trunk). With the
+#   (1024, 1024) trunk: 1.000, and 0.665 with out_dim = 32.
+@pytest.mark.parametrize(
+    ("k", "dim", "sub_dim", "n_per", "noise", "data_seed", "seed", "min_acc"),
+    [(10, 30, 6, 150, 0.15, 1, 0, 0.9), (30, 60, 5, 100, 0.1, 1101, 1, 0.85)],
+    ids=["more_than_out_dim_dimensions", "many_subspaces"],
+)
+def test_default_separates_held_out_subspaces(
+    k: int, dim: int, sub_dim: int, n_per: int, noise: float, data_seed: int, seed: int, min_acc: float
+) -> None:
+    X, y = make_union_of_subspaces(k, dim, sub_dim, n_per, noise, random_state=data_seed)
+    est = PRODSC(k, random_state=seed).fit(np.asarray(X, np.float32))
+    assert clustering_accuracy(y, est.labels_) >= min_acc
 
 
 def test_head_dimension_rule_follows_the_number_of_clusters() -> None:
     # out_dim=None: 32 up to ten clusters, 64 above; an explicit out_dim is kept whatever the count.
     X, _ = _uos(20, seed=0)
-    kw = {**SMALL, "n_epochs": 8, "warmup_steps": 2}
+    kw = {**{k: v for k, v in SMALL.items() if k != "out_dim"}, "n_epochs": 8, "warmup_steps": 2}
     assert PRODSCConfig(n_clusters=10).head_dim == 32
     assert PRODSCConfig(n_clusters=11).head_dim == 64
     assert PRODSCConfig(n_clusters=11, out_dim=16).head_dim == 16
-    kw.pop("out_dim", None)
     assert PRODSC(3, random_state=0, **kw).fit(X).embedding_.shape[1] == 32
     assert PRODSC(12, random_state=0, **kw).fit(X).embedding_.shape[1] == 64
     assert PRODSC().get_params()["out_dim"] is None
-
-
-def test_default_head_dimension_separates_many_subspaces() -> None:
-    # Issue 10, stop 27 (held-out data): 30 subspaces of dimension 5 in R^60. With out_dim = 32 PRO-DSC
-    # merged subspaces (ACC 0.466 on these data; kNN spectral clustering 1.000); the default head of
-    # 64 dimensions for more than ten clusters gives 0.937 ((512, 512) trunk). With the (1024, 1024)
-    # trunk: 1.000, and 0.665 with out_dim = 32.
-    X, y = make_union_of_subspaces(30, 60, 5, 100, 0.1, random_state=1101)
-    est = PRODSC(30, random_state=1).fit(np.asarray(X, np.float32))
-    assert clustering_accuracy(y, est.labels_) >= 0.85
 
 
 def test_deterministic_and_leaves_global_rng_alone() -> None:
