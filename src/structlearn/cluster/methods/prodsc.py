@@ -104,7 +104,9 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
     best-scored state is restored after the last step (``selected_step_``, ``selection_scores_``).
     Long runs of the PRO-DSC objective split each cluster's features into tighter sub-groups: the
     eigengap falls and so does accuracy (UoS 2k, 600 → 3,000 steps: ACC 1.00 → 0.54; wine, 100 →
-    1,000 steps: 0.88 → 0.66), while the objective keeps decreasing.
+    1,000 steps: 0.88 → 0.66), while the objective keeps decreasing. ``select_every="auto"`` (default)
+    selects every 4 steps when the training set is one full batch (n ≤ ``batch_size``) and not otherwise;
+    ``select_every_`` is the interval used (None: no selection). Measurements in the config's comment.
 
     ``affinity`` picks the evaluation affinity ("auto", "gram", "gram_sq", "topk"; module docstring) and
     ``affinity_top_k`` the neighbours of the "topk" graph. ``eigen_solver`` ("auto", "dense", "arpack",
@@ -154,6 +156,7 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
         batches = epoch_batches(n, B, cfg.n_epochs, torch_generator(seed))
         bd = BlockDiagonal(cfg.n_clusters if cfg.n_clusters <= B else B, refresh_every=cfg.bd_refresh)
         full_batch = n == B
+        every = self.select_every_ = cfg.selection_interval(n)
         if warmup == 0:
             net.copy_feature_head()
         # Label-free checkpoint selection: a fixed sample of training rows scored by the eigengap.
@@ -175,7 +178,6 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
             nonlocal best
             if step == warmup:
                 net.copy_feature_head()
-            every = cfg.select_every
             if every is not None and step >= warmup and ((step - warmup) % every == 0 or step == total):
                 gap = self._eigengap(net, x_sel, cfg.n_clusters)
                 scores.append((step, gap))
