@@ -265,8 +265,8 @@ def test_eigengap_selection_stops_over_training_on_wine() -> None:
 
 
 def test_auto_selection_runs_on_full_batch_sets_only() -> None:
-    # select_every="auto": eigengap checkpoints every 4 steps when n ≤ batch_size, none above; an
-    # explicit interval (or None) is kept whatever n.
+    # select_every="auto": eigengap checkpoints every 4 steps when n ≤ batch_size and n ≤ select_sample,
+    # none otherwise; an explicit interval (or None) is kept whatever n.
     X, _ = _uos(30, seed=8)  # 90 points
     kw = {**SMALL, "n_epochs": 30, "warmup_steps": 10}
     assert PRODSC().get_params()["select_every"] == "auto"
@@ -277,6 +277,9 @@ def test_auto_selection_runs_on_full_batch_sets_only() -> None:
     assert mini.select_every_ is None and mini.selection_scores_.shape == (0, 2)
     assert PRODSC(3, batch_size=45, select_every=7, random_state=0, **kw).fit(X).select_every_ == 7
     assert PRODSCConfig(n_clusters=3, select_every=None).selection_interval(10) is None
+    # A full batch larger than the scored sample is not selected on either.
+    cfg = PRODSCConfig(n_clusters=3, batch_size=2048)
+    assert cfg.selection_interval(1000) == 4 and cfg.selection_interval(1001) is None
 
 
 def test_default_selection_lifts_raw_iris() -> None:
