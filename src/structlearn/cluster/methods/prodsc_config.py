@@ -44,7 +44,7 @@ CPU_PRESETS: dict[str, dict[str, Any]] = {
     "uos": dict(out_dim=32, batch_size=500, n_epochs=150),
     "fashion_mnist": dict(n_clusters=10, out_dim=64, batch_size=512, n_epochs=30, warmup_steps=30),
 }
-for _p in CPU_PRESETS.values():  # the trunk and selection they were measured with (defaults until stop 27)
+for _p in CPU_PRESETS.values():  # the trunk and selection they were measured with (former defaults)
     _p.setdefault("hidden_dims", (512, 512))
     _p.setdefault("select_every", None)
 
@@ -103,9 +103,9 @@ class PRODSCConfig:
     # runs are deterministic, are scored on every training point, and are the ones that over-train (wine:
     # ACC falls from 0.96 to 0.66 over 1,000 steps). Measured over seeds 0-7 (mean ACC, without → with):
     # raw Iris 0.706 → 0.801, z-scored Iris 0.784 → 0.799, wine (z-scored, L2 rows) 0.938 → 0.949, raw
-    # wine 0.699 → 0.725; held- out small sets, seeds 0-5: 4 overlapping blobs 0.854 → 0.872, 4-class
+    # wine 0.699 → 0.725; held-out small sets, seeds 0-5: 4 overlapping blobs 0.854 → 0.872, 4-class
     # make_classification 0.726 → 0.756, z-scored wine 0.949 → 0.963, 3-digit subsets 0.940 → 0.931, 4 ×
-    # 4-dim subspaces 1.000 → 1.000. With mini- batches (one random batch per step) the eigengap of early,
+    # 4-dim subspaces 1.000 → 1.000. With mini-batches (one random batch per step) the eigengap of early,
     # noisy states misled it (digits 0.875 → 0.851, breast_cancer 0.895 → 0.880), so it stays off there;
     # so it does for a full batch larger than the scored sample (digits, 1,797 points, batch_size=2048,
     # seeds 0-2: 0.701 without, 0.686 with selection).
