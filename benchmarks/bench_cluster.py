@@ -543,6 +543,9 @@ TABLE_DATASETS: dict[str, dict[str, Any]] = {
         "desc": "make_classification 3,000×40, 20 informative, 10 classes, class_sep 1.5; standardised + "
         "L2 rows",
     },
+    # Stop 28's held-out sweep: a non-linear shape and z-scored Iris (docs/clustering.md, "Held-out sweep").
+    "moons": {"family": "held-out", "desc": "make_moons 1,000 points, noise 0.08 (raw 2-D coordinates)"},
+    "iris-std": {"family": "held-out", "desc": "sklearn iris 150×4, standardised (no row scaling)"},
     "fmnist-pixel": {"family": "fmnist", "desc": "Fashion-MNIST 70k, pixels → uncentred PCA-500 → L2 rows"},
     "fmnist-scat": {
         "family": "fmnist",
@@ -634,6 +637,17 @@ def load_table_dataset(name: str, seed: int, device: str = "cpu") -> tuple[np.nd
             random_state=seed,
         )  # fmt: skip
         X = normalize(StandardScaler().fit_transform(X)).astype(np.float32)
+    elif name == "moons":
+        from sklearn.datasets import make_moons
+
+        X, y = make_moons(1000, noise=0.08, random_state=seed)
+        X = X.astype(np.float32)
+    elif name == "iris-std":
+        from sklearn.datasets import load_iris
+        from sklearn.preprocessing import StandardScaler
+
+        X, y = load_iris(return_X_y=True)
+        X = StandardScaler().fit_transform(X).astype(np.float32)
     elif name.startswith("uos10-"):
         X, y = _uos(10, 32, 4, int(name.split("-")[1].rstrip("k")) * 1000, 0.05, seed)
     elif name in ("digits", "wine", "breast_cancer"):
