@@ -91,7 +91,8 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
     repair; 1 for the complete dense and ``"gram_sq"`` affinities), ``subspace_bases_`` (per-cluster bases of
     the cluster-head features), ``history_`` (per-step losses), ``net_`` (the trained network),
     ``n_features_in_``, ``n_iter_`` (optimisation steps), ``train_seconds_`` (wall time of the
-    optimisation loop), ``selected_step_`` and ``selection_scores_`` ((step, eigengap) rows).
+    optimisation loop), ``select_every_`` (the checkpoint interval used; None: no selection),
+    ``selected_step_`` and ``selection_scores_`` ((step, eigengap) rows).
 
     Training length: ``n_epochs`` epochs of ⌊n / batch_size⌋ drop_last batches; on a set smaller than
     ``batch_size`` (one full batch) the steps after the warm-up are the ones a ``batch_size`` loader would
