@@ -240,10 +240,10 @@ def test_eigengap_checkpoint_selection_restores_the_best_scored_state() -> None:
     assert list(steps) == [10, 15, 20, 25, 30, 35, 40] and np.all(np.isfinite(gaps))
     assert est.selected_step_ == steps[np.argmax(gaps)] and est.n_iter_ == 40
     # Full batch: the run stopped at the selected step is the same trajectory, so the same network.
-    ref = PRODSC(3, select_every=None, random_state=0, **{**kw, "n_epochs": int(est.selected_step_)}).fit(X)
+    ref = PRODSC(3, random_state=0, **{**kw, "n_epochs": int(est.selected_step_)}).fit(X)
     assert np.allclose(est.embedding_, ref.embedding_, atol=1e-6)
     assert np.array_equal(est.labels_, ref.labels_)
-    off = PRODSC(3, select_every=None, random_state=0, **kw).fit(X)
+    off = PRODSC(3, random_state=0, **kw).fit(X)
     assert off.selected_step_ == 40 and off.selection_scores_.shape == (0, 2) and off.select_every_ is None
 
 
@@ -265,32 +265,34 @@ def test_eigengap_selection_stops_over_training_on_wine() -> None:
 
 
 def test_auto_selection_runs_on_full_batch_sets_only() -> None:
-    # select_every="auto": eigengap checkpoints every 4 steps when n ≤ batch_size and n ≤ select_sample,
-    # none otherwise; an explicit interval (or None) is kept whatever n.
+    # select_every="auto" (opt-in): eigengap checkpoints every 4 steps when n ≤ batch_size and
+    # n ≤ select_sample, none otherwise; an explicit interval (or None, the default) is kept whatever n.
     X, _ = _uos(30, seed=8)  # 90 points
-    kw = {**SMALL, "n_epochs": 30, "warmup_steps": 10}
-    assert PRODSC().get_params()["select_every"] == "auto"
+    kw = {**SMALL, "n_epochs": 30, "warmup_steps": 10, "select_every": "auto"}
+    assert PRODSC().get_params()["select_every"] is None
     full = PRODSC(3, random_state=0, **kw).fit(X)  # batch_size 512 > 90: one full batch
     assert full.select_every_ == 4 and full.selection_scores_[0, 0] == 10
     assert np.all(np.diff(full.selection_scores_[:-1, 0]) == 4)
     mini = PRODSC(3, batch_size=45, random_state=0, **kw).fit(X)
     assert mini.select_every_ is None and mini.selection_scores_.shape == (0, 2)
-    assert PRODSC(3, batch_size=45, select_every=7, random_state=0, **kw).fit(X).select_every_ == 7
+    assert PRODSC(3, batch_size=45, random_state=0, **{**kw, "select_every": 7}).fit(X).select_every_ == 7
     assert PRODSCConfig(n_clusters=3, select_every=None).selection_interval(10) is None
     # A full batch larger than the scored sample is not selected on either.
-    cfg = PRODSCConfig(n_clusters=3, batch_size=2048)
+    cfg = PRODSCConfig(n_clusters=3, batch_size=2048, select_every="auto")
     assert cfg.selection_interval(1000) == 4 and cfg.selection_interval(1001) is None
 
 
-def test_default_selection_lifts_raw_iris() -> None:
-    # Issue 10, stop 28: raw Iris (150 points, one full batch), defaults, seeds 0-2. Without the
-    # selection (select_every=None): 0.760 / 0.713 / 0.760 (mean 0.744, k-means 0.893); with it
-    # 0.793 / 0.813 / 0.807.
+def test_auto_selection_lifts_raw_iris() -> None:
+    # Issue 10, stop 28: raw Iris (150 points, one full batch), seeds 0-2. Defaults (no selection):
+    # 0.760 / 0.713 / 0.760 (mean 0.744, k-means 0.893); with select_every="auto" 0.793 / 0.813 / 0.807.
     from sklearn.datasets import load_iris
 
     X, y = load_iris(return_X_y=True)
     X = X.astype(np.float32)
-    accs = [clustering_accuracy(y, PRODSC(3, random_state=s).fit(X).labels_) for s in range(3)]
+    accs = [
+        clustering_accuracy(y, PRODSC(3, select_every="auto", random_state=s).fit(X).labels_)
+        for s in range(3)
+    ]
     assert np.mean(accs) >= 0.78
 
 

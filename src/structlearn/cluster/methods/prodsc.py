@@ -105,10 +105,10 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
     best-scored state is restored after the last step (``selected_step_``, ``selection_scores_``).
     Long runs of the PRO-DSC objective split each cluster's features into tighter sub-groups: the
     eigengap falls and so does accuracy (UoS 2k, 600 → 3,000 steps: ACC 1.00 → 0.54; wine, 100 →
-    1,000 steps: 0.88 → 0.66), while the objective keeps decreasing. ``select_every="auto"`` (default)
+    1,000 steps: 0.88 → 0.66), while the objective keeps decreasing. ``select_every="auto"`` (opt-in)
     selects every 4 steps when the training set is one full batch scored whole (n ≤ ``batch_size`` and
     n ≤ ``select_sample``) and not otherwise; ``select_every_`` is the interval used (None: no
-    selection). Measurements in the config's comment.
+    selection). Where it helps and where it hurts: the config's comment.
 
     ``affinity`` picks the evaluation affinity ("auto", "gram", "gram_sq", "topk"; module docstring) and
     ``affinity_top_k`` the neighbours of the "topk" graph. ``eigen_solver`` ("auto", "dense", "arpack",

@@ -44,16 +44,15 @@ CPU_PRESETS: dict[str, dict[str, Any]] = {
     "uos": dict(out_dim=32, batch_size=500, n_epochs=150),
     "fashion_mnist": dict(n_clusters=10, out_dim=64, batch_size=512, n_epochs=30, warmup_steps=30),
 }
-for _p in CPU_PRESETS.values():  # the trunk and selection they were measured with (former defaults)
+for _p in CPU_PRESETS.values():  # the trunk they were measured with (the default until stop 27)
     _p.setdefault("hidden_dims", (512, 512))
-    _p.setdefault("select_every", None)
 
 
 # out_dim=None: head dimension 32 up to this many clusters, 64 above (measured up to 50 clusters).
 AUTO_OUT_DIM_MAX_K = 10
 AUTO_OUT_DIM = (32, 64)
-# select_every="auto": eigengap checkpoint selection every this many steps when the set trains in one
-# full batch and is scored whole (n ≤ batch_size and n ≤ select_sample), off otherwise
+# select_every="auto" (opt-in): eigengap checkpoint selection every this many steps when the set trains
+# in one full batch and is scored whole (n ≤ batch_size and n ≤ select_sample), off otherwise
 # (`selection_interval`).
 AUTO_SELECT_EVERY = 4
 
@@ -98,18 +97,15 @@ class PRODSCConfig:
     weight_decay_c: float = 5e-3
     tcr_weight: float = 1.0
     bd_refresh: int = 1
-    # "auto" (issue 10, stop 28; was None): every AUTO_SELECT_EVERY steps when the training set is one
-    # full batch that the score covers whole (n ≤ batch_size and n ≤ select_sample), off otherwise. Such
-    # runs are deterministic, are scored on every training point, and are the ones that over-train (wine:
-    # ACC falls from 0.96 to 0.66 over 1,000 steps). Measured over seeds 0-7 (mean ACC, without → with):
-    # raw Iris 0.706 → 0.801, z-scored Iris 0.784 → 0.799, wine (z-scored, L2 rows) 0.938 → 0.949, raw
-    # wine 0.699 → 0.725; held-out small sets, seeds 0-5: 4 overlapping blobs 0.854 → 0.872, 4-class
-    # make_classification 0.726 → 0.756, z-scored wine 0.949 → 0.963, 3-digit subsets 0.940 → 0.931, 4 ×
-    # 4-dim subspaces 1.000 → 1.000. With mini-batches (one random batch per step) the eigengap of early,
-    # noisy states misled it (digits 0.875 → 0.851, breast_cancer 0.895 → 0.880), so it stays off there;
-    # so it does for a full batch larger than the scored sample (digits, 1,797 points, batch_size=2048,
-    # seeds 0-2: 0.701 without, 0.686 with selection).
-    select_every: int | str | None = "auto"
+    # None (default): no checkpoint selection. "auto" (issue 10, stop 28, opt-in): every AUTO_SELECT_EVERY
+    # steps when the training set is one full batch that the score covers whole (n ≤ batch_size and
+    # n ≤ select_sample), off otherwise. It was the default for part of stop 28 and was withdrawn: on the
+    # sets it was chosen on it helped (mean ACC, without → with, seeds 0-7: raw Iris 0.706 → 0.801, wine
+    # 0.938 → 0.949, raw wine 0.699 → 0.725), but on 13 held-out full-batch sets checked afterwards it
+    # lost on average (−0.017; seeds 0-5): 10 × 4-dim and 15 × 3-dim subspaces 0.909 → 0.833 and
+    # 0.693 → 0.633, 400 two-moons points 0.770 → 0.698, 500 breast_cancer rows 0.930 → 0.909, 500
+    # digits 0.766 → 0.743, against gains of at most +0.011 elsewhere (docs/deep_clustering.md, "Stop 28").
+    select_every: int | str | None = None
     select_sample: int = 1000
     affinity: str = "auto"
     affinity_top_k: int | None = None
