@@ -616,6 +616,14 @@ def _uos(K: int, D: int, d: int, n: int, noise: float, seed: int) -> tuple[np.nd
     return np.asarray(X, np.float32), np.asarray(y)
 
 
+def _zscore(X: np.ndarray, unit_rows: bool) -> np.ndarray:
+    """Features standardised (scikit-learn's StandardScaler), then rows L2-normalised if ``unit_rows``."""
+    from sklearn.preprocessing import StandardScaler, normalize
+
+    Z = StandardScaler().fit_transform(X)
+    return (normalize(Z) if unit_rows else Z).astype(np.float32)
+
+
 def load_table_dataset(name: str, seed: int, device: str = "cpu") -> tuple[np.ndarray, np.ndarray, int]:
     """Features, labels and cluster count; synthetic data is drawn with the run's seed. ``device`` only
     says where the scattering transform runs (the features are cached, whichever computed them)."""
@@ -630,13 +638,12 @@ def load_table_dataset(name: str, seed: int, device: str = "cpu") -> tuple[np.nd
         X, y = _uos(30, 60, 5, 3000, 0.1, seed)
     elif name == "classif10":
         from sklearn.datasets import make_classification
-        from sklearn.preprocessing import StandardScaler, normalize
 
         X, y = make_classification(
             3000, 40, n_informative=20, n_redundant=0, n_classes=10, n_clusters_per_class=1, class_sep=1.5,
             random_state=seed,
         )  # fmt: skip
-        X = normalize(StandardScaler().fit_transform(X)).astype(np.float32)
+        X = _zscore(X, unit_rows=True)
     elif name == "moons":
         from sklearn.datasets import make_moons
 
@@ -644,18 +651,16 @@ def load_table_dataset(name: str, seed: int, device: str = "cpu") -> tuple[np.nd
         X = X.astype(np.float32)
     elif name == "iris-std":
         from sklearn.datasets import load_iris
-        from sklearn.preprocessing import StandardScaler
 
         X, y = load_iris(return_X_y=True)
-        X = StandardScaler().fit_transform(X).astype(np.float32)
+        X = _zscore(X, unit_rows=False)
     elif name.startswith("uos10-"):
         X, y = _uos(10, 32, 4, int(name.split("-")[1].rstrip("k")) * 1000, 0.05, seed)
     elif name in ("digits", "wine", "breast_cancer"):
         import sklearn.datasets as skd
-        from sklearn.preprocessing import StandardScaler, normalize
 
         X, y = getattr(skd, f"load_{name}")(return_X_y=True)
-        X = normalize(StandardScaler().fit_transform(X)).astype(np.float32)
+        X = _zscore(X, unit_rows=True)
     elif name.endswith("-raw"):
         import sklearn.datasets as skd
 
