@@ -22,7 +22,10 @@ features (``affinity``: ``"gram"``, ``"gram_sq"``, ``"topk"`` or ``"auto"``; see
 :mod:`structlearn.cluster.graph.gram_affinity`), no Sinkhorn, diagonal kept, as in the official CLIP-regime
 evaluation. The paper clusters |YYᵀ| (``"gram"``); ``"auto"`` (default) uses its entrywise square
 |YYᵀ|∘|YYᵀ| (``"gram_sq"``) at every N when d ≤ 64, which labels imbalanced clusters better (module
-docstring of :mod:`~structlearn.cluster.graph.gram_affinity`; issue 10).
+docstring of :mod:`~structlearn.cluster.graph.gram_affinity`; issue 10). ``"self_expressive"`` (opt-in)
+labels with the affinity A of the loss below, formed over the whole set (dense N×N): the row-normalised
+coefficients keep small clusters apart (imbalanced unions of subspaces), but lose on many small balanced
+ones, so it is not the default.
 ``predict`` (out-of-sample, no N×N object; our design — the paper re-clusters each new set):
 
 - ``"subspace"`` (default): during ``fit`` each training cluster j gets an orthonormal basis U_j of its
@@ -52,10 +55,12 @@ import time
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import TransformerMixin
 
 from structlearn.cluster.graph.gram_affinity import Labelling, label_cluster_features
+from structlearn.cluster.graph.spectral import spectral_clustering
 from structlearn.cluster.methods.deep_base import (
     DeepClusterEstimator,
     epoch_batches,
@@ -66,13 +71,28 @@ from structlearn.cluster.methods.deep_base import (
     train_subset,
 )
 from structlearn.cluster.methods.networks import TwoHeadNet
-from structlearn.cluster.methods.prodsc_config import CPU_PRESETS, PAPER_PRESETS, PRODSCConfig
+from structlearn.cluster.methods.prodsc_config import (
+    CPU_PRESETS,
+    PAPER_PRESETS,
+    SELF_EXPRESSIVE,
+    PRODSCConfig,
+)
 from structlearn.cluster.objectives.coding_rate import coding_rate
 from structlearn.cluster.objectives.regularizers import BlockDiagonal
 from structlearn.cluster.objectives.sinkhorn import sinkhorn
 from structlearn.utils.linalg import numerical_rank
 from structlearn.utils.seed import rng_seed, torch_generator
 from structlearn.utils.validation import check_choice
+
+
+def self_expressive_affinity(G: torch.Tensor, cfg: PRODSCConfig) -> torch.Tensor:
+    """A = ½(|C| + |C|ᵀ), C = P − Diag(P), P = B·Sinkhorn(|G|; η), for the Gram G = YYᵀ (eqs. (4)–(6)).
+
+    The training loss's affinity; with ``affinity="self_expressive"`` also the labelling's, over the set.
+    """
+    P = sinkhorn(G.abs(), cfg.eta, cfg.n_iters, half_iters=cfg.half_iters)
+    C = P - torch.diag(torch.diagonal(P))
+    return 0.5 * (C.abs() + C.abs().T)
 
 
 class PRODSC(TransformerMixin, DeepClusterEstimator):
@@ -110,10 +130,11 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
     n ≤ ``select_sample``) and not otherwise; ``select_every_`` is the interval used (None: no
     selection). Where it helps and where it hurts: the config's comment.
 
-    ``affinity`` picks the evaluation affinity ("auto", "gram", "gram_sq", "topk"; module docstring) and
-    ``affinity_top_k`` the neighbours of the "topk" graph. ``eigen_solver`` ("auto", "dense", "arpack",
-    "lobpcg", …) is passed to :func:`~structlearn.cluster.graph.spectral.spectral_clustering` for the graph
-    affinities; "gram_sq" solves its m×m eigenproblem exactly and does not use it.
+    ``affinity`` picks the evaluation affinity ("auto", "gram", "gram_sq", "topk", "self_expressive";
+    module docstring) and ``affinity_top_k`` the neighbours of the "topk" graph. ``eigen_solver``
+    ("auto", "dense", "arpack", "lobpcg", …) is passed to
+    :func:`~structlearn.cluster.graph.spectral.spectral_clustering` for the graph affinities; "gram_sq"
+    solves its m×m eigenproblem exactly and does not use it.
     """
 
     _config_class = PRODSCConfig
@@ -248,6 +269,16 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
 
     @staticmethod
     def _label(Y: torch.Tensor, cfg: PRODSCConfig, seed: int) -> Labelling:
+        if cfg.affinity == SELF_EXPRESSIVE:
+            # The affinity the loss makes block-diagonal, over the whole set (dense N×N, opt-in). Every
+            # off-diagonal entry is positive, so the graph is connected.
+            with torch.no_grad():
+                A = self_expressive_affinity(Y.double() @ Y.double().T, cfg)
+            A_csr = sp.csr_matrix(A.cpu().numpy())
+            labels = spectral_clustering(
+                A_csr, cfg.n_clusters, n_init=cfg.n_init, solver=cfg.eigen_solver, random_state=seed
+            )
+            return Labelling(labels, SELF_EXPRESSIVE, A_csr, 1, 0)
         return label_cluster_features(
             Y,
             cfg.n_clusters,
@@ -279,9 +310,7 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
         Z, Y = net(xb)
         B = Z.shape[0]
         G = Y @ Y.T
-        P = sinkhorn(G.abs(), cfg.eta, cfg.n_iters, half_iters=cfg.half_iters)
-        C = P - torch.diag(torch.diagonal(P))
-        A = 0.5 * (C.abs() + C.abs().T)
+        A = self_expressive_affinity(G, cfg)
         # sign(G) re-injects the signs of the cluster-head Gram into the coefficients (official form).
         SA = torch.sign(G) * A
         l_se = 0.5 * (Z - SA @ Z).square().sum() / B
