@@ -310,6 +310,20 @@ def test_self_expressive_labelling_uses_the_losss_affinity(fitted) -> None:
     np.testing.assert_array_equal(se.cluster_new(X), se.labels_)  # same affinity for a new set
 
 
+def test_self_expressive_labelling_is_refused_above_the_dense_limit(fitted, monkeypatch) -> None:
+    # The N×N affinity is formed densely: above DENSE_MAX_N points fit refuses before training, and
+    # cluster_new refuses a set that large.
+    import structlearn.cluster.methods.prodsc as prodsc_module
+
+    est, X, *_ = fitted
+    se = PRODSC(**{**est.get_params(), "affinity": "self_expressive"}).fit(X[:100])
+    monkeypatch.setattr(prodsc_module, "DENSE_MAX_N", 99)
+    with pytest.raises(ValueError, match="limited to 99 points"):
+        PRODSC(**{**est.get_params(), "affinity": "self_expressive", "n_epochs": 10**6}).fit(X[:100])
+    with pytest.raises(ValueError, match="got 180"):
+        se.cluster_new(X)
+
+
 def test_self_expressive_labelling_keeps_small_subspaces_apart() -> None:
     # Issue 10, stop 29: five 4-dim subspaces of R^20 with 400/200/100/50/25 points. The default gram_sq
     # labelling splits the large subspace instead of isolating the small ones (ACC 0.534; 0.53-0.71 over

@@ -60,7 +60,7 @@ import torch
 from sklearn.base import TransformerMixin
 
 from structlearn.cluster.graph.gram_affinity import Labelling, label_cluster_features
-from structlearn.cluster.graph.spectral import spectral_clustering
+from structlearn.cluster.graph.spectral import DENSE_MAX_N, spectral_clustering
 from structlearn.cluster.methods.deep_base import (
     DeepClusterEstimator,
     epoch_batches,
@@ -93,6 +93,15 @@ def self_expressive_affinity(G: torch.Tensor, cfg: PRODSCConfig) -> torch.Tensor
     P = sinkhorn(G.abs(), cfg.eta, cfg.n_iters, half_iters=cfg.half_iters)
     C = P - torch.diag(torch.diagonal(P))
     return 0.5 * (C.abs() + C.abs().T)
+
+
+def _check_dense_affinity(cfg: PRODSCConfig, n: int) -> None:
+    """The dense "self_expressive" labelling stops at DENSE_MAX_N points (N×N memory and solver time)."""
+    if cfg.affinity == SELF_EXPRESSIVE and n > DENSE_MAX_N:
+        raise ValueError(
+            f"affinity='self_expressive' forms a dense N×N affinity and is limited to {DENSE_MAX_N:,} points"
+            f" (got {n:,}); use affinity='auto'"
+        )
 
 
 class PRODSC(TransformerMixin, DeepClusterEstimator):
@@ -158,6 +167,7 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
         by spectral clustering on |YYᵀ|."""
         cfg: PRODSCConfig = self._validate_params()
         Xn = self._validate_X(X, reset=True)
+        _check_dense_affinity(cfg, Xn.shape[0])  # before training, not after
         seed = rng_seed(self.random_state)
         device = torch.device(cfg.device)  # validated by the config
         Xall = torch.from_numpy(Xn).to(device)
@@ -270,10 +280,11 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
     @staticmethod
     def _label(Y: torch.Tensor, cfg: PRODSCConfig, seed: int) -> Labelling:
         if cfg.affinity == SELF_EXPRESSIVE:
+            _check_dense_affinity(cfg, Y.shape[0])
             # The affinity the loss makes block-diagonal, over the whole set (dense N×N, opt-in). Every
             # off-diagonal entry is positive, so the graph is connected.
             with torch.no_grad():
-                A = self_expressive_affinity(Y.double() @ Y.double().T, cfg)
+                A = self_expressive_affinity(Y @ Y.T, cfg)
             A_csr = sp.csr_matrix(A.cpu().numpy())
             labels = spectral_clustering(
                 A_csr, cfg.n_clusters, n_init=cfg.n_init, solver=cfg.eigen_solver, random_state=seed

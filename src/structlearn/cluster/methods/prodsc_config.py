@@ -49,11 +49,13 @@ for _p in CPU_PRESETS.values():  # the trunk they were measured with (the defaul
 
 
 # affinity="self_expressive" (opt-in, issue 10, stop 29): label with the affinity the loss makes
-# block-diagonal, A = ½(|C| + |C|ᵀ) over the whole set (dense N×N). Row normalisation (Sinkhorn) gives
-# every point the same total weight, which keeps small clusters apart: imbalanced unions of subspaces
-# (uos-imbalanced 0.647 → 0.92, a held-out 400/200/100/50/25 set 0.56 → 0.91, raw breast_cancer 0.756 →
-# 0.86), but it lost on many small balanced subspaces (15 × 3-dim, 30 points each: 0.622 → 0.515) and by
-# 0.01–0.03 on several Gaussian-class sets, so it is not the default (docs/deep_clustering.md, "Stop 29").
+# block-diagonal, A = ½(|C| + |C|ᵀ), over the whole set. It is dense N×N, so at most DENSE_MAX_N = 2,000
+# points (4 CPU s and +325 MB there; 37 s and +950 MB at 3,000 through the iterative solver). The row
+# normalisation (Sinkhorn) gives every point the same total weight, which keeps small clusters apart in
+# imbalanced unions of subspaces (uos-imbalanced 0.647 → 0.918, a held-out 400/200/100/50/25 set
+# 0.56 → 0.91, raw breast_cancer 0.756 → 0.859). It lost on many small balanced subspaces (15 × 3-dim,
+# 30 points each: 0.622 → 0.515), on raw digits (0.902 → 0.844) and by 0.01–0.03 on several Gaussian-class
+# sets, so it is not the default (docs/deep_clustering.md, "Stop 29").
 SELF_EXPRESSIVE = "self_expressive"
 
 # out_dim=None: head dimension 32 up to this many clusters, 64 above (measured up to 50 clusters).
