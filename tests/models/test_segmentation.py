@@ -132,3 +132,51 @@ def test_bad_targets_shape() -> None:
     model = SegModel(_enc(), SegConfig(n_classes=3, decoder="linear"))
     with pytest.raises(ValueError, match="targets must have shape"):
         model(torch.randn(2, 3, 16, 16), torch.zeros(2, 8, 8, dtype=torch.long))
+
+
+@pytest.mark.parametrize("width", [200, 224, 96, 64, 192])
+def test_segmenter_decoder_takes_any_width(width: int) -> None:
+    """Segmenter uses d/64 heads; widths 64 does not divide (224, 200) once raised a reshape error."""
+    dec = SegmenterDecoder(width, SegConfig(n_classes=3, decoder="segmenter"))
+    heads = dec.blocks[0].n_head
+    assert width % heads == 0 and heads <= max(1, width // 64)
+    assert dec(torch.randn(2, 5, width)).shape == (2, 5, 3)
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        (torch.full((2, 16, 16), 7), r"targets holds class ids .*outside \[0, n_classes=5\).*e\.g\. 7"),
+        (torch.full((2, 16, 16), -1), r"outside \[0, n_classes=5\).*e\.g\. -1.*255 is the ignore index"),
+        (torch.zeros(2, 16, 16), "must hold integer"),
+        (torch.zeros(2, 16, dtype=torch.long), "must be 3-D"),
+        ([[0]], "must be a torch.Tensor"),
+    ],
+)
+def test_bad_segmentation_targets_are_one_line_value_errors(targets: object, message: str) -> None:
+    model = SegModel(_enc(), SegConfig(n_classes=5, decoder="linear"))
+    with pytest.raises(ValueError, match=message):
+        model(torch.randn(2, 3, 16, 16), targets)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"n_head": 0}, "n_head"), ({"head_dim": -1}, "head_dim"), ({"dim": 0}, "dim")],
+)
+def test_subspace_attention_rejects_bad_sizes(kwargs: dict[str, int], message: str) -> None:
+    args = {"dim": 8, "n_head": 2, "head_dim": 4} | kwargs
+    with pytest.raises(ValueError, match=message):
+        SubspaceAttention(**args)
+
+
+def test_subspace_attention_rejects_bad_inputs() -> None:
+    layer = SubspaceAttention(8, n_head=2, head_dim=4)
+    with pytest.raises(ValueError, match=r"z must be a \(batch, tokens, 8\) tensor, got \(2, 5, 6\)"):
+        layer(torch.randn(2, 5, 6))
+    with pytest.raises(ValueError, match=r"z has dtype torch\.float64"):
+        layer(torch.randn(2, 5, 8, dtype=torch.float64))
+    with pytest.raises(ValueError, match="queries has batch 3, z has 2"):
+        layer(torch.randn(2, 5, 8), torch.randn(3, 4, 8))
+    with pytest.raises(ValueError, match="queries must be"):
+        layer(torch.randn(2, 5, 8), torch.randn(2, 4, 7))
+    assert layer(torch.randn(2, 5, 8), torch.randn(2, 4, 8)).shape == (2, 4, 8)

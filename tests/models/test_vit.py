@@ -66,3 +66,28 @@ def test_wrong_image_shape_raises():
 def test_bad_configs_raise(kwargs, message):
     with pytest.raises(ValueError, match=message):
         ViTConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        (
+            torch.tensor([0, 12]),
+            r"targets holds class ids outside \[0, n_classes=10\) \(e\.g\. 12; 1 entries\)",
+        ),
+        (torch.tensor([-1, 0]), r"outside \[0, n_classes=10\) \(e\.g\. -1"),
+        (torch.tensor([0.0, 1.0]), "must hold integer class ids"),
+        (torch.tensor([0, 1, 2]), "targets has 3 entries for a batch of 2 images"),
+        (torch.zeros(2, 10, dtype=torch.long), "must be 1-D"),
+    ],
+)
+def test_bad_targets_are_one_line_value_errors(targets, message):
+    model = ViT(ViTConfig(image_size=28, patch_size=7, n_embd=16))
+    with pytest.raises(ValueError, match=message):
+        model(torch.rand(2, 28, 28), targets)
+
+
+def test_uint8_targets_are_class_ids():
+    model = ViT(ViTConfig(image_size=28, patch_size=7, n_embd=16))
+    x, y = torch.rand(2, 28, 28), torch.tensor([3, 4])
+    assert torch.equal(model(x, y.to(torch.uint8))[1], model(x, y)[1])

@@ -24,7 +24,7 @@ from torch.nn import functional as F
 from structlearn.models.vit import ViT, ViTConfig
 from structlearn.nn.depict import SubspaceAttention
 from structlearn.utils.config import DictConfig
-from structlearn.utils.validation import check_int
+from structlearn.utils.validation import check_id_tensor, check_int, id_range_error
 
 IGNORE_INDEX = 255
 DECODERS = ("linear", "segmenter", "depict-sa", "depict-ca")
@@ -97,7 +97,9 @@ class SegmenterDecoder(nn.Module):
         super().__init__()
         self.n_classes = c.n_classes
         self.proj_dec = nn.Linear(dim, dim)
-        heads = max(1, dim // 64)
+        # d/64 heads of width 64 as Segmenter; for widths that 64 does not divide, the most heads ≤ d/64
+        # that divide d (224 → 2 heads of 112), so every width the encoder accepts works.
+        heads = max(h for h in range(1, max(1, dim // 64) + 1) if dim % h == 0)
         self.blocks = nn.ModuleList(_Block(dim, heads, c.seg_dropout) for _ in range(c.seg_blocks))
         self.cls_emb = nn.Parameter(torch.randn(1, c.n_classes, dim) * 0.02)
         self.proj_patch = nn.Parameter(torch.randn(dim, dim) * dim**-0.5)
@@ -215,9 +217,14 @@ class SegModel(nn.Module):
         logits = F.interpolate(masks, size=(H, W), mode="bilinear", align_corners=False)
         loss = None
         if targets is not None:
+            targets = check_id_tensor(targets, "targets", 3, "class ids (255 = ignore)")
             if targets.shape != (logits.shape[0], H, W):
                 raise ValueError(
                     f"targets must have shape ({logits.shape[0]}, {H}, {W}), got {tuple(targets.shape)}"
                 )
-            loss = F.cross_entropy(logits, targets.long(), ignore_index=IGNORE_INDEX)
+            try:
+                loss = F.cross_entropy(logits, targets, ignore_index=IGNORE_INDEX)
+            except IndexError:
+                C = self.config.n_classes
+                raise id_range_error(targets, "targets", C, "n_classes", ignore=IGNORE_INDEX) from None
         return logits, loss

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from structlearn.nn.transformer import INIT_STD, Transformer, check_transformer_fields, init_weights
 from structlearn.utils.config import DictConfig
-from structlearn.utils.validation import check_int
+from structlearn.utils.validation import check_id_tensor, check_int, id_range_error
 
 
 def _pair(name: str, value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
@@ -133,5 +133,13 @@ class ViT(nn.Module):
         logits = self.head(h[:, 0])
         loss = None
         if targets is not None:
-            loss = F.cross_entropy(logits, targets)
+            targets = check_id_tensor(targets, "targets", 1)
+            if targets.shape[0] != logits.shape[0]:
+                raise ValueError(
+                    f"targets has {targets.shape[0]} entries for a batch of {logits.shape[0]} images"
+                )
+            try:
+                loss = F.cross_entropy(logits, targets)
+            except IndexError:
+                raise id_range_error(targets, "targets", self.config.n_classes, "n_classes") from None
         return logits, loss

@@ -190,3 +190,31 @@ def check_device(name: str, value: Any) -> torch.device:
         return torch.device(value)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"invalid {name} {value!r}: {exc}") from None
+
+
+def check_id_tensor(t: Any, name: str, dim: int, what: str = "class ids") -> torch.Tensor:
+    """Integer ids of any integer dtype as int64, ``dim``-dimensional; float, bool or non-tensor ids are
+    a one-line ValueError. Metadata checks only: no host-device sync (the range is checked lazily, by
+    :func:`id_range_error` once torch has refused an id)."""
+    if not isinstance(t, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of {what}, got {type(t).__name__}")
+    if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
+        raise ValueError(f"{name} must hold integer {what}, got dtype {t.dtype}")
+    if t.dim() != dim:
+        raise ValueError(f"{name} must be {dim}-D, got shape {tuple(t.shape)}")
+    return t.long()
+
+
+def id_range_error(
+    t: torch.Tensor, name: str, upper: int, bound: str, what: str = "class ids", ignore: int | None = None
+) -> ValueError:
+    """The one-line error for ids outside [0, upper) (``bound`` names the limit, e.g. "n_classes").
+    Built only after torch has refused an id (IndexError on the CPU), so valid batches cost no sync;
+    on a GPU an out-of-range id is torch's device-side assert."""
+    ok = (t >= 0) & (t < upper)
+    if ignore is not None:
+        ok |= t == ignore
+    bad = t[~ok]
+    example = f" (e.g. {int(bad[0])}; {bad.numel()} entries)" if bad.numel() else ""
+    extra = f"; {ignore} is the ignore index" if ignore is not None else ""
+    return ValueError(f"{name} holds {what} outside [0, {bound}={upper}){example}{extra}")
