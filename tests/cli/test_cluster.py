@@ -89,7 +89,7 @@ def _bad_files(tmp_path: Path, data: dict[str, Path]) -> dict[str, tuple[list, s
         ),
         "missing": ([f(tmp_path / "absent.npy"), "--n-clusters", "3"], "not found"),
         "garbage": ([f(tmp_path / "garbage.npy"), "--n-clusters", "3"], "not a readable"),
-        "text": ([f(tmp_path / "text.csv"), "--n-clusters", "3"], "could not convert"),
+        "text": ([f(tmp_path / "text.csv"), "--n-clusters", "3"], "line 2, column 2: 'x' is not a number"),
         "suffix": (
             [f(data["X"]), "--n-clusters", "3", "--out", f(tmp_path / "labels.txt")],
             "--out must end",
@@ -149,3 +149,54 @@ def test_senet_with_tuple_param_and_progress(
     captured = capsys.readouterr()
     assert "senet: 120 samples" in captured.out and "SENet train" in captured.err
     assert np.load(out).shape == (120,)
+
+
+def test_out_may_not_overwrite_an_input(data: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    before = {k: data[k].read_bytes() for k in ("X", "y")}
+    for target, flag in ((data["X"], "--out"), (data["y"], "--out")):
+        assert run([data["X"], "--n-clusters", 3, "--labels", data["y"], flag, target]) == 2
+        assert "is an input file" in capsys.readouterr().err
+    assert all(data[k].read_bytes() == before[k] for k in before)
+
+
+def test_pandas_csv_exports_cluster_like_the_array(
+    data: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DataFrame.to_csv() (index column, numeric header) once clustered row numbers / lost a row."""
+    X = np.load(data["X"])
+    cols = ",".join(str(j) for j in range(X.shape[1]))
+    body = [",".join(f"{v:.6f}" for v in row) for row in X]
+    with_index = tmp_path / "idx.csv"
+    with_index.write_text("," + cols + "\n" + "\n".join(f"{i},{r}" for i, r in enumerate(body)) + "\n")
+    no_index = tmp_path / "noidx.csv"
+    no_index.write_text(cols + "\n" + "\n".join(body) + "\n")
+    expected = tmp_path / "from_npy.npy"
+    assert run([data["X"], "--method", "spectral", "--n-clusters", 3, "--out", expected]) == 0
+    capsys.readouterr()
+    for path in (with_index, no_index):
+        out = tmp_path / f"{path.stem}.npy"
+        assert (
+            run([path, "--method", "spectral", "--n-clusters", 3, "--labels", data["y"], "--out", out]) == 0
+        )
+        captured = capsys.readouterr()
+        assert "warning" in captured.err
+        assert np.array_equal(np.load(out), np.load(expected))
+
+
+def test_metrics_json_records_tuple_params(data: dict[str, Path], tmp_path: Path) -> None:
+    mj = tmp_path / "m.json"
+    args = [data["X"], "--method", "senet", "--n-clusters", 3, "--metrics-out", mj]
+    assert run([*args, "--param", "n_iter=5", "--param", "hidden_dims=(8,)", "--param", "out_dim=8"]) == 0
+    import json
+
+    assert json.loads(mj.read_text())["params"] == {"n_iter": 5, "hidden_dims": [8], "out_dim": 8}
+
+
+@pytest.mark.parametrize("device", ["meta", "tpu", "cuda:99"])
+def test_unusable_device_is_one_line_exit_2(
+    device: str, data: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--param device=cuda on a CPU-only build once ended in an AssertionError traceback."""
+    assert run([data["X"], "--method", "neuncut", "--n-clusters", 3, "--param", f"device={device}"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "device" in err and "Traceback" not in err

@@ -75,3 +75,19 @@ def test_bad_inputs_exit_2_and_write_nothing(tmp_path: Path, capsys: pytest.Capt
     )
     assert not out.exists() and not fig.exists()
     assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_outputs_are_checked_before_the_fit(
+    video: tuple[Path, np.ndarray], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An output that would overwrite an input, or cannot be written, fails before any work."""
+    path, y = video
+    before = path.read_bytes()
+    _fails([str(path), "-k", "2", "--method", "tsc", "--out", str(path)], capsys, "is an input file")
+    labels = tmp_path / "video.labels.npy"  # picked up from beside the sequence
+    _fails([str(path), "-k", "2", "--method", "tsc", "--out", str(labels)], capsys, "is an input file")
+    assert path.read_bytes() == before and np.array_equal(np.load(labels), y)
+    (tmp_path / "dir.png").mkdir()
+    main(["segment", str(path), "-k", "2", "--method", "tsc", "--plot", str(tmp_path / "dir.png")])
+    err = capsys.readouterr()
+    assert "is a directory" in err.err and "segments predicted" not in err.out  # refused before the fit

@@ -50,7 +50,7 @@ def test_load_labels(tmp_path: Path) -> None:
     [
         ("a.npy", b"garbage", {}, "not a readable .npy"),
         ("a.npz", b"garbage", {}, "not a readable .npz"),
-        ("a.csv", "1,2\n3,x\n", {}, "could not convert"),
+        ("a.csv", "1,2\n3,x\n", {}, r"line 2, column 2: .x. is not a number"),
         ("a.csv", "", {}, "empty"),
         ("a.csv", "a,b\n1,2\n", {"label_column": "c"}, "no column named"),
         ("a.csv", "1,2\n3,4\n", {"label_column": 5}, "out of range"),
@@ -120,3 +120,81 @@ def test_cli_prints_a_library_warning_as_one_line(tmp_path: Path, capsys) -> Non
     assert main(["cluster", str(g), "--method", "kmeans", "--n-clusters", "2", "--quiet"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("structlearn cluster: warning:")
+
+
+def _blobs(n: int = 6) -> np.ndarray:
+    return np.round(np.random.default_rng(0).normal(size=(n, 3)), 4)
+
+
+def test_pandas_index_column_is_dropped_with_a_warning(tmp_path: Path) -> None:
+    """DataFrame(X).to_csv() writes ',0,1,2' and row numbers as column 1: not a feature."""
+    X = _blobs()
+    for first in ("", "Unnamed: 0", "index"):
+        names = ["0", "1", "2"] if first == "" else ["a", "b", "c"]
+        rows = [",".join([first, *names])] + [",".join([str(i), *map(str, r)]) for i, r in enumerate(X)]
+        p = tmp_path / "df.csv"
+        p.write_text("\n".join(rows) + "\n")
+        with pytest.warns(UserWarning, match="dropped column 1.*row index"):
+            got, y = load_features(p)
+        np.testing.assert_allclose(got, X, rtol=1e-6)
+        assert y is None
+
+
+def test_default_numeric_column_names_are_a_header(tmp_path: Path) -> None:
+    """DataFrame(X).to_csv(index=False) writes '0,1,2' first: column names, not a data row."""
+    X = _blobs()
+    p = tmp_path / "noindex.csv"
+    p.write_text("0,1,2\n" + "\n".join(",".join(map(str, r)) for r in X) + "\n")
+    with pytest.warns(UserWarning, match="read as column names"):
+        got, _ = load_features(p)
+    np.testing.assert_allclose(got, X, rtol=1e-6)
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", " ", "  "])
+def test_other_delimiters(tmp_path: Path, delimiter: str) -> None:
+    X = _blobs()
+    p = tmp_path / "x.txt"
+    np.savetxt(p, X, delimiter=delimiter, fmt="%.4f")
+    np.testing.assert_allclose(load_features(p)[0], X, rtol=1e-6)
+
+
+def test_blank_leading_lines_are_skipped(tmp_path: Path) -> None:
+    X = _blobs()
+    p = tmp_path / "x.csv"
+    p.write_text("\n\na,b,c\n" + "\n".join(",".join(map(str, r)) for r in X) + "\n")
+    np.testing.assert_allclose(load_features(p)[0], X, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [
+        ("NA,1.5,2\n1,2,3\n", r"row 1 has a missing value in column 1 \('NA'\)"),
+        ("1.5,,2\n1,2,3\n", r"row 1 has a missing value in column 2"),
+        ("a,b,c\n", "has a header row but no data rows"),
+        ("a,b\n1,2\n3,cat\n", r"line 3, column 2: 'cat' is not a number$"),
+    ],
+)
+def test_gaps_and_empty_bodies_are_one_line_errors(tmp_path: Path, content: str, match: str) -> None:
+    p = tmp_path / "bad.csv"
+    p.write_text(content)
+    with pytest.raises(ValueError, match=match):
+        load_features(p)
+
+
+def test_label_names_become_class_ids(tmp_path: Path) -> None:
+    X = _blobs()
+    names = ["dog", "cat", "dog", "emu", "cat", "cat"]
+    p = tmp_path / "named.csv"
+    p.write_text(
+        "a,b,c,kind\n" + "\n".join(",".join([*map(str, r), k]) for r, k in zip(X, names, strict=True)) + "\n"
+    )
+    got, y = load_features(p, label_column="kind")
+    np.testing.assert_allclose(got, X, rtol=1e-6)
+    np.testing.assert_array_equal(y, [1, 0, 1, 2, 0, 0])  # sorted names: cat, dog, emu
+    with pytest.raises(
+        ValueError, match=r"column 4: 'dog' is not a number; if it holds labels, pass label_column=3"
+    ):
+        load_features(p)
+    lab = tmp_path / "labels.csv"
+    lab.write_text("\n".join(names) + "\n")
+    np.testing.assert_array_equal(load_labels(lab), [1, 0, 1, 2, 0, 0])

@@ -25,7 +25,7 @@ from structlearn.cluster.metrics import evaluate
 from structlearn.cluster.registry import available_methods, make_estimator, parse_param
 from structlearn.data.features import load_features, load_labels
 from structlearn.utils.io import check_output_path, save_npy, write_json
-from structlearn.utils.validation import check_features, check_int, check_labels
+from structlearn.utils.validation import check_features, check_int, check_labels, check_not_an_input
 
 
 def register(subparsers: Any) -> None:
@@ -64,12 +64,21 @@ def _check_out(path: str | None, suffix: str, flag: str) -> Path | None:
     return check_output_path(p, flag)  # writable, right kind: checked before any work
 
 
+def _jsonable(value: Any) -> Any:
+    """A --param value as JSON records it (tuples as lists; anything else JSON lacks as its repr)."""
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value if isinstance(value, int | float | str | bool | None) else repr(value)
+
+
 def run(args: argparse.Namespace) -> int:
     threads = check_int("--threads", args.threads, minimum=1)
     torch.set_num_threads(threads)
     threadpool_limits(threads)  # numpy/scipy BLAS too: oversubscribed BLAS is many times slower
     out = _check_out(args.out, ".npy", "--out")
     metrics_out = _check_out(args.metrics_out, ".json", "--metrics-out")
+    for path, flag in ((out, "--out"), (metrics_out, "--metrics-out")):
+        check_not_an_input(path, flag, (args.features, args.labels))
     plots = Path(args.plots) if args.plots else None
     if plots is not None:
         check_output_path(plots, "--plots", directory=True)
@@ -109,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
         "n_features": int(X.shape[1]),
         "n_clusters": int(args.n_clusters),
         "seed": int(args.seed),
-        "params": {k: v for k, v in params.items() if isinstance(v, int | float | str | bool | None)},
+        "params": {k: _jsonable(v) for k, v in params.items()},
         "fit_seconds": fit_seconds,
         "n_clusters_found": int(np.unique(labels).size),
     }

@@ -23,7 +23,8 @@ from structlearn.cluster.methods.tsc import TSC
 from structlearn.cluster.metrics import evaluate
 from structlearn.cluster.segmentation import remove_short_segments
 from structlearn.data.sequences import load_feature_sequence, segments_from_labels
-from structlearn.utils.io import save_npy
+from structlearn.utils.io import check_output_path, save_npy
+from structlearn.utils.validation import check_not_an_input
 
 METHODS: dict[str, type] = {"tr2c": TR2C, "tsc": TSC}
 # CLI flag → estimator parameter; unset flags are not passed, so each estimator keeps its default.
@@ -72,14 +73,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _check_suffix(path: str | None, suffix: str, flag: str) -> None:
-    if path is not None and Path(path).suffix.lower() != suffix:
+def _check_output(path: str | None, suffix: str, flag: str, inputs: tuple[Any, ...]) -> None:
+    """Suffix, writability and "not an input file" of an output path: checked before the fit."""
+    if path is None:
+        return
+    if Path(path).suffix.lower() != suffix:
         raise ValueError(f"{flag} must name a {suffix} file, got {path!r}")
+    check_output_path(Path(path), flag)
+    check_not_an_input(path, flag, inputs)
 
 
 def run(args: argparse.Namespace) -> int:
-    _check_suffix(args.out, ".npy", "--out")
-    _check_suffix(args.plot, ".png", "--plot")
+    # The labels a .npy sequence picks up from beside it (video.labels.npy) are an input too.
+    inputs = (args.features, args.labels, Path(args.features).with_suffix(".labels.npy"))
+    _check_output(args.out, ".npy", "--out", inputs)
+    _check_output(args.plot, ".png", "--plot", inputs)
     if args.min_segment < 0:
         raise ValueError(f"--min-segment must be >= 0, got {args.min_segment}")
     cls = METHODS[args.method]

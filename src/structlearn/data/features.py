@@ -104,26 +104,134 @@ def _numeric(arr: Any, what: str, path: Path) -> np.ndarray:
     return a
 
 
-def _read_csv(path: Path) -> tuple[list[str] | None, np.ndarray]:
-    """Header (or None) and the numeric body of a comma-separated file."""
+# Cells that mean "no value" in a first row of numbers (header detection must not swallow that row).
+MISSING_MARKERS = frozenset({"", "na", "n/a", "nan", "null", "none", "?"})
+INDEX_NAMES = ("", "unnamed: 0", "index")  # pandas' header cell of an unnamed / reset index
+
+
+def _delimiter(line: str) -> str | None:
+    """Comma, semicolon or tab when the line holds one (in that order), else runs of whitespace
+    (``np.savetxt``'s default)."""
+    return next((d for d in (",", ";", "\t") if d in line), None)
+
+
+def _cells(line: str, delimiter: str | None) -> list[str]:
+    return [c.strip().strip("\"'") for c in (line.split(delimiter) if delimiter else line.split())]
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _header(cells: list[str], path: Path) -> tuple[list[str] | None, bool]:
+    """(header or None, whether column 0 is a pandas row index) from the first row's cells."""
+    numeric = [_is_number(c) for c in cells]
+    if all(numeric):
+        if len(cells) > 1 and cells == [str(i) for i in range(len(cells))]:
+            # DataFrame(X).to_csv(index=False): the default column names 0..D-1 parse as numbers.
+            warnings.warn(
+                f"{path}: first row {','.join(cells[:3])},… read as column names (0, 1, …, D−1), not data",
+                UserWarning,
+                stacklevel=4,
+            )
+            return cells, False
+        return None, False
+    pandas_index = cells[0] == "" and (
+        cells[1:] == [str(i) for i in range(len(cells) - 1)] or not all(numeric[1:])
+    )
+    if (
+        not pandas_index
+        and any(numeric)
+        and all(ok or c.lower() in MISSING_MARKERS for c, ok in zip(cells, numeric, strict=True))
+    ):
+        j = numeric.index(False)
+        raise ValueError(f"{path}: row 1 has a missing value in column {j + 1} ({cells[j]!r})")
+    return cells, cells[0].lower() in INDEX_NAMES
+
+
+def _read_csv(path: Path) -> tuple[list[str] | None, np.ndarray, int]:
+    """Header (or None), body and the file line of the body's first row of a delimited text file
+    (comma, semicolon, tab or whitespace).
+
+    A header row is detected when the first row is not all numbers (a row of numbers and missing-value
+    markers is data with a gap, refused) or is exactly 0, 1, …, D−1 (pandas' default column names). A
+    first column headed like a pandas index (empty, ``Unnamed: 0``, ``index``: ``DataFrame.to_csv``'s
+    default) is dropped with a warning: row numbers are not a feature. The body is float64, or, when a
+    column is not numeric, a str array (a label column of names; :func:`_float_columns` converts the rest).
+    """
     try:
         with open(path, encoding="utf-8") as fh:
-            first = fh.readline()
+            lines = iter(fh)
+            skipped = 0
+            first = ""
+            for first in lines:
+                if first.strip():
+                    break
+                skipped += 1
     except UnicodeDecodeError:
         raise ValueError(f"{path} is not a UTF-8 text file") from None
     if not first.strip():
         raise ValueError(f"{path} is empty")
-    cells = [c.strip() for c in first.split(",")]
-    header: list[str] | None = None
-    try:
-        [float(c) for c in cells]
-    except ValueError:
-        header = cells
-    try:
-        body = np.loadtxt(path, delimiter=",", skiprows=1 if header else 0, ndmin=2, dtype=np.float64)
-    except ValueError as exc:
-        raise ValueError(f"{path}: {str(exc).splitlines()[0]}") from None
-    return header, body
+    delimiter = _delimiter(first)
+    cells = _cells(first, delimiter)
+    header, index_column = _header(cells, path)
+    usecols = range(1, len(cells)) if index_column and len(cells) > 1 else None
+    if usecols is not None:
+        warnings.warn(
+            f"{path}: dropped column 1 ({cells[0] or 'no name'}), a row index as pandas writes it",
+            UserWarning,
+            stacklevel=3,
+        )
+        header = header[1:] if header is not None else None
+    kwargs: dict[str, Any] = {
+        "delimiter": delimiter,
+        "skiprows": skipped + (header is not None or usecols is not None),
+        "ndmin": 2,
+        "usecols": usecols,
+    }
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "loadtxt: input contained no data")  # a header only: ours below
+        try:
+            body = np.loadtxt(path, dtype=np.float64, **kwargs)
+        except ValueError:
+            try:  # a column of names (labels as text): read as strings, the caller converts
+                body = np.loadtxt(path, dtype=str, **kwargs)
+            except ValueError as exc:
+                raise ValueError(f"{path}: {str(exc).splitlines()[0]}") from None
+            body = np.char.strip(np.char.strip(body), "\"'")
+    if body.shape[0] == 0:
+        raise ValueError(f"{path} has a header row but no data rows")
+    return header, body, kwargs["skiprows"] + 1
+
+
+def _float_columns(body: np.ndarray, path: Path, first_line: int, skip: int | None = None) -> np.ndarray:
+    """``body`` without column ``skip``, as float64; a cell that is not a number is a one-line error
+    naming its line and column (and, for a column of names, how to declare it a label column)."""
+    keep = [j for j in range(body.shape[1]) if skip is None or j != skip % body.shape[1]]
+    if body.dtype.kind != "U":
+        return body[:, keep]
+    for j in keep:  # error path only: find the first cell that is not a number
+        ok = np.array([_is_number(c) for c in body[:, j]])
+        if not ok.all():
+            i = int(np.flatnonzero(~ok)[0])
+            hint = "" if ok.any() else f"; if it holds labels, pass label_column={j} (--label-column {j})"
+            raise ValueError(
+                f"{path}: line {first_line + i}, column {j + 1}: '{body[i, j]}' is not a number{hint}"
+            )
+    return body[:, keep].astype(np.float64)
+
+
+def _column_labels(y: np.ndarray, path: Path) -> np.ndarray:
+    """Labels from a text column: numbers as class ids, names (``cat``, ``dog``) as ids in sorted order."""
+    if y.dtype.kind == "U":
+        if all(_is_number(c) for c in y):
+            return _as_int_labels(y.astype(np.float64), path)
+        return np.unique(y, return_inverse=True)[1].astype(np.int64)
+    return _as_int_labels(y, path)
 
 
 def load_features(
@@ -156,9 +264,9 @@ def load_features(
                 raise ValueError(f"{p} has no array named 'X' (found: {', '.join(z.files) or 'none'})")
             X = _numeric(z["X"], "'X'", p)
             if "y" in z.files:
-                y = _numeric(z["y"], "'y'", p)
+                y = _as_int_labels(_numeric(z["y"], "'y'", p), p)
     else:
-        header, body = _read_csv(p)
+        header, body, first_line = _read_csv(p)
         if label_column is not None:
             if isinstance(label_column, str) and not label_column.lstrip("-").isdigit():
                 if header is None or label_column not in header:
@@ -168,13 +276,11 @@ def load_features(
                 col = int(label_column)
                 if not -body.shape[1] <= col < body.shape[1]:
                     raise ValueError(f"label_column {col} is out of range for {body.shape[1]} columns")
-            y = body[:, col]
-            X = np.delete(body, col % body.shape[1], axis=1)
+            y = _column_labels(body[:, col], p)
+            X = _float_columns(body, p, first_line, skip=col)
         else:
-            _check_no_label_column(header, body, p)
-            X = body
-    if y is not None:
-        y = _as_int_labels(y, p)
+            X = _float_columns(body, p, first_line)
+            _check_no_label_column(header, X, p)
     return X.astype(np.float32, copy=False), y
 
 
@@ -234,10 +340,13 @@ def load_labels(path: str | os.PathLike[str]) -> np.ndarray:
     if suffix == ".npy":
         return _as_int_labels(_numeric(read_npy(p, "label file"), "labels", p), p)
     if suffix in (".csv", ".txt"):
-        _, body = _read_csv(p)
+        header, body, _ = _read_csv(p)
         if body.shape[1] != 1:
             raise ValueError(f"{p}: a label file must have one column, found {body.shape[1]}")
-        return _as_int_labels(body[:, 0], p)
+        y = body[:, 0]
+        if header is not None and y.dtype.kind == "U" and header[0] in y:
+            y = np.concatenate([[header[0]], y])  # a first name that recurs is a label, not a column name
+        return _column_labels(y, p)
     raise ValueError(f"{p}: unsupported label file type {suffix!r}; use .npy, .npz, .csv or .txt")
 
 

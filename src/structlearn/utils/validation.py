@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -185,11 +186,24 @@ def check_adam_args(lr: Any, betas: Any, eps: Any, weight_decay: Any) -> None:
 
 
 def check_device(name: str, value: Any) -> torch.device:
-    """A torch device string or object (``"cpu"``, ``"cuda:1"``, …) as a ``torch.device``."""
+    """A torch device string or object (``"cpu"``, ``"cuda:1"``, …) as a ``torch.device`` that exists
+    here: CPU, or CUDA / MPS when this torch build and machine have it (else a one-line ValueError
+    now, not an AssertionError from deep inside the first tensor transfer)."""
     try:
-        return torch.device(value)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(f"invalid {name} {value!r}: {exc}") from None
+        dev = torch.device(value)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"invalid {name} {value!r}: expected cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{name} {value!r}: CUDA is not available here (use cpu)")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(f"{name} {value!r}: only {torch.cuda.device_count()} CUDA device(s) exist")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"{name} {value!r}: MPS is not available here (use cpu)")
+    elif dev.type != "cpu":
+        raise ValueError(f"{name} {value!r} is not supported: use cpu, cuda or cuda:N")
+    return dev
 
 
 def check_id_tensor(t: Any, name: str, dim: int, what: str = "class ids") -> torch.Tensor:
@@ -218,3 +232,13 @@ def id_range_error(
     example = f" (e.g. {int(bad[0])}; {bad.numel()} entries)" if bad.numel() else ""
     extra = f"; {ignore} is the ignore index" if ignore is not None else ""
     return ValueError(f"{name} holds {what} outside [0, {bound}={upper}){example}{extra}")
+
+
+def check_not_an_input(out: Any, flag: str, inputs: Iterable[Any]) -> None:
+    """Refuse an output path that names one of the command's input files (it would be overwritten)."""
+    if out is None:
+        return
+    target = Path(out).resolve()
+    for src in inputs:
+        if src is not None and Path(src).resolve() == target:
+            raise ValueError(f"{flag} {out} is an input file of this command; it would be overwritten")
