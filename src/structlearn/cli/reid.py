@@ -1,15 +1,18 @@
 """``structlearn reid train|eval``: unsupervised person re-identification (CACL and its baselines).
 
     structlearn reid train [--data DIR | --shortcut S] [--method cacl] [--epochs N] --out RUN
-    structlearn reid eval RUN/model.safetensors [--data DIR | --shortcut S]
+    structlearn reid eval RUN[/model.safetensors] [--data DIR | --shortcut S]
 
 Data: a Market-1501-style folder (``DIR/bounding_box_train``, ``DIR/query``, ``DIR/bounding_box_test``,
 file names ``<pid>_c<cam>…``), or the procedural pedestrians (no download; ``--shortcut`` sets the colour
 shortcut's strength, ``--data-seed`` the draw). ``train`` writes RUN/model.safetensors (weights + the
-backbone config, no pickle), RUN/history.json (per-epoch mAP, CMC, pseudo-label NMI/ARI, eps, cluster
-count; the final pseudo-labels; CACL's grayscale-branch metrics) and two plots: RUN/progress.png and
-RUN/ranklists.png (top-5 gallery images of a few queries,
-green = same identity). Every output path is checked before training starts.
+backbone config and the training image size, no pickle), RUN/history.json (per-epoch mAP, CMC,
+pseudo-label NMI/ARI, eps, cluster count; the final pseudo-labels; CACL's grayscale-branch metrics) and
+two plots: RUN/progress.png and RUN/ranklists.png (top-5 gallery images of a few queries,
+green = same identity). Every output path is checked before training starts, and the outputs are
+published together after training (a failed run writes nothing, not even RUN). ``eval`` reads only
+query/ and bounding_box_test/ and resizes them to the model's training size unless ``--size`` is given
+(a different size is evaluated, with a warning).
 """
 
 from __future__ import annotations
@@ -17,20 +20,28 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from structlearn.data.reid import ReIDDataset, load_reid_folder, make_reid_dataset
+from structlearn.cli import one_line_error
+from structlearn.data.reid import ReIDDataset, ReIDSplit, load_reid_folder, make_reid_dataset
 from structlearn.reid.backbone import ReIDNet, ReIDNetConfig
 from structlearn.reid.evaluation import evaluate_model
 from structlearn.reid.trainer import CLUSTER_ON, MEMORIES, METHODS, ReIDConfig, train_reid
-from structlearn.utils.io import write_json
+from structlearn.utils.io import check_output_path, publish_together, write_json
 from structlearn.utils.plotting import save_figure, subplots
+from structlearn.utils.validation import check_int
 
 DEFAULTS = ReIDConfig()  # one source of defaults: the config's
+DEFAULT_SIZE = (64, 32)  # folder data's (H, W) for training, and for models that did not record theirs
+MODEL_NAME = "model.safetensors"
+# Everything `train` writes under --out (save_checkpoint adds the readable model.json).
+OUTPUTS = (MODEL_NAME, "model.json", "history.json", "progress.png", "ranklists.png")
+FOLDERS = ("bounding_box_train", "query", "bounding_box_test")  # train, query, gallery
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
@@ -38,7 +49,12 @@ def _data_args(p: argparse.ArgumentParser) -> None:
         "--data", help="Market-1501-style folder (bounding_box_train/, query/, bounding_box_test/)"
     )
     p.add_argument(
-        "--size", type=int, nargs=2, default=(64, 32), metavar=("H", "W"), help="resize (folder data)"
+        "--size",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("H", "W"),
+        help=f"resize (folder data; train: default {DEFAULT_SIZE[0]} {DEFAULT_SIZE[1]}, eval: the model's)",
     )
     p.add_argument(
         "--masks",
@@ -67,6 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="reid_command", metavar="{train,eval}")
     sub.required = True
     t = sub.add_parser("train", help="train without identity labels, evaluate on query/gallery")
+    t.error = one_line_error(t)  # type: ignore[method-assign] - build_parser patches only `reid` itself
     _data_args(t)
     t.add_argument("--method", choices=METHODS, default=DEFAULTS.method, help=f"default {DEFAULTS.method}")
     t.add_argument("--epochs", type=int, default=DEFAULTS.epochs, help=f"default {DEFAULTS.epochs}")
@@ -101,50 +118,74 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=run_train)
     e = sub.add_parser("eval", help="evaluate a trained model (mAP, CMC, mINP)")
-    e.add_argument("model", help="model.safetensors written by `structlearn reid train`")
+    e.error = one_line_error(e)  # type: ignore[method-assign]
+    e.add_argument("model", help="model.safetensors written by `structlearn reid train`, or its run folder")
     _data_args(e)
     e.set_defaults(func=run_eval)
 
 
-def load_data(args: argparse.Namespace) -> ReIDDataset:
-    if args.data:
-        root = Path(args.data)
-        size = (int(args.size[0]), int(args.size[1]))
-        parts = [root / n for n in ("bounding_box_train", "query", "bounding_box_test")]
-        missing = [str(q) for q in parts if not q.is_dir()]
-        if missing:
-            raise ValueError(f"--data {root} lacks the folder(s): {', '.join(missing)}")
-        mroot = Path(args.masks) if args.masks else None
-        if mroot is not None and not (mroot / "bounding_box_train").is_dir():
-            raise ValueError(f"--masks {mroot} lacks the folder bounding_box_train")
-        # Masks are needed for training (SiCL) only; query/gallery masks are read when present.
-        masks = [mroot / q.name if mroot is not None and (mroot / q.name).is_dir() else None for q in parts]
-        train, query, gallery = (load_reid_folder(q, size, m) for q, m in zip(parts, masks, strict=True))
-        if train.images.shape[1:] != query.images.shape[1:]:
-            raise ValueError("train and query images differ in size")
-        return ReIDDataset(train, query, gallery, {"folder": str(root)})
+def _size(args: argparse.Namespace) -> tuple[int, int] | None:
+    """``--size`` checked (None when not given)."""
+    if args.size is None:
+        return None
+    return check_int("--size H", args.size[0], minimum=1), check_int("--size W", args.size[1], minimum=1)
+
+
+def _read_folders(args: argparse.Namespace, names: tuple[str, ...], size: tuple[int, int]) -> list[ReIDSplit]:
+    """The ``--data`` sub-folders ``names`` (only those: eval never decodes the training images)."""
+    root = Path(args.data)
+    parts = [root / n for n in names]
+    missing = [str(q) for q in parts if not q.is_dir()]
+    if missing:
+        raise ValueError(f"--data {root} lacks the folder(s): {', '.join(missing)}")
+    mroot = Path(args.masks) if args.masks else None
+    if mroot is not None and "bounding_box_train" in names and not (mroot / "bounding_box_train").is_dir():
+        raise ValueError(f"--masks {mroot} lacks the folder bounding_box_train")
+    # Masks are needed for training (SiCL) only; query/gallery masks are read when present.
+    masks = [mroot / q.name if mroot is not None and (mroot / q.name).is_dir() else None for q in parts]
+    return [load_reid_folder(q, size, m) for q, m in zip(parts, masks, strict=True)]
+
+
+def _procedural(args: argparse.Namespace) -> ReIDDataset:
     if args.masks:
         raise ValueError("--masks goes with --data (the procedural data has exact silhouettes already)")
     return make_reid_dataset(
         shortcut=args.shortcut,
-        seed=args.data_seed,
+        seed=check_int("--data-seed", args.data_seed, minimum=0),
         outfits_per_id=args.outfits,
         pose_jitter=args.pose_jitter,
     )
 
 
+def load_data(args: argparse.Namespace) -> ReIDDataset:
+    """The training data: all three splits (``--size`` defaults to ``DEFAULT_SIZE``)."""
+    size = _size(args) or DEFAULT_SIZE
+    if not args.data:
+        return _procedural(args)
+    train, query, gallery = _read_folders(args, FOLDERS, size)
+    if len(train) < 2:  # pseudo-labels cluster the training images: one cannot be clustered
+        raise ValueError(
+            f"--data {args.data}: bounding_box_train has {len(train)} usable image(s), training needs >= 2"
+        )
+    return ReIDDataset(train, query, gallery, {"folder": str(args.data)})
+
+
+def load_eval_data(args: argparse.Namespace, size: tuple[int, int]) -> tuple[ReIDSplit, ReIDSplit]:
+    """(query, gallery) only, folder images resized to ``size``."""
+    if not args.data:
+        data = _procedural(args)
+        return data.query, data.gallery
+    query, gallery = _read_folders(args, FOLDERS[1:], size)
+    return query, gallery
+
+
 def _check_out(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a directory")
-    if (out / "model.safetensors").exists():
+    """Every output path, before any work; nothing is created (the folder comes with the outputs)."""
+    check_output_path(out, "--out", directory=True)
+    for name in OUTPUTS:  # a folder in the way is named here, not after training as a temporary file
+        check_output_path(out / name, "--out")
+    if (out / MODEL_NAME).exists():
         raise ValueError(f"--out {out} already holds a model; choose another folder")
-    out.mkdir(parents=True, exist_ok=True)
-    probe = out / ".write-test"
-    try:
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise ValueError(f"--out {out} is not writable: {exc.strerror}") from None
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -164,56 +205,74 @@ def run_train(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     out = Path(args.out)
-    data = load_data(args)  # bad data options fail before the run folder is created
     _check_out(out)
+    data = load_data(args)
+    if cfg.method == "sicl" and data.train.silhouettes is None:  # only folder data lacks them
+        raise ValueError("--method sicl needs --masks (person masks of the training images)")
     res = train_reid(data, cfg)
     torch_state = {k: v.detach().clone() for k, v in res.model.state_dict().items()}
-    save_checkpoint(
-        out / "model.safetensors",
-        {
-            "model": torch_state,
-            "config": {"backbone": dataclasses.asdict(res.model.config), "method": cfg.method},
-        },
-    )
-    write_json(
-        out / "history.json",
-        {
-            "final": res.final,
-            "final_gray": res.final_gray,
-            "eps": res.eps,
-            "history": res.history,
-            "pseudo_labels": res.pseudo_labels.tolist(),
-        },
-    )
-    _plot_progress(res.history, out / "progress.png")
-    _plot_ranklists(res.model, data, out / "ranklists.png")
+    config = {
+        "backbone": dataclasses.asdict(res.model.config),
+        "method": cfg.method,
+        "input_size": list(data.train.images.shape[2:]),  # eval's default size
+    }
+    with publish_together():  # model, history and plots: all written or none (and no empty --out)
+        save_checkpoint(out / MODEL_NAME, {"model": torch_state, "config": config})
+        write_json(
+            out / "history.json",
+            {
+                "final": res.final,
+                "final_gray": res.final_gray,
+                "eps": res.eps,
+                "history": res.history,
+                "pseudo_labels": res.pseudo_labels.tolist(),
+            },
+        )
+        _plot_progress(res.history, out / "progress.png")
+        _plot_ranklists(res.model, data, out / "ranklists.png")
     print(json.dumps({k: round(v, 4) for k, v in res.final.items()}))
     return 0
 
 
-def _load_model(path: str) -> ReIDNet:
+def _load_model(path: str) -> tuple[ReIDNet, tuple[int, int] | None]:
+    """The network and its training image size (None: a model written before the size was recorded)."""
     from structlearn.train.checkpoint import load_checkpoint
 
-    ckpt = load_checkpoint(path)
+    src = Path(path)
+    if src.is_dir():  # a run folder, as `structlearn sample` accepts
+        if not (src / MODEL_NAME).is_file():
+            raise ValueError(f"{src} is a folder without {MODEL_NAME}; give the model file or its run folder")
+        src = src / MODEL_NAME
+    ckpt = load_checkpoint(src)
     try:
         b = ckpt["config"]["backbone"]
         cfg = ReIDNetConfig(**{**b, "widths": tuple(b["widths"])})
         net = ReIDNet(cfg)
         net.load_state_dict(ckpt["model"])
-    except (KeyError, TypeError, RuntimeError) as exc:
+        size = ckpt["config"].get("input_size")
+        if size is not None:
+            h, w = size
+            size = (check_int("input_size H", h, minimum=1), check_int("input_size W", w, minimum=1))
+    except (KeyError, TypeError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path} is not a `structlearn reid` model: {first}") from None
-    return net
+        raise ValueError(f"{src} is not a `structlearn reid` model: {first}") from None
+    return net, size
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    net = _load_model(args.model)
-    data = load_data(args)
-    if data.query.images.shape[1] != net.config.in_channels:
+    net, trained = _load_model(args.model)
+    query, gallery = load_eval_data(args, _size(args) or trained or DEFAULT_SIZE)
+    if query.images.shape[1] != net.config.in_channels:
         raise ValueError(
-            f"images have {data.query.images.shape[1]} channels, the model expects {net.config.in_channels}"
+            f"images have {query.images.shape[1]} channels, the model expects {net.config.in_channels}"
         )
-    print(json.dumps({k: round(v, 4) for k, v in evaluate_model(net, data.query, data.gallery).items()}))
+    got = tuple(query.images.shape[2:])
+    if trained is not None and got != trained:
+        warnings.warn(
+            f"evaluating {got[0]}×{got[1]} images; the model was trained on {trained[0]}×{trained[1]}",
+            stacklevel=2,
+        )
+    print(json.dumps({k: round(v, 4) for k, v in evaluate_model(net, query, gallery).items()}))
     return 0
 
 

@@ -94,9 +94,23 @@ class ReIDNet(nn.Module):
         pooled = self.pool(x)
         return pooled, self.neck(pooled)
 
+    def _check_images(self, images: object) -> None:
+        """One-line ValueError for what torch would report as a RuntimeError/TypeError deep inside."""
+        want = f"(N, {self.config.in_channels}, H, W)"
+        if not isinstance(images, torch.Tensor):
+            raise ValueError(f"images must be a torch.Tensor {want}, got {type(images).__name__}")
+        if images.dim() != 4 or images.shape[1] != self.config.in_channels:
+            raise ValueError(f"images must have shape {want}, got {tuple(images.shape)}")
+        if images.numel() == 0:
+            raise ValueError(f"images must be non-empty, got shape {tuple(images.shape)}")
+        dtype = self.neck.weight.dtype
+        if images.dtype != dtype:  # e.g. uint8 pixels: scale to [0, 1] floats first
+            raise ValueError(f"images must have dtype {dtype} (the model's), got {images.dtype}")
+
     @torch.no_grad()
     def embed(self, images: torch.Tensor, batch: int = 512) -> torch.Tensor:
         """L2-normalised BN features of ``images`` (N, C, H, W), evaluation mode, in batches."""
+        self._check_images(images)
         was = self.training
         self.eval()
         out = torch.cat(

@@ -315,6 +315,11 @@ def train_reid(
         raise ValueError(f"data must be a ReIDDataset, got {type(data).__name__}")
     if on_epoch is not None and not callable(on_epoch):
         raise ValueError(f"on_epoch must be callable or None, got {type(on_epoch).__name__}")
+    # Data checks before any work (the CLI relies on it: a refused run writes nothing).
+    if len(data.train) < 2:  # pseudo-labels cluster the training images; one cannot be clustered
+        raise ValueError(f"data.train has {len(data.train)} image(s); training needs at least 2")
+    if cfg.method == "sicl" and data.train.silhouettes is None:
+        raise ValueError("SiCL needs silhouettes of the training images (ReIDSplit.silhouettes)")
     seed_everything(cfg.seed)
     g = torch_generator(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -332,8 +337,6 @@ def train_reid(
         net2, pred = ReIDNet(backbone), Predictor(backbone.feature_dim)
         params += list(net2.parameters()) + list(pred.parameters())
     if cfg.method == "sicl":
-        if train.silhouettes is None:
-            raise ValueError("SiCL needs silhouettes of the training images (ReIDSplit.silhouettes)")
         # The silhouette goes through the same pipeline as CACL's grayscale view (3 equal channels).
         sil = torch.from_numpy(train.silhouettes).expand(-1, images.shape[1], -1, -1).contiguous()
         fusion = FusionHead(backbone.feature_dim)
