@@ -69,6 +69,34 @@ def test_stop_and_resume_through_the_cli(corpus: Path, tmp_path: Path) -> None:
     assert json.loads((out / "result.json").read_text())["status"] == "completed"
 
 
+def test_resume_accepts_the_run_folder(
+    corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    assert main([*lm_args(corpus, out), "--stop-after", "3"]) == 0
+    assert main(["train", "--resume", str(out), "--no-progress"]) == 0  # its checkpoint.safetensors
+    assert json.loads((out / "result.json").read_text())["status"] == "completed"
+    capsys.readouterr()
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "--resume", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"checkpoint {tmp_path / 'empty' / 'checkpoint.safetensors'} does not exist"), err
+
+
+@pytest.mark.parametrize(
+    "name", ["curves.png", "metrics.jsonl", "config.json", "result.json", "checkpoint.safetensors"]
+)
+def test_output_file_that_is_a_directory_fails_before_training(
+    name: str, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    (out / name).mkdir(parents=True)
+    assert main(lm_args(corpus, out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"structlearn train: error: output file {out / name} is a directory", err
+    assert sorted(p.name for p in out.iterdir()) == [name]  # nothing trained, nothing written
+
+
 def test_divergence_exits_nonzero(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     code = main(lm_args(corpus, out, "--optimizer", "sgdw", "--lr", "1e30", "--steps", "12"))
@@ -109,6 +137,19 @@ def _bad_inputs(corpus: Path, tmp_path: Path) -> dict[str, tuple[list[str], str]
         ),
         "corrupt checkpoint": (["train", "--resume", str(corrupt), "--out", str(tmp_path / "o")], "corrupt"),
         "missing checkpoint": (["train", "--resume", str(tmp_path / "none.safetensors")], "does not exist"),
+        "preset warmup": (
+            [
+                "train",
+                "--preset",
+                "nanogpt-shakespeare-char-cpu",
+                "--steps",
+                "2",
+                "--out",
+                str(tmp_path / "o"),
+            ],
+            "--preset nanogpt-shakespeare-char-cpu sets --warmup-steps 100, which must be smaller than "
+            "--steps 2; give --warmup-steps below 2",
+        ),
     }
 
 
@@ -124,6 +165,7 @@ CASES = [
     "patch",
     "corrupt checkpoint",
     "missing checkpoint",
+    "preset warmup",
 ]
 
 

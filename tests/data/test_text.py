@@ -64,6 +64,33 @@ def test_folder_corpus_order_fingerprint_and_cap(tmp_path: Path) -> None:
     assert capped == b"AAAABB" and fp2.files == 2 and fp2.bytes == 6
 
 
+def test_folder_corpus_skips_files_that_are_not_utf8_text(tmp_path: Path) -> None:
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "a.py").write_text("x = 'é'\n")
+    (tmp_path / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"\xa7\r\r\n\x00\x00code")
+    (tmp_path / "fig.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "nul.txt").write_bytes(b"ab\x00cd")  # valid UTF-8, but a NUL marks a binary
+    with pytest.warns(UserWarning, match=r"skipped 3 file\(s\) that are not UTF-8 text") as caught:
+        data, fp = read_corpus(tmp_path)
+    assert len(caught) == 1 and "\n" not in str(caught[0].message)
+    assert data == "x = 'é'\n".encode() and fp.files == 1
+    with pytest.warns(UserWarning, match="skipped 3"):
+        assert "\ufffd" not in load_text(tmp_path, "char").tokenizer.chars
+    (tmp_path / "a.py").unlink()
+    with pytest.raises(ValueError, match="has no UTF-8 text files"):
+        read_corpus(tmp_path)
+
+
+def test_a_single_corpus_file_must_be_utf8_text(tmp_path: Path) -> None:
+    (tmp_path / "bin.dat").write_bytes(b"abc\xff\xfe" * 100)
+    for tokenizer in ("char", "byte"):
+        with pytest.raises(ValueError, match=r"bin.dat is not UTF-8 text \(byte 3 "):
+            load_text(tmp_path / "bin.dat", tokenizer)
+    # a cap that cuts a multi-byte character still reads the (valid) file
+    (tmp_path / "ok.txt").write_text("é" * 50)
+    assert read_corpus(tmp_path / "ok.txt", max_bytes=3)[0] == "é".encode() + b"\xc3"
+
+
 def test_missing_and_empty_corpora(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_text(tmp_path / "nope.txt")

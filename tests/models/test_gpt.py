@@ -120,3 +120,31 @@ def test_bad_configs_raise_one_line_value_errors(kwargs, message):
 def test_model_requires_a_config():
     with pytest.raises(ValueError, match="GPTConfig"):
         GPT({"vocab_size": 3})
+
+
+def _greedy(model: GPT, idx: torch.Tensor, n: int) -> torch.Tensor:
+    for _ in range(n):
+        nxt = model(idx[:, -model.config.block_size :])[0][:, -1].argmax(-1, keepdim=True)
+        idx = torch.cat([idx, nxt], 1)
+    return idx
+
+
+@pytest.mark.parametrize("temperature", [1e-40, 1e-300, 5e-324])
+def test_generate_with_a_tiny_temperature_is_greedy(temperature: float) -> None:
+    model = GPT(GPTConfig(**SMALL))
+    start = torch.randint(40, (2, 3))
+    out = model.generate(start, 6, temperature=temperature, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out, _greedy(model, start, 6))
+
+
+def test_generate_never_samples_suppressed_ids() -> None:
+    model = GPT(GPTConfig(**SMALL))
+    start = torch.zeros(4, 1, dtype=torch.long)
+    free = model.generate(start, 30, temperature=1e3, generator=torch.Generator().manual_seed(0))
+    assert (free[:, 1:] < 2).any()  # near-uniform over 40 ids: 0 and 1 do come up
+    out = model.generate(start, 30, temperature=1e3, suppress_ids=[0, 1], top_k=3)
+    assert (out[:, 1:] >= 2).all()
+    with pytest.raises(ValueError, match="suppress_ids must be <= 39"):
+        model.generate(start, 1, suppress_ids=[40])
+    with pytest.raises(ValueError, match="nothing is left to sample"):
+        model.generate(start, 1, suppress_ids=range(40))

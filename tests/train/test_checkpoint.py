@@ -58,3 +58,14 @@ def test_failed_save_keeps_previous_checkpoint(tmp_path: Path) -> None:
         save_checkpoint(path, {"step": 2, "bad": object()})
     assert load_checkpoint(path)["step"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.json", "c.safetensors"]
+
+
+def test_readable_copy_shows_plain_json_without_markers(tmp_path: Path) -> None:
+    import json
+
+    state = {"config": {"widths": (32, 64), "per_id": {3: "a"}, "w": torch.ones(1)}, "step": 1}
+    path = save_checkpoint(tmp_path / "m.safetensors", state)
+    readable = json.loads((tmp_path / "m.json").read_text())
+    assert readable["config"] == {"widths": [32, 64], "per_id": {"3": "a"}, "w": "<tensor>"}
+    back = load_checkpoint(path)["config"]  # the machine-readable form keeps the types
+    assert back["widths"] == (32, 64) and back["per_id"] == {3: "a"}

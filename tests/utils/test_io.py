@@ -48,3 +48,13 @@ def test_published_files_get_default_permissions(tmp_path: Path) -> None:
     finally:
         os.umask(umask)
     assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_destination_that_is_a_directory_is_named_not_the_temporary_file(tmp_path: Path) -> None:
+    from structlearn.utils.io import OutputError
+
+    (tmp_path / "x.json").mkdir()
+    with pytest.raises(OutputError) as info:
+        write_json(tmp_path / "x.json", {"a": 1})
+    assert str(info.value) == f"cannot write {tmp_path / 'x.json'}: Is a directory"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]  # no temporary file left

@@ -8,7 +8,8 @@ does the same for malformed flags (one line, no usage block).
 
 Exit codes of every command: 0 done, 1 training diverged (``train``), 2 bad input or an OS error,
 130 interrupted by SIGINT (Ctrl-C), 143 terminated by SIGTERM (``train`` saves a checkpoint and
-writes ``result.json`` with status ``interrupted`` first).
+writes ``result.json`` with status ``interrupted`` first), 141 (128 + SIGPIPE) when the reader of
+stdout went away (``structlearn sample … | head``): the command stops quietly, with no message.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 # Commands whose outputs are published as one unit when the command succeeds (all or nothing).
@@ -58,6 +62,14 @@ def os_error_message(exc: OSError) -> str:
         return str(exc)
     reason = exc.strerror or one_line(str(exc)) or type(exc).__name__
     return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
+def checkpoint_file(path: str | os.PathLike[str]) -> Path:
+    """``path``, or the checkpoint file of the run folder ``path`` (what ``structlearn train`` wrote)."""
+    from structlearn.train.state import CHECKPOINT_NAME
+
+    src = Path(path)
+    return src / CHECKPOINT_NAME if src.is_dir() else src
 
 
 def _output_unit(args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:
@@ -110,6 +122,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _output_unit(args):
             return int(args.func(args) or 0)
+    except BrokenPipeError:
+        # The reader closed stdout (`| head`): stop quietly. Point stdout at /dev/null so that the
+        # interpreter's final flush cannot fail again (docs.python.org/3/library/signal.html#note-on-sigpipe).
+        with contextlib.suppress(OSError, ValueError):  # ValueError: stdout has no descriptor
+            fd = sys.stdout.fileno()
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, fd)
+            os.close(devnull)
+        return 128 + signal.SIGPIPE
     except ValueError as exc:
         msg = one_line(str(exc)) or type(exc).__name__
         print(f"structlearn {args.command}: error: {msg}", file=sys.stderr)

@@ -2,9 +2,11 @@
 
 Flags are generated from ``TrainConfig``'s fields (``block_size`` → ``--block-size``) with its defaults
 and help texts, so the config stays the one source of truth; extensions
-(``structlearn.train.extensions``) add their own. ``--resume CKPT`` continues a run from its checkpoint:
-the configuration comes from the checkpoint, and flags given explicitly may only change what does not
-alter the trajectory (output folder, steps, threads, device, logging/eval/checkpoint intervals).
+(``structlearn.train.extensions``) add their own. ``--resume CKPT`` continues a run from its checkpoint
+(or from the run folder's ``checkpoint.safetensors``): the configuration comes from the checkpoint, and
+flags given explicitly may only change what does not alter the trajectory (output folder, steps,
+threads, device, logging/eval/checkpoint intervals). Every output file is checked writable before
+any work (a directory named ``curves.png`` fails the run at once, not after training).
 
 Exit codes: 0 done, 1 training diverged (non-finite loss; the last good checkpoint is kept), 2 bad input
 or an OS error such as an unwritable --out or a full disk (one line on stderr naming the path and the
@@ -19,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
-from structlearn.cli import one_line_error
+from structlearn.cli import checkpoint_file, one_line_error
 from structlearn.train.config import PRESETS, TrainConfig, norm_schemes, optimizer_names, preset_config
 from structlearn.train.extensions import extension_hooks, extensions
 
@@ -120,7 +124,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         flags = ALIASES.get(f.name, (f"--{f.name.replace('_', '-')}",))
         group.add_argument(*flags, dest=f.name, default=UNSET, **_field_kwargs(f))
     run = parser.add_argument_group("resume")
-    run.add_argument("--resume", metavar="CKPT", default=None, help="continue from this checkpoint")
+    run.add_argument(
+        "--resume",
+        metavar="CKPT",
+        default=None,
+        help="continue from this checkpoint (or the run folder holding checkpoint.safetensors)",
+    )
     run.add_argument(
         "--stop-after",
         metavar="N",
@@ -150,13 +159,16 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, A
     if preset is not None and args.resume is not None:
         raise ValueError("--preset starts a new run; --resume takes its configuration from the checkpoint")
     if args.resume is None:
+        if preset is not None:
+            _check_preset_warmup(preset, explicit)
         base = preset_config(preset, **explicit) if preset is not None else TrainConfig(**explicit)
     else:
         from structlearn.train.checkpoint import load_checkpoint
 
-        ckpt = load_checkpoint(args.resume)
+        src = checkpoint_file(args.resume)
+        ckpt = load_checkpoint(src)
         if not isinstance(ckpt.get("train_config"), dict):
-            raise ValueError(f"checkpoint {args.resume} is not a structlearn training checkpoint")
+            raise ValueError(f"checkpoint {src} is not a structlearn training checkpoint")
         base = TrainConfig.from_dict(ckpt["train_config"]).replace(**explicit)
     filled = argparse.Namespace(**{**vars(args), **{f.name: getattr(base, f.name) for f in cli_fields()}})
     opt_kwargs: dict[str, Any] = dict(base.optimizer_kwargs)
@@ -167,6 +179,30 @@ def config_from_args(args: argparse.Namespace) -> tuple[TrainConfig, dict[str, A
         if value:
             extras[ext.name] = {**extras.get(ext.name, {}), **value}
     return base.replace(optimizer_kwargs=opt_kwargs, extras=extras), ckpt
+
+
+def _check_preset_warmup(preset: str, explicit: dict[str, Any]) -> None:
+    """TrainConfig's warmup < steps check, saying that the warmup came from the preset and how to
+    change it (``--preset nanogpt-shakespeare-char-cpu --steps 2`` would name neither)."""
+    warmup, steps = PRESETS[preset].get("warmup_steps"), explicit.get("steps")
+    if "warmup_steps" in explicit or not isinstance(warmup, int) or not isinstance(steps, int):
+        return
+    if 0 < steps <= warmup:
+        raise ValueError(
+            f"--preset {preset} sets --warmup-steps {warmup}, which must be smaller than --steps {steps}; "
+            f"give --warmup-steps below {steps} (e.g. --warmup-steps 0) or more --steps"
+        )
+
+
+def output_files(config: TrainConfig) -> list[Path]:
+    """Every file a run writes under ``out_dir`` (the engine's names)."""
+    from structlearn.train.state import CHECKPOINT_NAME
+
+    if config.out_dir is None:
+        return []
+    names = ("config.json", "metrics.jsonl", "curves.png", "result.json", CHECKPOINT_NAME)
+    out = Path(config.out_dir)
+    return [out / n for n in names] + [(out / CHECKPOINT_NAME).with_suffix(".json")]
 
 
 def summary_lines(config: TrainConfig, result: Any) -> list[str]:
@@ -194,8 +230,15 @@ def summary_lines(config: TrainConfig, result: Any) -> list[str]:
 
 def run_train(args: argparse.Namespace) -> int:
     from structlearn.train.engine import Trainer
+    from structlearn.utils.io import check_output_path
 
     config, ckpt = config_from_args(args)
+    if config.out_dir is not None and os.environ.get("RANK", "0") == "0":  # rank 0 alone writes
+        # Trainer.fit checks the folder; a directory in an output file's place would fail only when
+        # that file is written (curves.png: after training), so every file is checked now too.
+        check_output_path(config.out_dir, "output folder", directory=True)
+        for path in output_files(config):
+            check_output_path(path, "output file")
     # The checkpoint read above for the config (it remembers its path) is the one resumed from: read once.
     trainer = Trainer(config, hooks=extension_hooks(config), resume=ckpt)
     result = trainer.fit(stop_after=args.stop_after, handle_signals=True)

@@ -8,7 +8,9 @@ excluded; always present, ≈ 11 MB for CPython 3.11); ``"pydoc"`` = the Python 
 characters, 65 symbols; nanoGPT's ``shakespeare_char``), read from ``$STRUCTLEARN_SHAKESPEARE`` or
 ``<project root>/../shared/data/tinyshakespeare.txt`` (never downloaded; its SHA-256 is checked and a
 mismatch warned about); or a path to a file or a folder (every regular, non-hidden file below it, in
-sorted order). Files are concatenated in that deterministic order, cut at
+sorted order). Only UTF-8 text is read: a folder's other files (NUL bytes or invalid UTF-8: ``.pyc``,
+images) are skipped with one warning saying how many, and a file given alone that is not UTF-8 text is a
+``ValueError``. Files are concatenated in that deterministic order, cut at
 ``max_bytes``, and described by a fingerprint (file count, byte count, SHA-256 of the concatenation)
 because the stdlib differs across patch releases. Tokenising and splitting: :mod:`structlearn.data.text`.
 Nothing here downloads.
@@ -141,20 +143,42 @@ def corpus_files(corpus: str | os.PathLike[str] | None = "stdlib") -> tuple[str,
     return str(path), _path_files(path)
 
 
-def _read_files(files: list[Path], max_bytes: int | None) -> tuple[bytes, int]:
+def _binary_offset(data: bytes) -> int | None:
+    """Offset of the first byte that makes ``data`` not UTF-8 text (invalid UTF-8 or a NUL), else None."""
+    nul = data.find(b"\0")
+    try:
+        data.decode("utf-8")  # Python has no validate-only call; ASCII text takes the fast path
+    except UnicodeDecodeError as exc:
+        return exc.start if nul < 0 else min(nul, exc.start)
+    return nul if nul >= 0 else None
+
+
+def _read_files(files: list[Path], max_bytes: int | None, skip_binary: bool) -> tuple[bytes, int, list[Path]]:
+    """(concatenated text, files used, files skipped as not UTF-8 text). The whole file is checked
+    before the ``max_bytes`` cut, so a cut inside a multi-byte character does not reject it."""
     chunks: list[bytes] = []
+    skipped: list[Path] = []
     total = 0
     used = 0
     for p in files:
         if max_bytes is not None and total >= max_bytes:
             break
         data = p.read_bytes()
+        bad = _binary_offset(data)
+        if bad is not None:
+            if not skip_binary:
+                raise ValueError(
+                    f"corpus file {p} is not UTF-8 text (byte {bad} is a NUL or invalid UTF-8; "
+                    "convert it to UTF-8 or use a folder of text files)"
+                )
+            skipped.append(p)
+            continue
         if max_bytes is not None and total + len(data) > max_bytes:
             data = data[: max_bytes - total]
         chunks.append(data)
         total += len(data)
         used += 1
-    return b"".join(chunks), used
+    return b"".join(chunks), used, skipped
 
 
 def read_corpus(
@@ -194,7 +218,20 @@ def _read_corpus(key: str, max_bytes: int | None) -> tuple[bytes, CorpusFingerpr
     source, files = corpus_files(key)
     if not files:
         raise ValueError(f"corpus {source} is empty (no files)")
-    data, used = _read_files(files, max_bytes)
+    # Binaries beside a folder's texts (.pyc, images) would add hundreds of junk symbols: skip them.
+    # A file named on its own is what the user asked for, so a binary one is refused instead.
+    skip_binary = len(files) > 1 or Path(source).is_dir()
+    data, used, skipped = _read_files(files, max_bytes, skip_binary)
+    if skipped and not used:
+        raise ValueError(
+            f"corpus {source} has no UTF-8 text files ({len(skipped)} skipped as binary or not UTF-8, "
+            f"e.g. {skipped[0]})"
+        )
+    if skipped:
+        warnings.warn(
+            f"corpus {source}: skipped {len(skipped)} file(s) that are not UTF-8 text (e.g. {skipped[0]})",
+            stacklevel=2,
+        )
     if not data:
         raise ValueError(f"corpus {source} is empty (0 bytes in {len(files)} files)")
     return data, CorpusFingerprint(source, used, len(data), hashlib.sha256(data).hexdigest())

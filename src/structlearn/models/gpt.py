@@ -11,6 +11,7 @@ weights, 0.02/√(2·n_layer) for the residual output projections W_o and W_2; n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -133,15 +134,30 @@ class GPT(nn.Module):
         temperature: float = 1.0,
         top_k: int | None = None,
         generator: torch.Generator | None = None,
+        suppress_ids: Sequence[int] = (),
     ) -> torch.Tensor:
-        """Sample ``max_new_tokens`` tokens after ``idx`` (B, T); the context is cropped to block_size."""
+        """Sample ``max_new_tokens`` tokens after ``idx`` (B, T); the context is cropped to block_size.
+
+        The logits are shifted by their maximum and divided by ``temperature`` in float64, so any
+        temperature > 0 is numerically safe; as it goes to 0 sampling becomes greedy (ties drawn
+        uniformly). ``suppress_ids`` are never sampled (e.g. a char tokenizer's reserved unknown id 0);
+        ``top_k`` counts among the other ids.
+        """
         check_int("max_new_tokens", max_new_tokens, minimum=0)
         check_float("temperature", temperature, positive=True)
         if top_k is not None:
             check_int("top_k", top_k, minimum=1)
+        V = self.config.vocab_size
+        suppressed = sorted({check_int("suppress_ids", i, minimum=0, maximum=V - 1) for i in suppress_ids})
+        if len(suppressed) == V:
+            raise ValueError(f"suppress_ids holds all {V} token ids: nothing is left to sample")
         for _ in range(max_new_tokens):
             ctx = idx[:, -self.config.block_size :]
-            logits = self(ctx)[0][:, -1, :] / temperature
+            logits = self(ctx)[0][:, -1, :].double()
+            logits[:, suppressed] = float("-inf")
+            # max → 0 and the rest ≤ 0 before dividing: a tiny temperature gives -inf, never inf or NaN
+            # (in float32 a temperature below 1e-45 would even round to 0).
+            logits = (logits - logits.amax(dim=-1, keepdim=True)) / temperature
             if top_k is not None:
                 kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
                 logits = logits.masked_fill(logits < kth, float("-inf"))

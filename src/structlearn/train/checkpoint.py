@@ -175,9 +175,15 @@ def _as_os_error(exc: Exception) -> OSError:
 
 
 def _strip_tensors(obj: Any) -> Any:
+    """The human-readable form of a skeleton: tensors as ``"<tensor>"`` and no internal markers (tuples
+    as lists, integer-keyed dicts with string keys, as plain JSON would show them)."""
     if isinstance(obj, dict):
         if _TENSOR in obj:
             return "<tensor>"
+        if set(obj) == {_TUPLE}:
+            return [_strip_tensors(v) for v in obj[_TUPLE]]
+        if set(obj) == {_INTKEYS}:
+            return {str(k): _strip_tensors(v) for k, v in obj[_INTKEYS]}
         return {k: _strip_tensors(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [_strip_tensors(v) for v in obj]

@@ -47,7 +47,10 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         tmp_path.chmod(0o666 & ~current_umask())
         batch = _BATCH.get()
         if batch is None:
-            os.replace(tmp_path, dest)
+            try:
+                os.replace(tmp_path, dest)
+            except OSError as exc:  # e.g. IsADirectoryError: it names the temporary file, not dest
+                raise output_error(dest, exc) from None
         else:
             batch.append((tmp_path, dest, created))
     except BaseException as exc:
