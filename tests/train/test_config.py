@@ -42,6 +42,7 @@ def test_roundtrip_through_dict() -> None:
         ({"nesterov": True}, "nesterov needs optimizer sgdw or sgdw2"),  # the default optimizer is adamw
         ({"nesterov": True, "optimizer": "sgdw", "momentum": 0.0}, "with momentum > 0"),
         ({"nesterov": 1, "optimizer": "sgdw"}, "nesterov must be true or false"),
+        ({"seed": 2**64}, "seed must be <= 18446744073709551615"),  # was torch's overflow message
     ],
 )
 def test_invalid_settings_raise_one_line(changes: dict, match: str) -> None:

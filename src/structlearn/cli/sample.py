@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from structlearn.cli import checkpoint_file, one_line_error
-
-TORCH_SEED_MAX = 2**64 - 1  # the largest seed torch.Generator.manual_seed accepts
+from structlearn.utils.seed import TORCH_SEED_MAX
 
 
 def _positive_float(text: str) -> float:

@@ -23,6 +23,7 @@ from structlearn.nn.block import NORM_SCHEMES, resolve_scheme
 from structlearn.nn.norms import NORM_TYPES
 from structlearn.optim.factory import OPTIMIZERS
 from structlearn.utils.config import DictConfig
+from structlearn.utils.seed import TORCH_SEED_MAX
 from structlearn.utils.validation import check_choice, check_float, check_int
 
 TASKS = ("lm", "image", "segment")
@@ -278,8 +279,9 @@ class TrainConfig(DictConfig):
             "grad_accum",
         ):
             check_int(name, getattr(self, name), minimum=1)
-        for name in ("eval_every", "grad_stats_every", "checkpoint_every", "warmup_steps", "seed"):
+        for name in ("eval_every", "grad_stats_every", "checkpoint_every", "warmup_steps"):
             check_int(name, getattr(self, name), minimum=0)
+        check_int("seed", self.seed, minimum=0, maximum=TORCH_SEED_MAX)  # else torch's overflow message
         check_int("eval_batches", self.eval_batches, minimum=1)
         if self.eval_batch_size is not None:
             check_int("eval_batch_size", self.eval_batch_size, minimum=1)

@@ -27,6 +27,10 @@ def torch_generator(seed: int | None, device: str | torch.device = "cpu") -> tor
     return g
 
 
+SEED_MAX = 2**32 - 1  # the largest seed NumPy and scikit-learn accept
+TORCH_SEED_MAX = 2**64 - 1  # the largest seed torch.Generator.manual_seed accepts
+
+
 def rng_seed(random_state: int | np.random.RandomState | np.random.Generator | None) -> int:
     """Derive an integer seed from a scikit-learn style ``random_state``."""
     if random_state is None:
@@ -34,8 +38,8 @@ def rng_seed(random_state: int | np.random.RandomState | np.random.Generator | N
     if isinstance(random_state, bool):
         raise ValueError(f"random_state must be None, an int or a RandomState, got {random_state!r}")
     if isinstance(random_state, int | np.integer):
-        if random_state < 0:
-            raise ValueError(f"random_state must be non-negative, got {random_state}")
+        if not 0 <= random_state <= SEED_MAX:  # NumPy/scikit-learn seeds stop at 2**32 - 1
+            raise ValueError(f"random_state must be in [0, 2**32 - 1], got {random_state}")
         return int(random_state)
     if isinstance(random_state, np.random.RandomState):
         return int(random_state.randint(0, 2**31 - 1))

@@ -260,3 +260,18 @@ def coefficient_vote(C: sp.spmatrix, labels: np.ndarray, n_labels: int | None = 
     onehot = sp.csr_matrix((np.ones(len(labels)), (np.arange(len(labels)), labels)), shape=(len(labels), n))
     scores = (Cs @ onehot).toarray()
     return scores.argmax(axis=1).astype(np.int64)
+
+
+def check_neighbors(n_neighbors: int, n: int, subset: bool = False) -> int:
+    """``n_neighbors`` for an n-point kNN graph (self excluded), capped at n − 1 with a warning: the
+    graph is then complete and carries no cluster structure (scikit-learn refuses this case; a warning
+    keeps tiny inputs, e.g. scikit-learn's own estimator checks, running)."""
+    if n_neighbors >= n:
+        where = "training subset (max_train_samples)" if subset else "data"
+        warnings.warn(
+            f"n_neighbors={n_neighbors} but the {where} has only {n} samples: the neighbour graph is "
+            f"complete and the labels carry no structure; lower n_neighbors",
+            UserWarning,
+            stacklevel=3,
+        )
+    return min(n_neighbors, n - 1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -102,9 +103,40 @@ class ClusterEstimator(ClusterMixin, BaseEstimator):
         check_int("n_clusters", self.n_clusters, minimum=1)
         return None
 
+    def _check_feature_names(self, X: Any, *, reset: bool) -> None:
+        """scikit-learn's convention for DataFrames: record string column names at fit
+        (``feature_names_in_``); at predict, refuse other names or another order, and warn when names
+        were recorded but X has none. Columns that are not all strings record nothing."""
+        cols = getattr(X, "columns", None)
+        names = np.asarray(cols, dtype=object) if cols is not None else None
+        if names is not None and not all(isinstance(c, str) for c in names):
+            names = None
+        if reset:
+            if names is not None:
+                self.feature_names_in_ = names
+            elif hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+            return
+        fitted = getattr(self, "feature_names_in_", None)
+        if fitted is None:
+            return
+        if names is None:
+            warnings.warn(
+                f"X has no feature names, but {type(self).__name__} was fitted with feature names",
+                UserWarning,
+                stacklevel=4,
+            )
+        elif not np.array_equal(names, fitted):
+            diff = next((f"{a!r} (fit) vs {b!r}" for a, b in zip(fitted, names, strict=False) if a != b), "")
+            raise ValueError(
+                f"the feature names differ from those seen in fit ({len(fitted)} columns): "
+                f"{diff or f'{len(names)} columns'}; pass the columns in the order of fit"
+            )
+
     def _validate_X(self, X: Any, *, reset: bool, dtype: type = np.float32) -> np.ndarray:
         """Validate features; on ``reset`` (fit) record ``n_features_in_``, else compare against it."""
         name = type(self).__name__
+        self._check_feature_names(X, reset=reset)
         if reset:
             arr = check_features(
                 X,

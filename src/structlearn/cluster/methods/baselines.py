@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from sklearn.cluster import KMeans
 from sklearn.neighbors import NearestNeighbors
 
-from structlearn.cluster.graph.affinity import knn_graph
+from structlearn.cluster.graph.affinity import check_neighbors, knn_graph
 from structlearn.cluster.graph.spectral import EMBEDDING_NORMS, check_eigen_solver, spectral_labels
 from structlearn.cluster.methods.base import ClusterEstimator, EstimatorConfig
 from structlearn.utils.seed import rng_seed
@@ -107,7 +107,7 @@ class SpectralKNN(ClusterEstimator):
         cfg: SpectralKNNConfig = self._validate_params()
         Xa = self._validate_X(X, reset=True)
         n = Xa.shape[0]
-        k = min(cfg.n_neighbors, n - 1)
+        k = check_neighbors(cfg.n_neighbors, n)
         self.affinity_matrix_ = knn_graph(Xa, k)
         self.labels_ = spectral_labels(
             self.affinity_matrix_,

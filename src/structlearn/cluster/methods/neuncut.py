@@ -89,7 +89,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from torch import nn
 
-from structlearn.cluster.graph.affinity import knn_graph
+from structlearn.cluster.graph.affinity import check_neighbors, knn_graph
 from structlearn.cluster.graph.spectral import spectral_labels
 from structlearn.cluster.methods.base import check_layer_widths
 from structlearn.cluster.methods.deep_base import (
@@ -173,6 +173,10 @@ class NeuNcutConfig:
             check_int("select_every", self.select_every, minimum=1)
         if self.max_train_samples is not None:
             check_int("max_train_samples", self.max_train_samples, minimum=2)
+            if self.max_train_samples < self.n_clusters:  # else training fails late, or deep in k-means
+                raise ValueError(
+                    f"max_train_samples={self.max_train_samples} is below n_clusters={self.n_clusters}"
+                )
         check_device("device", self.device)
 
 
@@ -254,7 +258,9 @@ class NeuNcut(DeepClusterEstimator):
         # and the label-free selection among restarts all use it.
         G = None
         if cfg.affinity == "knn" or cfg.init != "random" or cfg.select_every is not None:
-            G = knn_graph(Xn, min(cfg.n_neighbors or 10, n - 1))
+            # n_neighbors=None (the official batch kernel) still needs this graph: 10, fewer on tiny sets.
+            k = min(10, n - 1) if cfg.n_neighbors is None else check_neighbors(cfg.n_neighbors, n, subset)
+            G = knn_graph(Xn, k)
         self.affinity_matrix_ = G
         A = G if cfg.affinity == "knn" else None
         best: tuple[float, Any] | None = None

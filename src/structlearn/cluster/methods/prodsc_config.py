@@ -154,6 +154,10 @@ class PRODSCConfig:
         check_int("n_epochs", self.n_epochs, minimum=1)
         if self.max_train_samples is not None:
             check_int("max_train_samples", self.max_train_samples, minimum=2)
+            if self.max_train_samples < self.n_clusters:  # else training fails late, or deep in k-means
+                raise ValueError(
+                    f"max_train_samples={self.max_train_samples} is below n_clusters={self.n_clusters}"
+                )
         check_int("batch_size", self.batch_size, minimum=2)
         check_int("warmup_steps", self.warmup_steps, minimum=0)
         check_choice("optimizer", self.optimizer, ["sgd", "adam"])
