@@ -148,3 +148,17 @@ def test_generate_never_samples_suppressed_ids() -> None:
         model.generate(start, 1, suppress_ids=[40])
     with pytest.raises(ValueError, match="nothing is left to sample"):
         model.generate(start, 1, suppress_ids=range(40))
+
+
+@pytest.mark.parametrize(
+    ("idx", "match"),
+    [
+        (torch.tensor([1, 2, 3]), r"idx must be 2-D, got shape \(3,\)"),
+        ([[1, 2]], "idx must be a torch.Tensor of token ids, got list"),
+        (torch.tensor([[0.5]]), "idx must hold integer token ids"),
+    ],
+)
+def test_generate_rejects_bad_prompts_in_one_line(idx, match):
+    model = GPT(GPTConfig(**SMALL))
+    with pytest.raises(ValueError, match=match):
+        model.generate(idx, 2)

@@ -20,7 +20,7 @@ from torch.nn import functional as F
 
 from structlearn.nn.transformer import Transformer, check_transformer_fields, init_weights
 from structlearn.utils.config import DictConfig
-from structlearn.utils.validation import check_float, check_int
+from structlearn.utils.validation import check_float, check_id_tensor, check_int, id_range_error
 
 
 @dataclass(frozen=True)
@@ -78,27 +78,11 @@ class GPT(nn.Module):
         return n - self.wpe.weight.numel() if non_embedding else n
 
     def _check_tokens(self, t: torch.Tensor, name: str) -> torch.Tensor:
-        """Token ids of any integer dtype (the byte corpora are uint8) as int64; float, bool or
-        non-tensor ids are a one-line ValueError. Metadata checks only: no host-device sync."""
-        if not isinstance(t, torch.Tensor):
-            raise ValueError(f"{name} must be a torch.Tensor of token ids, got {type(t).__name__}")
-        if t.dtype == torch.bool or t.is_floating_point() or t.is_complex():
-            raise ValueError(f"{name} must hold integer token ids, got dtype {t.dtype}")
-        if t.dim() != 2:
-            raise ValueError(f"{name} must be 2-D (batch, time), got shape {tuple(t.shape)}")
-        return t.long()
+        """Token ids of any integer dtype (the byte corpora are uint8) as int64, (batch, time)."""
+        return check_id_tensor(t, name, 2, "token ids")
 
     def _range_error(self, t: torch.Tensor, name: str, ignore: int | None = None) -> ValueError:
-        """The one-line error for ids outside [0, vocab_size). Built only after torch has refused
-        them (IndexError on the CPU), so that valid batches cost no per-step sync; on a GPU an
-        out-of-range id is torch's device-side assert."""
-        V = self.config.vocab_size
-        ok = (t >= 0) & (t < V)
-        if ignore is not None:
-            ok |= t == ignore
-        bad = t[~ok]
-        example = f" (e.g. {int(bad[0])}; {bad.numel()} entries)" if bad.numel() else ""
-        return ValueError(f"{name} holds token ids outside [0, vocab_size={V}){example}")
+        return id_range_error(t, name, self.config.vocab_size, "vocab_size", "token ids", ignore)
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
@@ -143,6 +127,7 @@ class GPT(nn.Module):
         uniformly). ``suppress_ids`` are never sampled (e.g. a char tokenizer's reserved unknown id 0);
         ``top_k`` counts among the other ids.
         """
+        idx = self._check_tokens(idx, "idx")  # a 1-D or list prompt: one line, not an IndexError
         check_int("max_new_tokens", max_new_tokens, minimum=0)
         check_float("temperature", temperature, positive=True)
         if top_k is not None:
