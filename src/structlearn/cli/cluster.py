@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     X = check_features(
         X_raw,
         min_samples=max(args.n_clusters, 2),
-        min_samples_reason=f"--n-clusters {args.n_clusters}",
+        min_samples_reason=f"--n-clusters {args.n_clusters}" if args.n_clusters >= 2 else None,
     )
     if args.labels:
         y = load_labels(args.labels)

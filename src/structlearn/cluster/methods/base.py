@@ -141,7 +141,7 @@ class ClusterEstimator(ClusterMixin, BaseEstimator):
             arr = check_features(
                 X,
                 min_samples=max(int(self.n_clusters), 2),
-                min_samples_reason=f"n_clusters={self.n_clusters}",
+                min_samples_reason=f"n_clusters={self.n_clusters}" if int(self.n_clusters) >= 2 else None,
                 dtype=dtype,
                 estimator=name,
             )
