@@ -198,3 +198,11 @@ def test_label_names_become_class_ids(tmp_path: Path) -> None:
     lab = tmp_path / "labels.csv"
     lab.write_text("\n".join(names) + "\n")
     np.testing.assert_array_equal(load_labels(lab), [1, 0, 1, 2, 0, 0])
+
+
+def test_a_feature_named_index_is_kept(tmp_path: Path) -> None:
+    """Only row numbers are dropped: a column headed "index" that holds measurements stays."""
+    X = _blobs()
+    p = tmp_path / "named.csv"
+    p.write_text("index,b,c\n" + "\n".join(",".join(map(str, r)) for r in X) + "\n")
+    np.testing.assert_allclose(load_features(p)[0], X, rtol=1e-6)

@@ -179,13 +179,10 @@ def _read_csv(path: Path) -> tuple[list[str] | None, np.ndarray, int]:
     delimiter = _delimiter(first)
     cells = _cells(first, delimiter)
     header, index_column = _header(cells, path)
-    usecols = range(1, len(cells)) if index_column and len(cells) > 1 else None
+    # An unnamed first column (pandas' default index) is skipped unread: it may hold row names.
+    usecols = range(1, len(cells)) if index_column and cells[0] == "" and len(cells) > 1 else None
     if usecols is not None:
-        warnings.warn(
-            f"{path}: dropped column 1 ({cells[0] or 'no name'}), a row index as pandas writes it",
-            UserWarning,
-            stacklevel=3,
-        )
+        _warn_index_dropped(path, cells[0])
         header = header[1:] if header is not None else None
     kwargs: dict[str, Any] = {
         "delimiter": delimiter,
@@ -205,7 +202,34 @@ def _read_csv(path: Path) -> tuple[list[str] | None, np.ndarray, int]:
             body = np.char.strip(np.char.strip(body), "\"'")
     if body.shape[0] == 0:
         raise ValueError(f"{path} has a header row but no data rows")
+    if (
+        index_column
+        and usecols is None
+        and header is not None
+        and body.shape[1] > 1
+        and _is_row_index(body[:, 0])
+    ):
+        # A column named "index" / "Unnamed: 0" is dropped only when it holds row numbers.
+        _warn_index_dropped(path, header[0])
+        header, body = header[1:], body[:, 1:]
     return header, body, kwargs["skiprows"] + 1
+
+
+def _warn_index_dropped(path: Path, name: str) -> None:
+    warnings.warn(
+        f"{path}: dropped column 1 ({name or 'no name'}), a row index as pandas writes it",
+        UserWarning,
+        stacklevel=4,
+    )
+
+
+def _is_row_index(col: np.ndarray) -> bool:
+    """Integers rising by one from 0 or 1 (a reset or default pandas index)."""
+    try:
+        v = col.astype(np.float64)
+    except ValueError:
+        return False
+    return bool(v[0] in (0.0, 1.0) and np.all(np.diff(v) == 1.0))
 
 
 def _float_columns(body: np.ndarray, path: Path, first_line: int, skip: int | None = None) -> np.ndarray:
