@@ -4,10 +4,14 @@ Files (:func:`load_features`, :func:`load_labels`):
 
 - ``.npy``: a 2-D numeric array (no pickled objects);
 - ``.npz``: key ``X`` (features) and optional key ``y`` (labels);
-- ``.csv`` / ``.txt``: comma-separated numbers, an optional header row (detected when the first row is
-  not numeric), an optional label column (``label_column``: index or header name). Without
-  ``label_column``, a header cell named like a label (``label``, ``y``, ``class``, ...) is refused and a
-  column of small integers among real-valued ones draws a warning (issue 10.6).
+- ``.csv`` / ``.txt``: numbers separated by commas, semicolons, tabs or whitespace; an optional header
+  row (detected when the first row is not numeric, or is exactly 0, 1, …, D−1 as pandas writes default
+  column names; a first row of numbers with a gap is refused, not taken for a header); pandas' row index
+  (an unnamed first column, or one named ``index`` / ``Unnamed: 0`` holding row numbers) is dropped
+  with a warning; an optional label column (``label_column``: index or header name; numbers or names,
+  names becoming ids in sorted order). Without ``label_column``, a header cell named like a label
+  (``label``, ``y``, ``class``, ...) is refused and a column of small integers among real-valued ones
+  draws a warning (issue 10.6).
 
 Every problem (missing file, unreadable or non-numeric content, wrong shape) is a one-line ValueError /
 FileNotFoundError. Content checks (NaN, constant columns, too few samples) are done by the estimators.
