@@ -197,3 +197,17 @@ def test_enet_active_set_rejects_bad_input_in_one_line() -> None:
         enet_active_set(X[0], X, 10.0, 0.9, np.arange(0))
     with pytest.raises(ValueError, match="max_outer_iter"):
         enet_active_set(X[0], X, 10.0, 0.9, np.arange(3), max_outer_iter=0)
+
+
+def test_fallback_vote_in_blocks_equals_one_block(monkeypatch) -> None:
+    """Rows without a coefficient take their most coherent training point's label, in row blocks."""
+    import structlearn.cluster.methods.self_expressive as se
+
+    rng = np.random.default_rng(0)
+    X, Q = rng.normal(size=(50, 4)), rng.normal(size=(30, 4))
+    labels = rng.integers(0, 3, 50)
+    C = sp.csr_matrix((30, 50))  # every row empty: all take the fallback
+    whole = se._vote_with_fallback(C, Q, X, labels)
+    monkeypatch.setattr(se, "VOTE_BLOCK_ENTRIES", 4 * 50)
+    np.testing.assert_array_equal(se._vote_with_fallback(C, Q, X, labels), whole)
+    np.testing.assert_array_equal(whole, labels[np.abs(Q @ X.T).argmax(axis=1)])

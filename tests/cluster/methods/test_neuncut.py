@@ -416,3 +416,19 @@ def test_max_train_samples_trains_on_a_subset_and_labels_every_point() -> None:
     full = NeuNcut(4, random_state=0, max_train_samples=None, **SMALL).fit(X)
     assert np.array_equal(full.train_indices_, np.arange(400)) and full.affinity_matrix_.shape == (400, 400)
     assert NeuNcut().get_params()["max_train_samples"] == 20_000
+
+
+def test_edge_sampler_draws_what_rng_choice_draws() -> None:
+    """The precomputed CDF (built once per fit) gives the draws of rng.choice(nnz, m, p=w/Σw)."""
+    from structlearn.cluster.graph.affinity import knn_graph
+    from structlearn.cluster.methods.neuncut import EdgeSampler
+
+    A = knn_graph(np.random.default_rng(0).normal(size=(500, 4)).astype(np.float32), 6)
+    C = A.tocoo()
+    w = C.data.astype(np.float64)
+    assert not np.all(w == w[0])  # the symmetrised graph has weights 0.5 and 1
+    sampler = EdgeSampler(A, 200)
+    r_old, r_new = np.random.default_rng(3), np.random.default_rng(3)
+    for _ in range(4):
+        e = r_old.choice(C.nnz, size=100, p=w / w.sum())
+        np.testing.assert_array_equal(sampler.sample(r_new)[0::2], C.row[e])

@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -322,6 +324,10 @@ def test_self_expressive_labelling_is_refused_above_the_dense_limit(fitted, monk
         PRODSC(**{**est.get_params(), "affinity": "self_expressive", "n_epochs": 10**6}).fit(X[:100])
     with pytest.raises(ValueError, match="got 180"):
         se.cluster_new(X)
+    # An explicit dense "gram" has its own, larger limit (GRAM_MAX_N; ~100 GB at 70,000 points).
+    monkeypatch.setattr(prodsc_module, "GRAM_MAX_N", 99)
+    with pytest.raises(ValueError, match=r"affinity='gram' forms a dense N×N affinity and is limited to 99"):
+        PRODSC(**{**est.get_params(), "affinity": "gram", "n_epochs": 10**6}).fit(X[:100])
 
 
 def test_self_expressive_labelling_keeps_small_subspaces_apart() -> None:
@@ -498,3 +504,14 @@ def test_max_train_samples_trains_on_a_subset_and_labels_every_point() -> None:
     assert all(p["max_train_samples"] is None for p in PAPER_PRESETS.values())  # official configs: all
     with pytest.raises(ValueError, match="max_train_samples"):
         PRODSC(3, max_train_samples=1).fit(X)
+
+
+def test_knn_predict_in_blocks_equals_one_block(fitted, monkeypatch) -> None:
+    """predict_method="knn" scores |Y Tᵀ| in row blocks (a 16,384 × 70,000 chunk was 4.6 GB)."""
+    import structlearn.cluster.methods.prodsc as prodsc_module
+
+    est, _X, _y, Xn, _yn = fitted
+    knn = copy.deepcopy(est).set_params(predict_method="knn")
+    whole = knn.predict(Xn)
+    monkeypatch.setattr(prodsc_module, "KNN_BLOCK_ENTRIES", 7 * knn.train_cluster_features_.shape[0])
+    np.testing.assert_array_equal(knn.predict(Xn), whole)  # 7 rows per block

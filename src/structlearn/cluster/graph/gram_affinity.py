@@ -55,6 +55,9 @@ DEFAULT_TOP_K = 100  # neighbours kept per row of |YYᵀ| by the sparse "topk" a
 # Largest cluster-feature dimension d for the implicit |YYᵀ|∘|YYᵀ| affinity: its m = d(d+1)/2 lifted
 # features cost an m×m eigenproblem (2,080² at d = 64: ~35 MB, seconds) and N·m² time.
 GRAM_SQ_MAX_DIM = 64
+# Largest N for an explicitly requested dense "gram" affinity: its float64 N×N matrix and CSR copy take
+# ~2 GB at 10,000 points (~100 GB at Fashion-MNIST's 70,000). Checked by PRO-DSC before training.
+GRAM_MAX_N = 10_000
 AFFINITIES = ("auto", "gram", "gram_sq", "topk")
 
 

@@ -75,11 +75,17 @@ def forward_chunks(fn: Callable[[torch.Tensor], Any], chunks: Iterable[torch.Ten
     return torch.cat(outs)
 
 
-def epoch_batches(n: int, batch_size: int, n_epochs: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
+def epoch_batches(
+    n: int, batch_size: int, n_epochs: int, gen: torch.Generator, device: torch.device | str | None = None
+) -> Iterator[torch.Tensor]:
     """Index batches of ``batch_size`` rows (drop_last), reshuffled by ``gen`` every epoch; one full
-    batch in order when ``batch_size == n`` (no shuffle, so nothing of ``gen`` is consumed)."""
+    batch in order when ``batch_size == n`` (no shuffle, so nothing of ``gen`` is consumed). The epoch's
+    permutation is drawn on ``gen``'s device and moved to ``device`` once per epoch: a blocking
+    host-to-device copy every step would make the host wait for the accelerator each step."""
     for _ in range(n_epochs):
         perm = torch.arange(n) if batch_size == n else torch.randperm(n, generator=gen)
+        if device is not None:
+            perm = perm.to(device)
         for b in range(n // batch_size):
             yield perm[b * batch_size : (b + 1) * batch_size]
 

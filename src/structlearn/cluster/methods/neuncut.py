@@ -189,8 +189,8 @@ def membership_mlp(
     return net if scale == 1.0 else nn.Sequential(InputScale(scale), *net)
 
 
-def edge_batch(A: sp.spmatrix, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, sp.csr_matrix]:
-    """A batch for the relaxed Ncut of the *whole* graph A: the endpoints of ⌊B/2⌋ edges drawn with
+class EdgeSampler:
+    """Batches for the relaxed Ncut of the *whole* graph A: the endpoints of ⌊B/2⌋ edges drawn with
     probability ∝ weight, and W = the matching that pairs each edge's two endpoints.
 
     Every term of the loss is a degree-weighted node sum or a weighted edge sum of the full graph:
@@ -198,20 +198,40 @@ def edge_batch(A: sp.spmatrix, batch_size: int, rng: np.random.Generator) -> tup
     An endpoint of an edge drawn ∝ weight is a node drawn ∝ degree, so on this batch (every row has
     in-batch degree 1) each of those sums is the full-graph sum times the same factor 2m/Σd, which
     cancels in H = P diag(vol)^{−1/2}: the batch loss estimates the full loss (a ratio estimator,
-    consistent in m). Returns (row indices into A, length 2m, repeats allowed; W as CSR).
+    consistent in m).
+
+    The edge list, the weights' cumulative distribution and the matching W (the same for every batch)
+    are built once: a draw costs O(m log nnz), not O(nnz) (10 % of a default NeuNcut step at 20,000
+    points). The draws are those of ``rng.choice(nnz, m, p=w/Σw)`` (same CDF, same uniforms).
     """
-    C = A.tocoo()
-    m = max(1, batch_size // 2)
-    w = C.data.astype(np.float64)
-    if np.all(w == w[0]):
-        e = rng.integers(0, C.nnz, size=m)
-    else:
-        e = rng.choice(C.nnz, size=m, p=w / w.sum())
-    idx = np.empty(2 * m, dtype=np.int64)
-    idx[0::2], idx[1::2] = C.row[e], C.col[e]
-    a = np.arange(2 * m)
-    W = sp.csr_matrix((np.ones(2 * m, dtype=np.float32), (a, a ^ 1)), shape=(2 * m, 2 * m))
-    return idx, W
+
+    def __init__(self, A: sp.spmatrix, batch_size: int) -> None:
+        C = A.tocoo()
+        self.row, self.col, self.nnz = C.row.astype(np.int64), C.col.astype(np.int64), C.nnz
+        self.m = max(1, batch_size // 2)
+        w = C.data.astype(np.float64)
+        self.cdf: np.ndarray | None = None
+        if not np.all(w == w[0]):
+            cdf = (w / w.sum()).cumsum()
+            self.cdf = cdf / cdf[-1]
+        a = np.arange(2 * self.m)
+        self.W = sp.csr_matrix((np.ones(2 * self.m, dtype=np.float32), (a, a ^ 1)), shape=(2 * self.m,) * 2)
+
+    def sample(self, rng: np.random.Generator) -> np.ndarray:
+        """Row indices into A of one batch, length 2m (repeats allowed), pairs adjacent."""
+        if self.cdf is None:
+            e = rng.integers(0, self.nnz, size=self.m)
+        else:
+            e = self.cdf.searchsorted(rng.random(self.m), side="right")
+        idx = np.empty(2 * self.m, dtype=np.int64)
+        idx[0::2], idx[1::2] = self.row[e], self.col[e]
+        return idx
+
+
+def edge_batch(A: sp.spmatrix, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, sp.csr_matrix]:
+    """One :class:`EdgeSampler` batch of A: (row indices, length 2m; the matching W as CSR)."""
+    sampler = EdgeSampler(A, batch_size)
+    return sampler.sample(rng), sampler.W
 
 
 class NeuNcut(DeepClusterEstimator):
@@ -320,9 +340,10 @@ class NeuNcut(DeepClusterEstimator):
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
         rng = np.random.default_rng(seed)
         full_batch = n == B
-        edges = None if A is None or full_batch else A.tocoo()  # converted once, sampled every step
+        edges = None if A is None or full_batch else EdgeSampler(A, B)  # built once, sampled every step
+        W_edges = None if edges is None else torch_sparse(edges.W, device)
         # Uniform batches (the per-batch kernel of affinity="batch"), reshuffled every epoch.
-        batches = epoch_batches(n, B, cfg.n_epochs, torch_generator(seed))
+        batches = epoch_batches(n, B, cfg.n_epochs, torch_generator(seed), device)
         W_full = None
         if full_batch:  # the affinity does not depend on θ: built once
             if A is not None:
@@ -334,10 +355,9 @@ class NeuNcut(DeepClusterEstimator):
             if full_batch:
                 xb, W = Xt, W_full
             elif edges is not None:
-                idx, Wb = edge_batch(edges, B, rng)
-                xb, W = Xt[torch.from_numpy(idx).to(device)], torch_sparse(Wb, device)
+                xb, W = Xt[torch.from_numpy(edges.sample(rng)).to(device)], W_edges
             else:
-                xb = Xt[next(batches).to(device)]
+                xb = Xt[next(batches)]
                 W = gaussian_affinity(xb, cfg.sigma, cfg.n_neighbors)
             out = ncut_loss(W, torch.softmax(net(xb), dim=1), cfg.gamma)
             return out.total, torch.stack([out.total, out.spectral, out.orthogonality]).detach()

@@ -59,7 +59,7 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import TransformerMixin
 
-from structlearn.cluster.graph.gram_affinity import Labelling, label_cluster_features
+from structlearn.cluster.graph.gram_affinity import GRAM_MAX_N, Labelling, label_cluster_features
 from structlearn.cluster.graph.spectral import DENSE_MAX_N, spectral_clustering
 from structlearn.cluster.methods.deep_base import (
     DeepClusterEstimator,
@@ -95,11 +95,17 @@ def self_expressive_affinity(G: torch.Tensor, cfg: PRODSCConfig) -> torch.Tensor
     return 0.5 * (C.abs() + C.abs().T)
 
 
+KNN_BLOCK_ENTRIES = 1 << 24  # entries of |Y Tᵀ| per block of predict_method="knn" (64 MB in float32)
+
+
 def _check_dense_affinity(cfg: PRODSCConfig, n: int) -> None:
-    """The dense "self_expressive" labelling stops at DENSE_MAX_N points (N×N memory and solver time)."""
-    if cfg.affinity == SELF_EXPRESSIVE and n > DENSE_MAX_N:
+    """The dense labellings stop where the N×N matrix does not fit: "self_expressive" at DENSE_MAX_N
+    points (memory and solver time), an explicit "gram" at GRAM_MAX_N (a dense float64 matrix and its
+    CSR copy: ~2 GB at 10,000 points, ~100 GB at 70,000)."""
+    limit = {SELF_EXPRESSIVE: DENSE_MAX_N, "gram": GRAM_MAX_N}.get(cfg.affinity)
+    if limit is not None and n > limit:
         raise ValueError(
-            f"affinity='self_expressive' forms a dense N×N affinity and is limited to {DENSE_MAX_N:,} points"
+            f"affinity={cfg.affinity!r} forms a dense N×N affinity and is limited to {limit:,} points"
             f" (got {n:,}); use affinity='auto'"
         )
 
@@ -186,7 +192,7 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
         net = seeded_module(seed, lambda: TwoHeadNet(Xn.shape[1], cfg.hidden_dims, cfg.head_dim).to(device))
         opt = self._make_optimizer(net, cfg)
         # drop_last, as the official loader
-        batches = epoch_batches(n, B, cfg.n_epochs, torch_generator(seed))
+        batches = epoch_batches(n, B, cfg.n_epochs, torch_generator(seed), device)
         bd = BlockDiagonal(cfg.n_clusters if cfg.n_clusters <= B else B, refresh_every=cfg.bd_refresh)
         full_batch = n == B
         every = self.select_every_ = cfg.selection_interval(n)
@@ -199,7 +205,7 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
         best: tuple[float, int, dict[str, torch.Tensor]] | None = None
 
         def step_fn(step: int) -> tuple[torch.Tensor, torch.Tensor]:
-            xb = Xt[next(batches).to(device)]
+            xb = Xt[next(batches)]
             if step < warmup:
                 Z, _ = net(xb)
                 loss = -cfg.tcr_weight * coding_rate(Z, cfg.eps_sq)
@@ -279,8 +285,8 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
 
     @staticmethod
     def _label(Y: torch.Tensor, cfg: PRODSCConfig, seed: int) -> Labelling:
+        _check_dense_affinity(cfg, Y.shape[0])  # cluster_new labels sets fit never saw
         if cfg.affinity == SELF_EXPRESSIVE:
-            _check_dense_affinity(cfg, Y.shape[0])
             # The affinity the loss makes block-diagonal, over the whole set (dense N×N, opt-in). Every
             # off-diagonal entry is positive, so the graph is connected.
             with torch.no_grad():
@@ -372,11 +378,15 @@ class PRODSC(TransformerMixin, DeepClusterEstimator):
 
     def _assign(self, Y: torch.Tensor) -> torch.Tensor:
         if self.predict_method == "knn":
-            S = (Y @ self.train_cluster_features_.T).abs_()
-            w, j = torch.topk(S, min(self.predict_k, S.shape[1]), dim=1)
-            votes = torch.zeros(Y.shape[0], self.n_clusters, dtype=Y.dtype, device=Y.device)
-            votes.scatter_add_(1, torch.from_numpy(self.labels_).to(Y.device)[j], w)
-            return votes.argmax(dim=1)
+            T = self.train_cluster_features_
+            labels = torch.from_numpy(self.labels_).to(Y.device)
+            rows = max(1, KNN_BLOCK_ENTRIES // T.shape[0])  # |Y Tᵀ| in blocks: 16,384 × 70,000 is 4.6 GB
+            out = []
+            for a in range(0, Y.shape[0], rows):
+                w, j = torch.topk((Y[a : a + rows] @ T.T).abs_(), min(self.predict_k, T.shape[0]), dim=1)
+                votes = torch.zeros(w.shape[0], self.n_clusters, dtype=Y.dtype, device=Y.device)
+                out.append(votes.scatter_add_(1, labels[j], w).argmax(dim=1))
+            return torch.cat(out)
         # ‖U_jᵀ y‖² for every cluster j: (n, d) × (k, d, r) → (n, k).
         proj = torch.einsum("nd,kdr->nkr", Y, self.subspace_bases_)
         return proj.square().sum(dim=2).argmax(dim=1)

@@ -76,10 +76,15 @@ class _SelfExpressive(ClusterEstimator):
         )
 
 
+VOTE_BLOCK_ENTRIES = 1 << 24  # entries of |Q Xᵀ| per block of the fallback vote (128 MB in float64)
+
+
 def _vote_with_fallback(C: sp.csr_matrix, Q: np.ndarray, X: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Coefficient vote; rows without any coefficient take the label of the most coherent point."""
     pred = coefficient_vote(C, labels, int(labels.max()) + 1)
     empty = np.flatnonzero(np.diff(C.indptr) == 0)
-    if empty.size:
-        pred[empty] = labels[np.abs(Q[empty] @ X.T).argmax(axis=1)]
+    rows = max(1, VOTE_BLOCK_ENTRIES // X.shape[0])  # |Q Xᵀ| in row blocks, never (#empty × N) at once
+    for a in range(0, empty.size, rows):
+        block = empty[a : a + rows]
+        pred[block] = labels[np.abs(Q[block] @ X.T).argmax(axis=1)]
     return pred

@@ -144,8 +144,13 @@ def median_distance(X: torch.Tensor) -> torch.Tensor:
     n = X.shape[0]
     if n < 2:
         raise ValueError("need at least 2 points for a pairwise-distance bandwidth")
-    dist = torch.cdist(X, X)
-    iu = torch.triu_indices(n, n, offset=1, device=X.device)
+    return _median_off_diagonal(torch.cdist(X, X))
+
+
+def _median_off_diagonal(dist: torch.Tensor) -> torch.Tensor:
+    """Median of the strict upper triangle of a symmetric (n, n) distance matrix."""
+    n = dist.shape[0]
+    iu = torch.triu_indices(n, n, offset=1, device=dist.device)
     return dist[iu[0], iu[1]].median()
 
 
@@ -165,11 +170,12 @@ def gaussian_affinity(
     if X.ndim != 2 or X.shape[0] < 2:
         raise ValueError(f"X must be a 2-D batch with at least 2 rows, got shape {tuple(X.shape)}")
     B = X.shape[0]
-    sq = torch.cdist(X, X).square()
+    dist = torch.cdist(X, X)  # once: the median bandwidth reads the same distances
+    sq = dist.square()
     if isinstance(sigma, str):
         if sigma != "median":
             raise ValueError(f"unknown sigma {sigma!r}; give a positive number or 'median'")
-        s = median_distance(X).clamp_min(torch.finfo(X.dtype).tiny)
+        s = _median_off_diagonal(dist).clamp_min(torch.finfo(X.dtype).tiny)
     else:
         s = torch.as_tensor(check_float("sigma", sigma, positive=True), dtype=X.dtype, device=X.device)
     K = torch.exp(-sq / (2 * s * s))
