@@ -35,7 +35,9 @@ def register(subparsers: Any) -> None:
         description=__doc__.splitlines()[0],
     )
     p.add_argument("features", help="feature file: .npy (N×D), .npz (X [, y]) or .csv")
-    p.add_argument("--method", default="kmeans", help=f"one of: {', '.join(available_methods())}")
+    p.add_argument(
+        "--method", default="kmeans", help=f"one of: {', '.join(available_methods())} (default kmeans)"
+    )
     p.add_argument("--n-clusters", type=int, required=True, help="number of clusters K")
     p.add_argument("--labels", help="ground-truth labels (.npy/.csv) for ACC/NMI/ARI")
     p.add_argument("--label-column", help="CSV only: index or header name of a label column")

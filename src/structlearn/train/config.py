@@ -117,7 +117,10 @@ def _help(text: str) -> dict[str, str]:
 class TrainConfig(DictConfig):
     """A training run (language model or image classifier); see ``docs/training.md``."""
 
-    task: str = field(default="lm", metadata=_help("lm: char/byte-level GPT; image: ViT classifier"))
+    task: str = field(
+        default="lm",
+        metadata=_help("lm: char/byte-level GPT; image: ViT classifier; segment: ViT + segmentation decoder"),
+    )
     # --- data
     corpus: str = field(
         default="stdlib",
@@ -158,7 +161,8 @@ class TrainConfig(DictConfig):
     # --- model
     block_size: int = field(default=128, metadata=_help("lm context length in tokens"))
     patch_size: int | None = field(
-        default=None, metadata=_help("image patch size; default 2 (digits), 7 (fashion_mnist), 4 (mnist1d)")
+        default=None,
+        metadata=_help("image patch size; default 2 (digits), 7 (fashion_mnist), 4 (mnist1d and segment)"),
     )
     n_layer: int = field(default=4, metadata=_help("Transformer blocks"))
     n_head: int = field(default=4, metadata=_help("attention heads (must divide --n-embd)"))

@@ -432,3 +432,11 @@ def test_edge_sampler_draws_what_rng_choice_draws() -> None:
     for _ in range(4):
         e = r_old.choice(C.nnz, size=100, p=w / w.sum())
         np.testing.assert_array_equal(sampler.sample(r_new)[0::2], C.row[e])
+
+
+@pytest.mark.parametrize("params", [{"sigma": 3.0}, {"n_neighbors": None}])
+def test_kernel_params_without_the_batch_kernel_warn(params) -> None:
+    """`sigma=3.0 n_neighbors=None` (the official kernel) silently changed nothing on the kNN graph."""
+    X = np.random.default_rng(0).normal(size=(60, 3)).astype(np.float32)
+    with pytest.warns(UserWarning, match="affinity='batch' only"):
+        NeuNcut(2, n_epochs=1, hidden_dims=(4,), **params).fit(X)

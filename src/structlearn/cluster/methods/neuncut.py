@@ -165,6 +165,14 @@ class NeuNcutConfig:
             check_float("sigma", self.sigma, positive=True)
         if self.n_neighbors is not None:
             check_int("n_neighbors", self.n_neighbors, minimum=1)
+        if self.affinity == "knn" and (self.sigma != "median" or self.n_neighbors is None):
+            # The kNN graph is 0/1 and needs a neighbour count: the official kernel is affinity="batch".
+            warnings.warn(
+                "sigma and n_neighbors=None shape the per-batch Gaussian kernel of affinity='batch' only; "
+                "with affinity='knn' (the default) sigma is unused and the graph keeps 10 neighbours",
+                UserWarning,
+                stacklevel=5,
+            )
         check_int("batch_size", self.batch_size, minimum=2)
         check_int("n_epochs", self.n_epochs, minimum=1)
         check_float("lr", self.lr, positive=True)
