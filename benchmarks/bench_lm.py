@@ -26,6 +26,9 @@ Parts (``--part``, default ``grid``):
 - ``budget``: the cells of ``--budget-cells`` (dnt+SGDW, dnt/preln+AdamW, dnt/preln+Muon) at several run
   lengths (``--budget-iters``), their 2,000-step optimal LRs fixed: does SGD's gap to the best AdamW cell
   shrink with the budget, and does DNT still help AdamW and Muon?
+- ``lr-scales``: the embedding tables' and the norm gains' learning rates as multiples of the LR
+  (``--scale-grid``), for dnt+SGDW (Nesterov) and the best AdamW cell alike: seed 0 over the grid, then
+  ``--seeds`` at each cell's best pair and unscaled, paired by seed.
 - ``bound-overhead``: step time of AdamW² (certified spectral bound, τ = 0.02) against AdamW on the
   CPU-config GPT, interleaved, at batch 12 and 64.
 
@@ -96,6 +99,8 @@ def run_key(spec: dict[str, Any]) -> str:
     wd += f"_mu{spec['momentum']:g}" if "momentum" in spec else ""
     wd += f"_clip{spec['grad_clip']:g}" if "grad_clip" in spec else ""
     wd += "_nesterov" if spec.get("nesterov") else ""
+    wd += f"_emb{spec['embedding_lr_scale']:g}" if "embedding_lr_scale" in spec else ""
+    wd += f"_gain{spec['gain_lr_scale']:g}" if "gain_lr_scale" in spec else ""
     return f"{tag}/{spec['norm']}_{spec['optimizer']}_lr{_fmt_lr(spec['lr'])}{wd}_s{spec['seed']}"
 
 
@@ -123,6 +128,9 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
         extra["grad_clip"] = float(spec["grad_clip"]) or None
     if spec.get("nesterov"):
         extra["nesterov"] = True
+    for key in ("embedding_lr_scale", "gain_lr_scale"):
+        if key in spec:
+            extra[key] = float(spec[key])
     cfg = preset_config(
         preset,
         norm=spec["norm"],
@@ -148,6 +156,7 @@ def run_one(spec: dict[str, Any]) -> dict[str, Any]:
     rec.update(device=spec["device"], dtype=spec["dtype"], preset=preset, weight_decay=cfg.weight_decay)
     momentum = cfg.betas[0] if spec["optimizer"] == "adamw" else cfg.momentum
     rec.update(momentum=momentum, grad_clip=cfg.grad_clip or 0.0, nesterov=cfg.nesterov)
+    rec.update(embedding_lr_scale=cfg.embedding_lr_scale, gain_lr_scale=cfg.gain_lr_scale)
     t0 = time.perf_counter()
     try:
         result = Trainer(cfg).fit()
@@ -986,6 +995,110 @@ def part_bound_overhead(args: argparse.Namespace) -> Path:
     return write_report(Path(args.out), name, "Spectral bound overhead (issue 12)", "\n".join(lines), data)
 
 
+# ------------------------------------------------------------------------------------------- lr-scales
+# (norm, optimizer, LR, weight decay, momentum / β₁, Nesterov) of the two cells compared: the best AdamW cell
+# of the budget part (dnt+adamw-b0.7) and dnt+SGDW with Nesterov momentum (stop 25), both at their optima.
+LR_SCALE_CELLS: dict[str, tuple[str, str, float, float, float, bool]] = {
+    "dnt+sgdw-nesterov": ("dnt", "sgdw", 0.1, 1e-3, 0.9, True),
+    "dnt+adamw-b0.7": ("dnt", "adamw", 3e-3, 0.1, 0.7, False),
+}
+
+
+def part_lr_scales(args: argparse.Namespace) -> Path:
+    """Per-group learning rates (issue 12, stop 30): the embedding tables (the tied LM head) and the norm
+    gains at multiples of the LR (``TrainConfig.embedding_lr_scale`` / ``gain_lr_scale``), for dnt+SGDW
+    and for the best AdamW cell alike. Stage 1: seed 0 over ``--scale-grid`` (embedding, gain) pairs;
+    stage 2: ``--seeds`` at each cell's best pair and at (1, 1), paired by seed."""
+    preset = "nanogpt-shakespeare-char-cpu"
+    t0 = time.perf_counter()
+    pairs = [tuple(map(float, p.split(","))) for p in args.scale_grid]
+    if (1.0, 1.0) not in pairs:
+        pairs.insert(0, (1.0, 1.0))
+
+    def spec(cell: str, pair: tuple[float, float], seed: int) -> dict[str, Any]:
+        norm, opt, lr, wd, mu, nesterov = LR_SCALE_CELLS[cell]
+        sp = {**_spec(args, "lr-scales", preset, norm, opt, lr, seed), "weight_decay": wd, "momentum": mu}
+        sp |= {"nesterov": True} if nesterov else {}
+        return sp if pair == (1.0, 1.0) else sp | {"embedding_lr_scale": pair[0], "gain_lr_scale": pair[1]}
+
+    def key(r: dict[str, Any]) -> tuple[str, tuple[float, float]]:
+        cell = next(c for c, v in LR_SCALE_CELLS.items() if (v[1], v[2]) == (r["optimizer"], r["lr"]))
+        return cell, (r.get("embedding_lr_scale", 1.0), r.get("gain_lr_scale", 1.0))
+
+    stage1 = run_many(args, [spec(c, p, 0) for c in LR_SCALE_CELLS for p in pairs])
+    by = {key(r): _val(r) for r in stage1}
+    best = {c: min(pairs, key=lambda p, c=c: by.get((c, p), math.inf)) for c in LR_SCALE_CELLS}
+    todo = [spec(c, p, s) for c in LR_SCALE_CELLS for p in {best[c], (1.0, 1.0)} for s in args.seeds]
+    stage2 = run_many(args, todo)
+    vals: dict[tuple[str, tuple[float, float]], dict[int, float]] = {}
+    for r in stage2:
+        vals.setdefault(key(r), {})[r["seed"]] = _val(r)
+
+    def fmt(p: tuple[float, float]) -> str:
+        return f"emb ×{p[0]:g}, gains ×{p[1]:g}"
+
+    rows1 = [[fmt(p), *[f"{by.get((c, p), math.inf):.4f}" for c in LR_SCALE_CELLS]] for p in pairs]
+    rows2, data2 = [], {}
+    for c in LR_SCALE_CELLS:
+        for p in dict.fromkeys([(1.0, 1.0), best[c]]):
+            v = vals.get((c, p), {})
+            rows2.append([c, fmt(p), mean_std(list(v.values()), ".4f"), len(v)])
+            data2[f"{c} {fmt(p)}"] = v
+    sg, ad = (vals.get((c, best[c]), {}) for c in LR_SCALE_CELLS)
+    sg1, ad1 = (vals.get((c, (1.0, 1.0)), {}) for c in LR_SCALE_CELLS)
+
+    def paired(a: dict[int, float], b: dict[int, float]) -> tuple[str, list[float]]:
+        d = [a[k] - b[k] for k in sorted(set(a) & set(b))]
+        sign = "+" if d and float(np.mean(d)) >= 0 else ""  # the sign on the mean only, as in budget
+        return (f"{sign}{mean_std(d, '.4f')} ({len(d)})" if d else "–"), d
+
+    gaps = {
+        "dnt+SGDW (scaled) − dnt+AdamW (scaled)": paired(sg, ad),
+        "dnt+SGDW (scaled) − dnt+AdamW (unscaled)": paired(sg, ad1),
+        "dnt+SGDW (unscaled) − dnt+AdamW (unscaled)": paired(sg1, ad1),
+        "dnt+SGDW: scaled − unscaled": paired(sg, sg1),
+        "dnt+AdamW: scaled − unscaled": paired(ad, ad1),
+    }
+    cells_desc = "; ".join(
+        f"{c}: lr {_fmt_lr(lr)}, wd {wd:g}, {'β₁' if opt == 'adamw' else 'momentum'} {mu:g}"
+        + (", Nesterov" if nest else "")
+        for c, (_, opt, lr, wd, mu, nest) in LR_SCALE_CELLS.items()
+    )
+    lines = [
+        f"Tiny Shakespeare, preset `{preset}` (4L × 4H × 128, context 64, batch 12) at {args.iters}"
+        f" iterations, device {args.device}, {args.dtype}; warmup {warmup_for(args.iters)}, cosine to 10 %;"
+        f" whole-split val loss. Cells: {cells_desc}. The embedding tables (token table = tied LM head,"
+        " position table) and the undecayed non-embedding parameters (norm gains) get lr × the stated factors"
+        " (`--embedding-lr-scale`, `--gain-lr-scale`). Stage 1: seed 0 over the pairs; stage 2: seeds"
+        f" {', '.join(map(str, args.seeds))} at each cell's best pair and at (1, 1).",
+        "",
+        "## Stage 1 (seed 0), val loss",
+        "",
+        markdown_table(["scales", *LR_SCALE_CELLS], rows1),
+        "",
+        "## Stage 2, val loss (mean ± std over seeds)",
+        "",
+        markdown_table(["cell", "scales", "val loss", "seeds"], rows2),
+        "",
+        f"## Differences paired by seed (goal, issue 12: dnt+SGDW within {GOAL_SGDW_GAP} nats of the best"
+        " AdamW cell)",
+        "",
+        markdown_table(["difference", "mean ± std (seeds)"], [[k, v[0]] for k, v in gaps.items()]),
+    ]
+    data = {
+        "stage1": stage1,
+        "stage2": stage2,
+        "best": {c: list(p) for c, p in best.items()},
+        "stage2_vals": data2,
+        "gaps": {k: v[1] for k, v in gaps.items()},
+        "wall_s": time.perf_counter() - t0,
+    }
+    name = "lr_scales" + ("" if args.device == "cpu" else f"_{args.device}")
+    return write_report(
+        Path(args.out), name, "Per-group learning rates for SGDW and AdamW (issue 12)", "\n".join(lines), data
+    )
+
+
 # ----------------------------------------------------------------------------------------------- main
 PARTS = {
     "grid": part_grid,
@@ -994,6 +1107,7 @@ PARTS = {
     "bound-overhead": part_bound_overhead,
     "wd-sweep": part_wd_sweep,
     "budget": part_budget,
+    "lr-scales": part_lr_scales,
 }
 
 
@@ -1045,6 +1159,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=list(BUDGET_CELLS),
         choices=list(BUDGET_CELLS),
         help="budget: which cells (norm+optimizer at their 2,000-iteration LR) to run",
+    )
+    p.add_argument(
+        "--scale-grid",
+        nargs="+",
+        default=["0.3,1", "1,10", "0.3,10", "0.3,30"],
+        metavar="EMB,GAIN",
+        help="lr-scales: (embedding, gain) LR multiples tried on seed 0, besides (1, 1)",
     )
     p.add_argument("--nanogpt-dir", default=None, help="folder with nanoGPT's model.py (throughput part)")
     p.add_argument("--tp-rounds", type=int, default=5)

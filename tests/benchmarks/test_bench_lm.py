@@ -262,3 +262,43 @@ def test_wd_sweep_of_adamw_sweeps_beta1(tmp_path: Path, monkeypatch: pytest.Monk
                      "dnt_adamw_lr0.003_wd0.1_s0.json"]  # fmt: skip
     text = report.read_text()
     assert "AdamW weight decay × LR × β₁ × clip" in text and "| dnt+adamw | 0.003 | 0.1 | 0.8 | 1 |" in text
+
+
+def test_lr_scales_picks_each_cells_best_pair_and_pairs_seeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stage 1 on seed 0 picks each cell's best (embedding, gain) pair; stage 2 runs it and (1, 1) on
+    every seed; the cache keys keep scaled and unscaled runs apart."""
+    calls: list = []
+    best = {"sgdw": (0.3, 10.0), "adamw": (1.0, 1.0)}
+
+    def run_one(spec: dict[str, Any]) -> dict[str, Any]:
+        pair = (spec.get("embedding_lr_scale", 1.0), spec.get("gain_lr_scale", 1.0))
+        calls.append((spec["optimizer"], pair, spec["seed"]))
+        off = abs(math.log10(pair[0] / best[spec["optimizer"]][0])) + abs(
+            math.log10(pair[1] / best[spec["optimizer"]][1])
+        )
+        base = 1.75 if spec["optimizer"] == "sgdw" else 1.72
+        return {
+            **{k: spec[k] for k in ("part", "norm", "optimizer", "lr", "seed", "iters", "device", "dtype")},
+            "embedding_lr_scale": pair[0],
+            "gain_lr_scale": pair[1],
+            "status": "completed",
+            "val_loss": base + 0.03 * off + 0.001 * spec["seed"],
+            "wall_s": 0.0,
+        }
+
+    monkeypatch.setattr(bench, "run_one", run_one)
+    bench.part_lr_scales(_args(tmp_path))
+    data = json.loads((tmp_path / "lr_scales.json").read_text())["data"]
+    assert data["best"] == {"dnt+sgdw-nesterov": [0.3, 10.0], "dnt+adamw-b0.7": [1.0, 1.0]}
+    assert (
+        len(calls) == 2 * 5 + 3 * 2 + 0 * 2
+    )  # stage 1: 5 pairs × 2 cells; stage 2: 3 new SGDW + 2 AdamW runs
+    assert data["gaps"]["dnt+SGDW: scaled − unscaled"] == pytest.approx(
+        [-0.03 * (1 + math.log10(1 / 0.3))] * 3
+    )
+    assert data["gaps"]["dnt+SGDW (scaled) − dnt+AdamW (scaled)"] == pytest.approx([0.03] * 3)
+    n = len(calls)
+    bench.part_lr_scales(_args(tmp_path))  # every run cached now
+    assert len(calls) == n

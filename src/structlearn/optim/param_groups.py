@@ -39,13 +39,48 @@ def split_decay(model: nn.Module) -> tuple[list[tuple[str, nn.Parameter]], list[
     return decay, no_decay
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Two optimizer groups: ``{"name": "decay", ..., "weight_decay": weight_decay}`` and
-    ``{"name": "no_decay", ..., "weight_decay": 0.0}``; an empty group is left out."""
+def param_groups(
+    model: nn.Module,
+    weight_decay: float,
+    *,
+    lr: float | None = None,
+    embedding_lr_scale: float = 1.0,
+    gain_lr_scale: float = 1.0,
+) -> list[dict[str, Any]]:
+    """Optimizer groups: ``{"name": "decay", ..., "weight_decay": weight_decay}`` and
+    ``{"name": "no_decay", ..., "weight_decay": 0.0}``; an empty group is left out.
+
+    With ``embedding_lr_scale`` or ``gain_lr_scale`` ≠ 1 the undecayed parameters split into
+    ``"embedding"`` (``nn.Embedding`` weights: GPT's token table, which is also its tied LM head, and
+    position table) at ``lr · embedding_lr_scale`` and ``"no_decay"`` (norm gains, biases, a ViT's class
+    token and position table) at ``lr · gain_lr_scale``. Why (issue 12, stop 30): with one SGDW
+    learning rate for every tensor, the tied embedding steps too far and the gains too little
+    (docs/dnt.md); AdamW's per-coordinate scaling hides both.
+    """
     check_float("weight_decay", weight_decay, nonnegative=True)
+    check_float("embedding_lr_scale", embedding_lr_scale, positive=True)
+    check_float("gain_lr_scale", gain_lr_scale, positive=True)
     decay, no_decay = split_decay(model)
-    groups = [
-        {"name": "decay", "params": [p for _, p in decay], "weight_decay": float(weight_decay)},
-        {"name": "no_decay", "params": [p for _, p in no_decay], "weight_decay": 0.0},
+    groups = [{"name": "decay", "params": [p for _, p in decay], "weight_decay": float(weight_decay)}]
+    if embedding_lr_scale == 1.0 and gain_lr_scale == 1.0:
+        groups.append({"name": "no_decay", "params": [p for _, p in no_decay], "weight_decay": 0.0})
+        return [g for g in groups if g["params"]]
+    if lr is None:
+        raise ValueError("param_groups needs lr when embedding_lr_scale or gain_lr_scale is not 1")
+    base = check_float("lr", lr, positive=True)
+    emb = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+    groups += [
+        {
+            "name": "embedding",
+            "params": [p for _, p in no_decay if id(p) in emb],
+            "weight_decay": 0.0,
+            "lr": base * embedding_lr_scale,
+        },
+        {
+            "name": "no_decay",
+            "params": [p for _, p in no_decay if id(p) not in emb],
+            "weight_decay": 0.0,
+            "lr": base * gain_lr_scale,
+        },
     ]
     return [g for g in groups if g["params"]]

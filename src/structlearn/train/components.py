@@ -67,7 +67,13 @@ def build_optimizer(config: TrainConfig, model: nn.Module, /, **extra: Any) -> t
     wd = config.resolved_weight_decay
     return make_optimizer(
         config.optimizer,
-        param_groups(model, wd),
+        param_groups(
+            model,
+            wd,
+            lr=config.resolved_lr,
+            embedding_lr_scale=config.embedding_lr_scale,
+            gain_lr_scale=config.gain_lr_scale,
+        ),
         lr=config.resolved_lr,
         weight_decay=wd,
         momentum=config.momentum,

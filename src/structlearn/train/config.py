@@ -184,6 +184,20 @@ class TrainConfig(DictConfig):
     weight_decay: float | None = field(
         default=None, metadata=_help("decoupled weight decay; default 0.1 (adamw), 5e-4 (sgdw), 0 (muon)")
     )
+    embedding_lr_scale: float = field(
+        default=1.0,
+        metadata=_help(
+            "learning rate of the embedding tables (GPT: also the tied LM head) as a multiple of --lr "
+            "(not muon)"
+        ),
+    )
+    gain_lr_scale: float = field(
+        default=1.0,
+        metadata=_help(
+            "learning rate of norm gains and the other undecayed non-embedding parameters as a multiple "
+            "of --lr (not muon)"
+        ),
+    )
     momentum: float = field(default=0.9, metadata=_help("SGDW momentum"))
     nesterov: bool = field(default=False, metadata=_help("SGDW: Nesterov momentum (sgdw, sgdw2)"))
     betas: tuple[float, float] = field(default=(0.9, 0.95), metadata=_help("AdamW betas"))
@@ -314,6 +328,9 @@ class TrainConfig(DictConfig):
                 f"nesterov needs optimizer sgdw or sgdw2 with momentum > 0, got {self.optimizer!r} with "
                 f"momentum {self.momentum}"
             )
+        for name in ("embedding_lr_scale", "gain_lr_scale"):
+            if check_float(name, getattr(self, name), positive=True) != 1.0 and self.optimizer == "muon":
+                raise ValueError(f"{name} does not apply to muon (its AdamW part has adam_lr)")
         betas = tuple(self.betas)
         if len(betas) != 2 or not all(0 <= check_float("betas", b) < 1 for b in betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
