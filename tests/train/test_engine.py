@@ -252,3 +252,14 @@ def test_tune_malloc_follows_the_config(tune: bool, corpus: Path, monkeypatch: p
     monkeypatch.setattr(engine, "tune_malloc", lambda: calls.append(1) or True)
     Trainer(lm_config(corpus, None, steps=3, warmup_steps=0, tune_malloc=tune)).fit()
     assert calls == ([1] if tune else [])
+
+
+def test_fit_checks_every_output_file_before_training(corpus: Path, tmp_path: Path) -> None:
+    """Used directly (not through the CLI), a directory in curves.png's place once failed only after
+    training; Trainer.fit now refuses it before any work."""
+    out = tmp_path / "run"
+    (out / "curves.png").mkdir(parents=True)
+    trainer = Trainer(lm_config(corpus, out))
+    with pytest.raises(ValueError, match=r"output file .*curves\.png is a directory"):
+        trainer.fit()
+    assert sorted(p.name for p in out.iterdir()) == ["curves.png"] and trainer.step == 0

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import os
 import sys
-from pathlib import Path
 from typing import Any
 
 from structlearn.cli import checkpoint_file, one_line_error
@@ -194,17 +192,6 @@ def _check_preset_warmup(preset: str, explicit: dict[str, Any]) -> None:
         )
 
 
-def output_files(config: TrainConfig) -> list[Path]:
-    """Every file a run writes under ``out_dir`` (the engine's names)."""
-    from structlearn.train.state import CHECKPOINT_NAME
-
-    if config.out_dir is None:
-        return []
-    names = ("config.json", "metrics.jsonl", "curves.png", "result.json", CHECKPOINT_NAME)
-    out = Path(config.out_dir)
-    return [out / n for n in names] + [(out / CHECKPOINT_NAME).with_suffix(".json")]
-
-
 def summary_lines(config: TrainConfig, result: Any) -> list[str]:
     lines = [result.message if result.status != "diverged" else f"diverged: {result.message}"]
     metrics = []
@@ -230,15 +217,8 @@ def summary_lines(config: TrainConfig, result: Any) -> list[str]:
 
 def run_train(args: argparse.Namespace) -> int:
     from structlearn.train.engine import Trainer
-    from structlearn.utils.io import check_output_path
 
     config, ckpt = config_from_args(args)
-    if config.out_dir is not None and os.environ.get("RANK", "0") == "0":  # rank 0 alone writes
-        # Trainer.fit checks the folder; a directory in an output file's place would fail only when
-        # that file is written (curves.png: after training), so every file is checked now too.
-        check_output_path(config.out_dir, "output folder", directory=True)
-        for path in output_files(config):
-            check_output_path(path, "output file")
     # The checkpoint read above for the config (it remembers its path) is the one resumed from: read once.
     trainer = Trainer(config, hooks=extension_hooks(config), resume=ckpt)
     result = trainer.fit(stop_after=args.stop_after, handle_signals=True)

@@ -81,6 +81,17 @@ __all__ = [
 ]
 
 
+# Every file a run writes under out_dir.
+OUTPUT_FILES = (
+    "config.json",
+    "metrics.jsonl",
+    "curves.png",
+    "result.json",
+    CHECKPOINT_NAME,
+    str(Path(CHECKPOINT_NAME).with_suffix(".json")),
+)
+
+
 class Trainer:
     """Train ``config.task`` with ``config``; ``resume`` = a checkpoint path (or its loaded dict)."""
 
@@ -229,8 +240,12 @@ class Trainer:
             raise ValueError(f"stop_after must be > 0, got {stop_after}")
         if hasattr(self, "_t_start"):
             raise ValueError("a Trainer runs once; create a new one (with resume=...) to continue")
-        if self.config.out_dir is not None and os.environ.get("RANK", "0") == "0":
-            check_output_path(self.config.out_dir, "output folder", directory=True)  # before any work
+        if self.config.out_dir is not None and os.environ.get("RANK", "0") == "0":  # before any work
+            out = check_output_path(self.config.out_dir, "output folder", directory=True)
+            # A directory in a file's place would fail only when that file is written (curves.png:
+            # after training), so every file is checked now too.
+            for name in OUTPUT_FILES:
+                check_output_path(out / name, "output file")
         self._t_start = time.perf_counter()
         previous: dict[int, Any] = {}
         failed = True
