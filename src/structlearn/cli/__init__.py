@@ -64,12 +64,13 @@ def os_error_message(exc: OSError) -> str:
     return f"{exc.filename}: {reason}" if exc.filename else reason
 
 
-def checkpoint_file(path: str | os.PathLike[str]) -> Path:
-    """``path``, or the checkpoint file of the run folder ``path`` (what ``structlearn train`` wrote)."""
+def checkpoint_file(path: str | os.PathLike[str], name: str | None = None) -> Path:
+    """``path``, or the file ``name`` of the run folder ``path`` (default: the checkpoint ``structlearn
+    train`` writes; ``structlearn reid`` passes its model file)."""
     from structlearn.train.state import CHECKPOINT_NAME
 
     src = Path(path)
-    return src / CHECKPOINT_NAME if src.is_dir() else src
+    return src / (name or CHECKPOINT_NAME) if src.is_dir() else src
 
 
 def _output_unit(args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from structlearn.cli import one_line_error
+from structlearn.cli import checkpoint_file, one_line_error
 from structlearn.data.reid import ReIDDataset, ReIDSplit, load_reid_folder, make_reid_dataset
 from structlearn.reid.backbone import ReIDNet, ReIDNetConfig
 from structlearn.reid.evaluation import evaluate_model
@@ -238,11 +238,9 @@ def _load_model(path: str) -> tuple[ReIDNet, tuple[int, int] | None]:
     """The network and its training image size (None: a model written before the size was recorded)."""
     from structlearn.train.checkpoint import load_checkpoint
 
-    src = Path(path)
-    if src.is_dir():  # a run folder, as `structlearn sample` accepts
-        if not (src / MODEL_NAME).is_file():
-            raise ValueError(f"{src} is a folder without {MODEL_NAME}; give the model file or its run folder")
-        src = src / MODEL_NAME
+    src = checkpoint_file(path, MODEL_NAME)  # a run folder, as `structlearn sample` accepts
+    if src != Path(path) and not src.is_file():
+        raise ValueError(f"{path} is a folder without {MODEL_NAME}; give the model file or its run folder")
     ckpt = load_checkpoint(src)
     try:
         b = ckpt["config"]["backbone"]
