@@ -14,6 +14,8 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from structlearn.utils.validation import check_device
+
 
 @dataclass
 class DistContext:
@@ -84,9 +86,4 @@ def resolve_device(name: str) -> torch.device:
     """``cpu`` by default; CUDA only when asked for and present."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name} requested but CUDA is not available (use --device cpu)")
-    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise ValueError(f"device {name} requested but only {torch.cuda.device_count()} CUDA devices exist")
-    return dev
+    return check_device("device", name)  # the library's one device check (exists on this machine)
