@@ -9,7 +9,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from structlearn.cluster.graph.affinity import knn_graph
 from structlearn.cluster.methods.baselines import SpectralKNN
 from structlearn.cluster.methods.networks import InputScale
-from structlearn.cluster.methods.neuncut import NeuNcut, edge_batch, membership_mlp
+from structlearn.cluster.methods.neuncut import EdgeSampler, NeuNcut, membership_mlp
 from structlearn.cluster.methods.neuncut_init import select_diffusion
 from structlearn.cluster.metrics import clustering_accuracy
 from structlearn.cluster.objectives.ncut import hard_ncut, ncut_loss
@@ -272,8 +272,9 @@ def test_edge_batches_estimate_the_full_graph_loss() -> None:
     P = torch.softmax(torch.randn(A.shape[0], 4, generator=torch.Generator().manual_seed(0)) * 2, dim=1)
     full = ncut_loss(_dense(A), P, gamma=0.0)
     est = []
+    sampler = EdgeSampler(A, 400)
     for _ in range(200):
-        idx, W = edge_batch(A, 400, rng)
+        idx, W = sampler.sample(rng), sampler.W
         assert idx.shape == (400,) and np.all(np.asarray(W.sum(axis=1)).ravel() == 1)
         out = ncut_loss(_dense(W), P[torch.from_numpy(idx)], gamma=0.0)
         est.append([out.spectral.item(), out.orthogonality.item()])
@@ -421,7 +422,6 @@ def test_max_train_samples_trains_on_a_subset_and_labels_every_point() -> None:
 def test_edge_sampler_draws_what_rng_choice_draws() -> None:
     """The precomputed CDF (built once per fit) gives the draws of rng.choice(nnz, m, p=w/Σw)."""
     from structlearn.cluster.graph.affinity import knn_graph
-    from structlearn.cluster.methods.neuncut import EdgeSampler
 
     A = knn_graph(np.random.default_rng(0).normal(size=(500, 4)).astype(np.float32), 6)
     C = A.tocoo()

@@ -20,7 +20,7 @@ far above that of spectral clustering's labels on the same graph — UoS Ncut 2.
 * ``affinity="knn"`` (default): W is the symmetric 0/1 ``n_neighbors``-NN graph of the *training set*
   (the graph of :class:`~structlearn.cluster.methods.baselines.SpectralKNN`), built once, sparse; the loss
   costs O(nnz) per step. When N > ``batch_size`` a batch is the endpoints of B/2 edges drawn ∝
-  weight, paired (:func:`edge_batch`): its loss estimates the relaxed Ncut of the whole graph. (A
+  weight, paired (:class:`EdgeSampler`): its loss estimates the relaxed Ncut of the whole graph. (A
   uniform batch of B out of N points keeps only ≈ B/N of each point's edges; a batch of seed points
   plus their neighbours, with the induced subgraph as W, gives the added neighbours a fraction of
   their true degree — trained from a perfect initialisation it drifted to ACC 0.93–0.98 on 10k
@@ -234,12 +234,6 @@ class EdgeSampler:
         idx = np.empty(2 * self.m, dtype=np.int64)
         idx[0::2], idx[1::2] = self.row[e], self.col[e]
         return idx
-
-
-def edge_batch(A: sp.spmatrix, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, sp.csr_matrix]:
-    """One :class:`EdgeSampler` batch of A: (row indices, length 2m; the matching W as CSR)."""
-    sampler = EdgeSampler(A, batch_size)
-    return sampler.sample(rng), sampler.W
 
 
 class NeuNcut(DeepClusterEstimator):
