@@ -239,9 +239,15 @@ def _is_row_index(col: np.ndarray) -> bool:
 def _float_columns(body: np.ndarray, path: Path, first_line: int, skip: int | None = None) -> np.ndarray:
     """``body`` without column ``skip``, as float64; a cell that is not a number is a one-line error
     naming its line and column (and, for a column of names, how to declare it a label column)."""
+    if skip is None and body.dtype.kind != "U":
+        return body  # no copy of a large body
     keep = [j for j in range(body.shape[1]) if skip is None or j != skip % body.shape[1]]
     if body.dtype.kind != "U":
         return body[:, keep]
+    try:  # vectorised; the loop below runs only to name a bad cell
+        return body[:, keep].astype(np.float64)
+    except ValueError:
+        pass
     for j in keep:  # error path only: find the first cell that is not a number
         ok = np.array([_is_number(c) for c in body[:, j]])
         if not ok.all():
@@ -250,14 +256,17 @@ def _float_columns(body: np.ndarray, path: Path, first_line: int, skip: int | No
             raise ValueError(
                 f"{path}: line {first_line + i}, column {j + 1}: '{body[i, j]}' is not a number{hint}"
             )
-    return body[:, keep].astype(np.float64)
+    return body[:, keep].astype(object).astype(np.float64)  # what Python's float() reads, NumPy's not
 
 
 def _column_labels(y: np.ndarray, path: Path) -> np.ndarray:
     """Labels from a text column: numbers as class ids, names (``cat``, ``dog``) as ids in sorted order."""
     if y.dtype.kind == "U":
-        if all(_is_number(c) for c in y):
-            return _as_int_labels(y.astype(np.float64), path)
+        try:
+            return _as_int_labels(y.astype(object).astype(np.float64), path)  # numbers written as text
+        except ValueError:  # names, not numbers (or fractional ids: refused by _as_int_labels)
+            if all(_is_number(c) for c in y):
+                raise
         return np.unique(y, return_inverse=True)[1].astype(np.int64)
     return _as_int_labels(y, path)
 
