@@ -22,16 +22,19 @@ from structlearn.utils.validation import check_float
 DECAY_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
+def _embedding_ids(model: nn.Module) -> set[int]:
+    """ids of the ``nn.Embedding`` weights (a tied LM head is one of them)."""
+    return {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+
+
 def split_decay(model: nn.Module) -> tuple[list[tuple[str, nn.Parameter]], list[tuple[str, nn.Parameter]]]:
     """(decay, no_decay) lists of (name, parameter), each trainable parameter exactly once."""
-    decay_ids: set[int] = set()
-    embedding_ids: set[int] = set()
-    for m in model.modules():
-        if isinstance(m, DECAY_MODULES) and m.weight is not None and m.weight.dim() >= 2:
-            decay_ids.add(id(m.weight))
-        if isinstance(m, nn.Embedding):
-            embedding_ids.add(id(m.weight))
-    decay_ids -= embedding_ids
+    decay_ids = {
+        id(m.weight)
+        for m in model.modules()
+        if isinstance(m, DECAY_MODULES) and m.weight is not None and m.weight.dim() >= 2
+    }
+    decay_ids -= _embedding_ids(model)
     decay, no_decay = [], []
     for name, p in model.named_parameters():  # named_parameters() lists a tied tensor once
         if p.requires_grad:
@@ -68,7 +71,7 @@ def param_groups(
     if lr is None:
         raise ValueError("param_groups needs lr when embedding_lr_scale or gain_lr_scale is not 1")
     base = check_float("lr", lr, positive=True)
-    emb = {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
+    emb = _embedding_ids(model)
     groups += [
         {
             "name": "embedding",
